@@ -1,0 +1,38 @@
+import { InvalidOptionError } from './errors.js';
+
+/** Process-wide defaults. Per-class statics and per-run options override them. */
+export interface JobIterationConfig {
+  /**
+   * How often a run persists its state while it iterates, in milliseconds. 0 persists after every iteration.
+   * After a crash, at most this much work is redone. Runs also persist on interrupt, completion and error.
+   * @defaultValue 1000
+   */
+  checkpointIntervalMs: number;
+  /**
+   * Default budget for one run; a run that exceeds it is interrupted by the `max-runtime` adapter and resumed
+   * later. `undefined` means no limit. A job class overrides it with `static maxJobRuntimeMs`.
+   * @defaultValue undefined
+   */
+  maxJobRuntimeMs: number | undefined;
+}
+
+const config: JobIterationConfig = { checkpointIntervalMs: 1000, maxJobRuntimeMs: undefined };
+
+export function assertDuration(option: string, value: unknown, allowUndefined = false): void {
+  if (value === undefined && allowUndefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionError(option, value, `a finite number of milliseconds >= 0${allowUndefined ? ' or undefined' : ''}`);
+  }
+}
+
+/** Changes process-wide defaults; returns the full config now in force. */
+export function configure(changes: Partial<JobIterationConfig>): Readonly<JobIterationConfig> {
+  if ('checkpointIntervalMs' in changes) assertDuration('checkpointIntervalMs', changes.checkpointIntervalMs);
+  if ('maxJobRuntimeMs' in changes) assertDuration('maxJobRuntimeMs', changes.maxJobRuntimeMs, true);
+  Object.assign(config, changes);
+  return { ...config };
+}
+
+export function getConfig(): Readonly<JobIterationConfig> {
+  return config;
+}

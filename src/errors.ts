@@ -1,0 +1,166 @@
+import type { JobState } from './state.js';
+
+/** Every error this library raises on purpose carries one of these codes. */
+export type ErrorCode =
+  | 'ERR_CURSOR_NOT_SERIALIZABLE'
+  | 'ERR_INVALID_ENUMERATOR'
+  | 'ERR_INVALID_STATE'
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_INVALID_JOB'
+  | 'ERR_INVALID_ADAPTER'
+  | 'ERR_ADAPTER_EXISTS'
+  | 'ERR_UNKNOWN_ADAPTER'
+  | 'ERR_UNKNOWN_JOB'
+  | 'ERR_JOB_CANCELLED'
+  | 'ERR_LOCK_LOST'
+  | 'ERR_ITERATION_FAILED';
+
+/**
+ * Base class of every named error. `code` is stable across versions; match on it, not on the message.
+ */
+export class JobIterationError extends Error {
+  readonly code: ErrorCode;
+  /** The last good checkpoint of the run that failed, when the error comes from a run. */
+  state?: JobState<unknown>;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A cursor is not a plain JSON value, so it could not be restored exactly after a restart. */
+export class CursorNotSerializableError extends JobIterationError {
+  readonly jobName: string;
+  readonly cursor: unknown;
+  /** Where inside the cursor the offending value sits, e.g. `cursor[1].id`. */
+  readonly path: string;
+
+  constructor(jobName: string, cursor: unknown, path: string, what: string) {
+    super(
+      'ERR_CURSOR_NOT_SERIALIZABLE',
+      `Job "${jobName}" yielded a cursor that is not a JSON value: ${path} is ${what}. ` +
+        'Cursors are saved as JSON and must round-trip exactly (use strings for BigInt and dates, arrays for tuples).',
+    );
+    this.jobName = jobName;
+    this.cursor = cursor;
+    this.path = path;
+  }
+}
+
+/** `buildEnumerator` returned something that is not an iterable of `[item, cursor]` pairs. */
+export class InvalidEnumeratorError extends JobIterationError {
+  readonly jobName: string;
+  constructor(jobName: string, message: string) {
+    super('ERR_INVALID_ENUMERATOR', `Job "${jobName}": ${message}`);
+    this.jobName = jobName;
+  }
+}
+
+/** A saved state handed back to resume a job is not one this library wrote (or belongs to another job). */
+export class InvalidStateError extends JobIterationError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_STATE', message, options);
+  }
+}
+
+/** An option has a value outside its domain. The message names the option and the value. */
+export class InvalidOptionError extends JobIterationError {
+  readonly option: string;
+  readonly value: unknown;
+  constructor(option: string, value: unknown, expected: string) {
+    super('ERR_INVALID_OPTION', `Option "${option}" must be ${expected}; got ${describeValue(value)}.`);
+    this.option = option;
+    this.value = value;
+  }
+}
+
+/** A class handed to a runner is not an `IterableJob` subclass. */
+export class InvalidJobError extends JobIterationError {
+  constructor(message: string) {
+    super('ERR_INVALID_JOB', message);
+  }
+}
+
+/** An interruption adapter failed validation at registration. */
+export class InvalidAdapterError extends JobIterationError {
+  readonly adapterName: string;
+  constructor(adapterName: string, message: string) {
+    super('ERR_INVALID_ADAPTER', `Interruption adapter "${adapterName}": ${message}`);
+    this.adapterName = adapterName;
+  }
+}
+
+/** An interruption adapter name is already taken. Unregister the old one first to replace it. */
+export class AdapterExistsError extends JobIterationError {
+  readonly adapterName: string;
+  constructor(adapterName: string) {
+    super(
+      'ERR_ADAPTER_EXISTS',
+      `Interruption adapter "${adapterName}" is already registered; call InterruptionAdapters.unregister("${adapterName}") first to replace it.`,
+    );
+    this.adapterName = adapterName;
+  }
+}
+
+/**
+ * An adapter name that nothing registered. This is a hard error on purpose: a misspelt adapter that silently
+ * never interrupts would turn a deploy into a killed job.
+ */
+export class UnknownAdapterError extends JobIterationError {
+  readonly adapterName: string;
+  constructor(adapterName: string, known: readonly string[]) {
+    super(
+      'ERR_UNKNOWN_ADAPTER',
+      `No interruption adapter is registered as "${adapterName}" (registered: ${known.length ? known.join(', ') : 'none'}).`,
+    );
+    this.adapterName = adapterName;
+  }
+}
+
+/** No job class is known under a job name. */
+export class UnknownJobError extends JobIterationError {
+  readonly jobName: string;
+  constructor(jobName: string, known: readonly string[], where?: string) {
+    super(
+      'ERR_UNKNOWN_JOB',
+      `No iterable job is registered as "${jobName}"${where ? ` in ${where}` : ''} (known: ${known.length ? known.join(', ') : 'none'}).`,
+    );
+    this.jobName = jobName;
+  }
+}
+
+/** A job was cancelled through the control API. */
+export class JobCancelledError extends JobIterationError {
+  constructor(jobName: string, jobId?: string) {
+    super('ERR_JOB_CANCELLED', `Job "${jobName}"${jobId ? ` (id ${jobId})` : ''} was cancelled.`);
+  }
+}
+
+/** A worker tried to save state for a job whose lock it no longer holds; the write was refused. */
+export class LockLostError extends JobIterationError {
+  constructor(jobName: string, jobId: string) {
+    super(
+      'ERR_LOCK_LOST',
+      `Job "${jobName}" (id ${jobId}) is no longer locked by this worker; its state was not written so a newer cursor is not overwritten.`,
+    );
+  }
+}
+
+/** Wraps a thrown non-Error value so that `state` can be attached to it. */
+export class IterationFailedError extends JobIterationError {
+  constructor(jobName: string, cause: unknown) {
+    super('ERR_ITERATION_FAILED', `Job "${jobName}" failed with a non-Error value: ${describeValue(cause)}`, { cause });
+  }
+}
+
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
+  if (value === null || typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  const ctor = (value as object).constructor?.name;
+  return ctor && ctor !== 'Object' ? `a ${ctor}` : 'an object';
+}

@@ -1,0 +1,26 @@
+export { IterableJob, isIterableJobClass, jobNameOf } from './iterable-job.js';
+export type { EnumeratorContext, IterationContext, IterableJobClass, Enumeration, Pair } from './iterable-job.js';
+export { runInline } from './runner.js';
+export type { RunOptions, RunResult } from './runner.js';
+export { InterruptionAdapters } from './interruption.js';
+export type {
+  InterruptionAdapter,
+  InterruptionAdapterFn,
+  InterruptionAdapterObject,
+  InterruptionContext,
+  InterruptionDecision,
+} from './interruption.js';
+export { onStart, onStop, onWorkerStart, onWorkerStop, onWorkerExit, lifecycle } from './lifecycle.js';
+export type { LifecycleEvent, LifecycleHook, LifecycleInfo } from './lifecycle.js';
+export { events } from './events.js';
+export type { JobIterationEvents, JobEventBase } from './events.js';
+export { configure, getConfig } from './config.js';
+export type { JobIterationConfig } from './config.js';
+export { parseState, newState } from './state.js';
+export type { JobState, JobStatus, JsonValue } from './state.js';
+export * from './errors.js';
+
+// The built-in adapters register themselves; importing them here makes them part of the default set.
+export { workerStop, workerStopAdapter, WORKER_STOP_ADAPTER } from '../adapters/worker-stop.js';
+export { maxRuntimeAdapter, MAX_RUNTIME_ADAPTER } from '../adapters/max-runtime.js';
+export { abortSignalAdapter, runSignalAdapter, ABORT_SIGNAL_ADAPTER } from '../adapters/abort-signal.js';

@@ -1,0 +1,331 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { assertDuration, getConfig } from './config.js';
+import { IterationFailedError, InvalidEnumeratorError, InvalidOptionError, JobIterationError } from './errors.js';
+import { events, type JobEventBase } from './events.js';
+import {
+  InterruptionAdapters,
+  decisionReason,
+  type InterruptionAdapter,
+  type InterruptionContext,
+  type InterruptionDecision,
+  type ResolvedAdapter,
+} from './interruption.js';
+import { jobNameOf, type IterableJob, type IterableJobClass } from './iterable-job.js';
+import { assertJsonCursor, newState, parseState, type JobState } from './state.js';
+
+/** Options of one run. */
+export interface RunOptions<Cursor = unknown> {
+  /**
+   * A state saved by an earlier run (object or JSON string). The run resumes right after its cursor. A completed
+   * state returns at once with `status: 'completed'` and runs nothing.
+   */
+  state?: JobState<Cursor> | string;
+  /** Names of registered adapters to consult, in order. Default: every registered adapter. Unknown names throw. */
+  adapters?: readonly string[];
+  /** Adapters for this run only, consulted after the registered ones (`{ name: adapter }`). */
+  localAdapters?: Readonly<Record<string, InterruptionAdapter>>;
+  /** The run's own stop signal: the `abort-signal` adapter interrupts when it aborts; user I/O receives it. */
+  signal?: AbortSignal;
+  /** Stop gracefully after this many items in this run (the interruption names adapter `max-iterations`). */
+  maxIterations?: number;
+  /**
+   * Called with the state at each checkpoint interval and at the end of the run (interrupted, completed, failed).
+   * Serialize it before returning; the object is reused. A throw stops the run with that error.
+   */
+  persist?: (state: JobState<Cursor>) => void | Promise<void>;
+  /** Overrides the class and process checkpoint interval (ms; 0 = every iteration). */
+  checkpointIntervalMs?: number;
+  /** Runtime id of the job, carried in events (e.g. the BullMQ job id). */
+  jobId?: string;
+  /** Runtime handle handed to adapters as `ctx.runtime`. */
+  runtime?: InterruptionContext['runtime'];
+}
+
+/** How a run ended. Errors are not results: the run rejects, with `err.state` set. */
+export interface RunResult<Cursor = unknown> {
+  status: 'completed' | 'interrupted';
+  /** The state to persist; pass it back as `options.state` to resume. */
+  state: JobState<Cursor>;
+  /** Which adapter stopped the run and why, when it was interrupted. */
+  interruption?: { adapter: string; reason: string };
+  /** Items finished in this run. */
+  runIterations: number;
+  /** Wall time of this run. */
+  runTimeMs: number;
+  /** True when the given state was already completed and nothing ran. */
+  alreadyCompleted?: boolean;
+}
+
+/** While iterating without real I/O, give timers, signals and sockets a turn this often. */
+const EVENT_LOOP_TURN_MS = 10;
+const MAX_STRIDE = 128;
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * Runs one execution of `JobClass` in this process: from a fresh start, or from `options.state`. Resolves when
+ * the enumerator is exhausted or an adapter asks to stop; rejects with the error of `eachIteration`, the
+ * enumerator or a hook, with `err.state` holding the last good checkpoint so a retry resumes.
+ */
+export async function runInline<Params, Item, Cursor>(
+  JobClass: IterableJobClass<Params, Item, Cursor>,
+  params: Params,
+  options: RunOptions<Cursor> = {},
+): Promise<RunResult<Cursor>> {
+  const jobName = jobNameOf(JobClass);
+  const intervalMs = options.checkpointIntervalMs ?? JobClass.checkpointIntervalMs ?? getConfig().checkpointIntervalMs;
+  assertDuration('checkpointIntervalMs', intervalMs);
+  if (options.maxIterations !== undefined && !(Number.isInteger(options.maxIterations) && options.maxIterations >= 0)) {
+    throw new InvalidOptionError('maxIterations', options.maxIterations, 'an integer >= 0');
+  }
+  const adapters = selectAdapters(options);
+  const state: JobState<Cursor> = options.state === undefined ? newState(jobName) : parseState<Cursor>(options.state, jobName);
+  if (state.status === 'completed') {
+    return { status: 'completed', state, runIterations: 0, runTimeMs: 0, alreadyCompleted: true };
+  }
+  return new Run(JobClass, jobName, params, state, adapters, intervalMs, options).execute();
+}
+
+type Interruption = RunResult['interruption'];
+
+/** One execution of a job. Split from `runInline` so the hot loop is a small function with few live variables. */
+class Run<Params, Item, Cursor> {
+  readonly job: IterableJob<Params, Item, Cursor>;
+  readonly ctx: InterruptionContext & { runIterations: number };
+  readonly clockStart = performance.now();
+  readonly baseTotalMs: number;
+
+  constructor(
+    JobClass: IterableJobClass<Params, Item, Cursor>,
+    readonly jobName: string,
+    readonly params: Params,
+    readonly state: JobState<Cursor>,
+    readonly adapters: ResolvedAdapter[],
+    readonly intervalMs: number,
+    readonly options: RunOptions<Cursor>,
+  ) {
+    this.job = new JobClass();
+    this.baseTotalMs = state.totalTimeMs;
+    this.ctx = {
+      jobName,
+      job: this.job,
+      params,
+      state,
+      runStartedAt: Date.now(),
+      runIterations: 0,
+      signal: options.signal,
+      runtime: options.runtime,
+    };
+  }
+
+  eventBase(): JobEventBase {
+    return {
+      jobName: this.jobName,
+      jobId: this.options.jobId,
+      cursor: this.state.cursor,
+      iterations: this.state.iterations,
+      runIterations: this.ctx.runIterations,
+      elapsedMs: Math.round(performance.now() - this.clockStart),
+    };
+  }
+
+  async save(): Promise<void> {
+    this.state.totalTimeMs = Math.round(this.baseTotalMs + performance.now() - this.clockStart);
+    this.state.updatedAt = new Date().toISOString();
+    if (this.options.persist) await this.options.persist(this.state);
+  }
+
+  async execute(): Promise<RunResult<Cursor>> {
+    const { job, params, state } = this;
+    const resumed = state.startedAt !== undefined;
+    state.status = 'running';
+    if (resumed) events.emit('job:resume', { ...this.eventBase(), timesInterrupted: state.timesInterrupted });
+    else {
+      state.startedAt = new Date(this.ctx.runStartedAt).toISOString();
+      events.emit('job:start', this.eventBase());
+    }
+
+    let iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+    try {
+      if (resumed) await job.onResume?.(params);
+      else await job.onStart?.(params);
+
+      iterator = openIterator(this.jobName, job.buildEnumerator(params, { cursor: state.cursor }));
+      const interruption = await this.iterate(iterator);
+
+      if (interruption) {
+        state.status = 'interrupted';
+        state.timesInterrupted++;
+        state.lastInterruption = { ...interruption, at: new Date().toISOString() };
+        events.emit('job:interrupt', { ...this.eventBase(), ...interruption });
+      } else {
+        // Completed only once onComplete succeeds: if it throws, a retry finds the enumerator empty and runs it again.
+        await job.onComplete?.(params);
+        state.status = 'completed';
+        state.completedAt = new Date().toISOString();
+      }
+      await closeIterator(iterator);
+      iterator = undefined;
+      await job.onShutdown?.(params);
+      await this.save();
+      if (state.status === 'completed') events.emit('job:complete', { ...this.eventBase(), totalTimeMs: state.totalTimeMs });
+      return {
+        status: interruption ? 'interrupted' : 'completed',
+        state,
+        ...(interruption ? { interruption } : {}),
+        runIterations: this.ctx.runIterations,
+        runTimeMs: Math.round(performance.now() - this.clockStart),
+      };
+    } catch (thrown) {
+      const error = asError(this.jobName, thrown);
+      await closeIterator(iterator).catch(() => undefined);
+      if (state.status !== 'completed' && state.status !== 'interrupted') {
+        state.status = 'failed';
+        state.lastError = error.message;
+      }
+      try {
+        await job.onShutdown?.(params);
+      } catch (shutdownError) {
+        events.emit('hook:error', { hook: 'onShutdown', error: shutdownError });
+      }
+      try {
+        await this.save();
+      } catch {
+        // The run already failed; its own error is the one to report. The state stays on the error for the caller.
+      }
+      attachState(error, state);
+      events.emit('job:error', { ...this.eventBase(), error });
+      throw error;
+    }
+  }
+
+  /** The hot loop. Returns why it stopped early, or undefined when the enumerator is exhausted. */
+  async iterate(iterator: Iterator<unknown> | AsyncIterator<unknown>): Promise<Interruption> {
+    const { job, params, state, ctx, adapters, intervalMs, jobName } = this;
+    const maxIterations = this.options.maxIterations ?? Infinity;
+    const iterationCtx: { cursor: Cursor; signal: AbortSignal } = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
+    let lastSave = performance.now();
+    let lastTurn = lastSave;
+    let lastClock = lastSave;
+    let stride = 1;
+    let untilClock = 1;
+
+    for (;;) {
+      let step = iterator.next();
+      if (isThenable(step)) step = await step;
+      if (step.done) return undefined;
+      const pair = step.value;
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new InvalidEnumeratorError(jobName, `the enumerator must yield [item, cursor] pairs; item ${state.iterations + 1} was ${describePair(pair)}.`);
+      }
+      const cursor = pair[1] as Cursor;
+      // Checked before the work, so nothing is done that could not be checkpointed afterwards.
+      assertJsonCursor(jobName, cursor);
+      iterationCtx.cursor = cursor;
+      const done = job.eachIteration(pair[0] as Item, params, iterationCtx);
+      if (isThenable(done)) await done;
+
+      // An enumerator may reuse and mutate one cursor object; keep our own copy of the one that is now done.
+      state.cursor = cursor !== null && typeof cursor === 'object' ? (JSON.parse(JSON.stringify(cursor)) as Cursor) : cursor;
+      state.iterations++;
+      const runIterations = ++ctx.runIterations;
+
+      // Reading the clock costs more than a no-op iteration, so fast loops read it only every `stride` items; the
+      // stride halves again as soon as items get slow, keeping checkpoints and event-loop turns on time.
+      if (intervalMs === 0 || --untilClock === 0) {
+        const now = performance.now();
+        const sinceLast = now - lastClock;
+        lastClock = now;
+        if (sinceLast < 1) stride = Math.min(stride * 2, MAX_STRIDE);
+        else if (sinceLast > 2) stride = Math.max(stride >> 1, 1);
+        untilClock = stride;
+        if (now - lastSave >= intervalMs) {
+          lastSave = now;
+          await this.save();
+          if (events.has('job:checkpoint')) events.emit('job:checkpoint', { ...this.eventBase(), state });
+        }
+        if (now - lastTurn >= EVENT_LOOP_TURN_MS) {
+          // A loop whose awaits all resolve at once never lets timers or signal handlers run; without this turn a
+          // SIGTERM or a BullMQ lock renewal would wait for the whole job.
+          await yieldToEventLoop();
+          lastTurn = performance.now();
+        }
+      }
+
+      let interruption = askAdapters(adapters, ctx);
+      if (isThenable(interruption)) interruption = await interruption;
+      if (interruption) return interruption;
+      if (runIterations >= maxIterations) return { adapter: 'max-iterations', reason: `ran ${runIterations} iterations` };
+    }
+  }
+}
+
+function selectAdapters(options: Pick<RunOptions, 'adapters' | 'localAdapters'>): ResolvedAdapter[] {
+  const selected = InterruptionAdapters.select(options.adapters);
+  if (options.localAdapters) {
+    for (const [name, adapter] of Object.entries(options.localAdapters)) {
+      const check = typeof adapter === 'function' ? adapter : adapter.shouldInterrupt.bind(adapter);
+      selected.push({ name, check });
+    }
+  }
+  return selected;
+}
+
+/** Synchronous unless an adapter answers with a promise: an `await` per iteration would cost more than the checks. */
+function askAdapters(adapters: ResolvedAdapter[], ctx: InterruptionContext, from = 0): Interruption | Promise<Interruption> {
+  for (let i = from; i < adapters.length; i++) {
+    const adapter = adapters[i]!;
+    const decision = adapter.check(ctx);
+    if (isThenable(decision)) {
+      return Promise.resolve(decision).then((answer) => {
+        const reason = decisionReason(answer, adapter.name);
+        return reason !== undefined ? { adapter: adapter.name, reason } : askAdapters(adapters, ctx, i + 1);
+      });
+    }
+    if (!decision) continue;
+    return { adapter: adapter.name, reason: decisionReason(decision, adapter.name)! };
+  }
+  return undefined;
+}
+
+function openIterator(jobName: string, enumeration: unknown): Iterator<unknown> | AsyncIterator<unknown> {
+  if (enumeration !== null && typeof enumeration === 'object') {
+    const asyncFactory = (enumeration as AsyncIterable<unknown>)[Symbol.asyncIterator];
+    if (typeof asyncFactory === 'function') return asyncFactory.call(enumeration);
+    const syncFactory = (enumeration as Iterable<unknown>)[Symbol.iterator];
+    if (typeof syncFactory === 'function') return syncFactory.call(enumeration);
+  }
+  throw new InvalidEnumeratorError(
+    jobName,
+    `buildEnumerator must return an Iterable or AsyncIterable of [item, cursor] pairs; it returned ${isThenable(enumeration) ? 'a Promise (do not make buildEnumerator async; use an async generator)' : typeof enumeration}.`,
+  );
+}
+
+async function closeIterator(iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined): Promise<void> {
+  // Lets generators run their finally blocks (release a DB cursor, close a file) when we stop early.
+  if (iterator?.return) await iterator.return();
+}
+
+function isThenable(value: unknown): value is PromiseLike<any> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function describePair(value: unknown): string {
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return value === null ? 'null' : typeof value;
+}
+
+function asError(jobName: string, thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  if (thrown !== null && typeof thrown === 'object') return thrown as Error;
+  return new IterationFailedError(jobName, thrown);
+}
+
+function attachState(error: Error, state: JobState<any>): void {
+  const snapshot = structuredClone(state);
+  try {
+    if (error instanceof JobIterationError) error.state = snapshot;
+    else Object.defineProperty(error, 'state', { value: snapshot, configurable: true, writable: true, enumerable: false });
+  } catch {
+    // A frozen error object cannot carry the state; the persisted copy still holds it.
+  }
+}

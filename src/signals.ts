@@ -1,0 +1,40 @@
+import createDebug from 'debug';
+
+const log = createDebug('job-iteration:signals');
+
+export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT';
+
+export interface SignalHandlers {
+  /** First TERM/INT: stop gracefully (let the current iteration finish, checkpoint, exit). */
+  graceful(signal: StopSignal): void;
+  /** A second TERM/INT, or QUIT: stop now. */
+  urgent(signal: StopSignal): void;
+}
+
+let owner: { release(): void } | undefined;
+
+/**
+ * Makes the caller the one owner of this process's stop signals. Importing the library installs nothing; this
+ * project's worker, supervisor and CLI call this once. A second owner is refused, because two handlers each
+ * deciding when to exit is how jobs get cut mid-iteration.
+ */
+export function trapStopSignals(handlers: SignalHandlers): { release(): void } {
+  if (owner) throw new Error('Stop signals are already trapped in this process by another job-iteration component.');
+  let received = 0;
+  const onSignal = (signal: StopSignal) => {
+    received++;
+    log('%s received (%d so far)', signal, received);
+    if (signal === 'SIGQUIT' || received > 1) handlers.urgent(signal);
+    else handlers.graceful(signal);
+  };
+  const signals: StopSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+  for (const s of signals) process.on(s, onSignal);
+  const handle = {
+    release() {
+      for (const s of signals) process.off(s, onSignal);
+      if (owner === handle) owner = undefined;
+    },
+  };
+  owner = handle;
+  return handle;
+}

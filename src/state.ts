@@ -1,0 +1,132 @@
+import { CursorNotSerializableError, InvalidStateError, describeValue } from './errors.js';
+
+/** A value that survives `JSON.stringify` / `JSON.parse` unchanged. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Where a job's state stands. `running` is what a crashed run leaves behind. */
+export type JobStatus = 'pending' | 'running' | 'interrupted' | 'completed' | 'failed' | 'cancelled';
+
+/**
+ * The persisted record of one job's progress. It is plain JSON: store it anywhere, hand it back to resume.
+ * See docs/state-format.md.
+ */
+export interface JobState<Cursor = JsonValue> {
+  /** Format version; bumped only with a migration. */
+  version: 1;
+  jobName: string;
+  status: JobStatus;
+  /**
+   * The cursor of the last item whose `eachIteration` finished. Absent until the first item is done; the next run
+   * starts *after* it.
+   */
+  cursor?: Cursor;
+  /** Items finished over all runs. */
+  iterations: number;
+  /** Runs that ended by interruption. */
+  timesInterrupted: number;
+  /** Wall time spent inside runs, summed over all runs. */
+  totalTimeMs: number;
+  /** When the first run started (ISO 8601). Absent until then: `onStart` fires once, decided by this, not by attempts. */
+  startedAt?: string;
+  /** When the state was last written (ISO 8601). */
+  updatedAt?: string;
+  /** When the enumerator was exhausted (ISO 8601). */
+  completedAt?: string;
+  /** Why the last run stopped early, when it was interrupted. */
+  lastInterruption?: { adapter: string; reason: string; at: string };
+  /** Message of the last failure, when a run threw. */
+  lastError?: string;
+}
+
+export function newState<C>(jobName: string): JobState<C> {
+  return { version: 1, jobName, status: 'pending', iterations: 0, timesInterrupted: 0, totalTimeMs: 0 };
+}
+
+/**
+ * Throws `CursorNotSerializableError` unless `cursor` is a plain JSON value that round-trips exactly.
+ * Scalars take the first branch, so the per-iteration cost for the common cursor (a number or a string) is a
+ * `typeof` check.
+ */
+export function assertJsonCursor(jobName: string, cursor: unknown): void {
+  const t = typeof cursor;
+  if (t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(cursor as number))) return;
+  walk(jobName, cursor, cursor, 'cursor', new Set());
+}
+
+function walk(jobName: string, root: unknown, value: unknown, path: string, seen: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw new CursorNotSerializableError(jobName, root, path, String(value));
+      return;
+    case 'object': {
+      if (value === null) return;
+      if (seen.has(value)) throw new CursorNotSerializableError(jobName, root, path, 'a circular reference');
+      if (Array.isArray(value)) {
+        seen.add(value);
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) throw new CursorNotSerializableError(jobName, root, `${path}[${i}]`, 'a hole in a sparse array');
+          walk(jobName, root, value[i], `${path}[${i}]`, seen);
+        }
+        seen.delete(value);
+        return;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new CursorNotSerializableError(jobName, root, path, describeValue(value));
+      }
+      if (Object.getOwnPropertySymbols(value).length > 0) {
+        throw new CursorNotSerializableError(jobName, root, path, 'an object with symbol keys');
+      }
+      seen.add(value);
+      for (const [key, v] of Object.entries(value)) walk(jobName, root, v, `${path}.${key}`, seen);
+      seen.delete(value);
+      return;
+    }
+    default:
+      // undefined, bigint, function, symbol: JSON drops them or throws on them.
+      throw new CursorNotSerializableError(jobName, root, path, describeValue(value));
+  }
+}
+
+const STATUSES: ReadonlySet<string> = new Set(['pending', 'running', 'interrupted', 'completed', 'failed', 'cancelled']);
+
+/**
+ * Checks a state handed in from outside (a file, a job's data, a test) before a run trusts it. Accepts a JSON string
+ * or an object; returns a fresh copy so the caller's object is never mutated by the run.
+ */
+export function parseState<C>(input: unknown, jobName: string): JobState<C> {
+  let value: unknown = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch (cause) {
+      throw new InvalidStateError(`State for job "${jobName}" is not valid JSON.`, { cause });
+    }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidStateError(`State for job "${jobName}" must be an object; got ${describeValue(value)}.`);
+  }
+  const s = value as Record<string, unknown>;
+  const bad = (field: string, expected: string) =>
+    new InvalidStateError(`State for job "${jobName}": field "${field}" must be ${expected}; got ${describeValue(s[field])}.`);
+  if (s.version !== 1) throw bad('version', '1');
+  if (s.jobName !== jobName) {
+    throw new InvalidStateError(`State belongs to job "${String(s.jobName)}", not to "${jobName}".`);
+  }
+  if (typeof s.status !== 'string' || !STATUSES.has(s.status)) throw bad('status', `one of ${[...STATUSES].join(', ')}`);
+  for (const field of ['iterations', 'timesInterrupted', 'totalTimeMs'] as const) {
+    const n = s[field];
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw bad(field, 'a non-negative number');
+  }
+  if ('cursor' in s) {
+    try {
+      assertJsonCursor(jobName, s.cursor);
+    } catch (cause) {
+      throw new InvalidStateError(`State for job "${jobName}" holds a cursor that is not JSON.`, { cause });
+    }
+  }
+  return structuredClone(s) as unknown as JobState<C>;
+}

@@ -1,0 +1,282 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, test } from 'node:test';
+import {
+  IterableJob,
+  InvalidEnumeratorError,
+  InvalidOptionError,
+  InvalidStateError,
+  IterationFailedError,
+  runInline,
+  type JobState,
+} from '../src/index.js';
+import { Counter } from './fixtures/jobs.js';
+
+beforeEach(() => Counter.reset());
+
+describe('runInline', () => {
+  test('runs every item once, in order, and reports a completed state', async () => {
+    const result = await runInline(Counter, { upTo: 25 });
+    assert.equal(result.status, 'completed');
+    assert.deepEqual(Counter.processed, Array.from({ length: 25 }, (_, i) => i));
+    assert.equal(result.state.status, 'completed');
+    assert.equal(result.state.cursor, 24);
+    assert.equal(result.state.iterations, 25);
+    assert.equal(result.state.timesInterrupted, 0);
+    assert.equal(result.state.jobName, 'counter');
+    assert.equal(result.runIterations, 25);
+    assert.ok(result.state.completedAt);
+    assert.deepEqual(JSON.parse(JSON.stringify(result.state)), result.state, 'state is plain JSON');
+  });
+
+  test('interrupt then resume processes every remaining item exactly once and in order', async () => {
+    let state: JobState<number> | undefined;
+    let runs = 0;
+    for (;;) {
+      runs++;
+      const result = await runInline(Counter, { upTo: 100 }, { state, maxIterations: 7 });
+      state = result.state;
+      if (result.status === 'completed') break;
+      assert.equal(result.interruption?.adapter, 'max-iterations');
+      assert.equal(result.state.status, 'interrupted');
+      assert.equal(result.state.cursor, Counter.processed.at(-1));
+    }
+    assert.deepEqual(Counter.processed, Array.from({ length: 100 }, (_, i) => i));
+    assert.equal(runs, 15); // 14 interrupted runs of 7 items and one that finishes the last 2
+    assert.equal(state.timesInterrupted, 14);
+    assert.equal(state.iterations, 100);
+  });
+
+  test('resumes from a JSON string state (as read back from storage)', async () => {
+    const first = await runInline(Counter, { upTo: 10 }, { maxIterations: 4 });
+    const stored = JSON.stringify(first.state);
+    const second = await runInline(Counter, { upTo: 10 }, { state: stored });
+    assert.equal(second.status, 'completed');
+    assert.deepEqual(Counter.processed, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  test('the item in flight finishes before the stop takes effect', async () => {
+    const events: string[] = [];
+    let stop = false;
+    class Slow extends IterableJob<Record<string, never>, number, number> {
+      *buildEnumerator(_: unknown, { cursor }: { cursor: number | undefined }) {
+        for (let i = (cursor ?? -1) + 1; i < 10; i++) yield [i, i] as [number, number];
+      }
+      async eachIteration(item: number) {
+        events.push(`start ${item}`);
+        if (item === 2) stop = true; // asked to stop while item 2 is in flight
+        await new Promise((r) => setTimeout(r, 20));
+        events.push(`end ${item}`);
+      }
+    }
+    const result = await runInline(Slow, {}, { adapters: [], localAdapters: { test: () => stop } });
+    assert.equal(result.status, 'interrupted');
+    assert.deepEqual(result.interruption, { adapter: 'test', reason: 'test' });
+    assert.deepEqual(events, ['start 0', 'end 0', 'start 1', 'end 1', 'start 2', 'end 2']);
+    assert.equal(result.state.cursor, 2);
+  });
+
+  test('works with arrays and sync generators too', async () => {
+    class Letters extends IterableJob<Record<string, never>, string, number> {
+      buildEnumerator(_: unknown, { cursor }: { cursor: number | undefined }) {
+        return ['a', 'b', 'c', 'd'].map((l, i) => [l, i] as [string, number]).slice(cursor === undefined ? 0 : cursor + 1);
+      }
+      seen: string[] = [];
+      eachIteration(item: string) {
+        Letters.seen.push(item);
+      }
+      static seen: string[] = [];
+    }
+    const first = await runInline(Letters, {}, { maxIterations: 2 });
+    assert.equal(first.state.cursor, 1);
+    await runInline(Letters, {}, { state: first.state });
+    assert.deepEqual(Letters.seen, ['a', 'b', 'c', 'd']);
+  });
+
+  test('a completed state runs nothing and says so', async () => {
+    const done = await runInline(Counter, { upTo: 3 });
+    Counter.reset();
+    const again = await runInline(Counter, { upTo: 3 }, { state: done.state });
+    assert.equal(again.status, 'completed');
+    assert.equal(again.alreadyCompleted, true);
+    assert.deepEqual(Counter.processed, []);
+    assert.deepEqual(Counter.hooks, []);
+  });
+
+  test('the generator is closed (its finally runs) when a run stops early', async () => {
+    let closed = 0;
+    class Closing extends IterableJob<Record<string, never>, number, number> {
+      async *buildEnumerator() {
+        try {
+          for (let i = 0; i < 100; i++) yield [i, i] as [number, number];
+        } finally {
+          closed++;
+        }
+      }
+      eachIteration() {}
+    }
+    await runInline(Closing, {}, { maxIterations: 3 });
+    assert.equal(closed, 1);
+  });
+
+  test('object cursors are copied, so an enumerator that reuses one object cannot move a saved cursor', async () => {
+    class Reusing extends IterableJob<Record<string, never>, number, { page: number; offset: number }> {
+      *buildEnumerator() {
+        const cursor = { page: 0, offset: 0 };
+        for (let i = 0; i < 5; i++) {
+          cursor.page = Math.floor(i / 2);
+          cursor.offset = i % 2;
+          yield [i, cursor] as [number, typeof cursor];
+        }
+      }
+      eachIteration() {}
+    }
+    const result = await runInline(Reusing, {}, { maxIterations: 3 });
+    assert.deepEqual(result.state.cursor, { page: 1, offset: 0 });
+  });
+});
+
+describe('checkpoints', () => {
+  test('checkpointIntervalMs 0 persists after every iteration, with the cursor of the item just finished', async () => {
+    const saved: Array<{ cursor: unknown; iterations: number; status: string }> = [];
+    await runInline(Counter, { upTo: 5 }, {
+      checkpointIntervalMs: 0,
+      persist: (s) => void saved.push({ cursor: s.cursor, iterations: s.iterations, status: s.status }),
+    });
+    assert.deepEqual(saved, [
+      { cursor: 0, iterations: 1, status: 'running' },
+      { cursor: 1, iterations: 2, status: 'running' },
+      { cursor: 2, iterations: 3, status: 'running' },
+      { cursor: 3, iterations: 4, status: 'running' },
+      { cursor: 4, iterations: 5, status: 'running' },
+      { cursor: 4, iterations: 5, status: 'completed' },
+    ]);
+  });
+
+  test('a long interval persists only at the end of the run', async () => {
+    const saved: string[] = [];
+    await runInline(Counter, { upTo: 50 }, { checkpointIntervalMs: 3_600_000, maxIterations: 20, persist: (s) => void saved.push(s.status) });
+    assert.deepEqual(saved, ['interrupted']);
+  });
+
+  test('a time interval bounds how stale the persisted cursor gets', async () => {
+    const saved: number[] = [];
+    await runInline(Counter, { upTo: 40, delayMs: 5 }, { checkpointIntervalMs: 30, persist: (s) => void saved.push(s.cursor as number) });
+    // Forty 5 ms items with a 30 ms interval: several intermediate checkpoints, each strictly ahead of the last.
+    assert.ok(saved.length >= 4, `expected several checkpoints, got ${saved.length}`);
+    assert.ok(saved.length < 40, `expected fewer checkpoints than items, got ${saved.length}`);
+    for (let i = 1; i < saved.length; i++) assert.ok(saved[i]! >= saved[i - 1]!);
+    assert.equal(saved.at(-1), 39);
+  });
+
+  test('totalTimeMs accumulates across runs', async () => {
+    const first = await runInline(Counter, { upTo: 10, delayMs: 10 }, { maxIterations: 5 });
+    assert.ok(first.state.totalTimeMs >= 45, `first run ${first.state.totalTimeMs} ms`);
+    const second = await runInline(Counter, { upTo: 10, delayMs: 10 }, { state: first.state });
+    assert.ok(second.state.totalTimeMs >= first.state.totalTimeMs + 45);
+  });
+
+  test('a throwing persist stops the run with that error', async () => {
+    const boom = new Error('disk full');
+    await assert.rejects(
+      runInline(Counter, { upTo: 10 }, { checkpointIntervalMs: 0, persist: (s) => { if (s.iterations === 3) throw boom; } }),
+      (err: Error & { state?: JobState }) => err === boom && err.state?.cursor === 2,
+    );
+  });
+});
+
+describe('errors', () => {
+  test('an error in eachIteration rejects with err.state at the last good cursor, and a retry resumes there', async () => {
+    let failOn: number | undefined = 6;
+    class Flaky extends IterableJob<Record<string, never>, number, number> {
+      static seen: number[] = [];
+      *buildEnumerator(_: unknown, { cursor }: { cursor: number | undefined }) {
+        for (let i = (cursor ?? -1) + 1; i < 10; i++) yield [i, i] as [number, number];
+      }
+      eachIteration(item: number) {
+        if (item === failOn) throw new Error(`item ${item} failed`);
+        Flaky.seen.push(item);
+      }
+    }
+    const persisted: JobState[] = [];
+    const err = await runInline(Flaky, {}, { persist: (s) => void persisted.push(structuredClone(s)) }).then(
+      () => assert.fail('should reject'),
+      (e: Error & { state: JobState<number> }) => e,
+    );
+    assert.equal(err.message, 'item 6 failed');
+    assert.equal(err.state.cursor, 5);
+    assert.equal(err.state.status, 'failed');
+    assert.equal(err.state.lastError, 'item 6 failed');
+    assert.equal(persisted.at(-1)?.cursor, 5, 'the failure state is persisted too');
+    failOn = undefined;
+    const retry = await runInline(Flaky, {}, { state: err.state as JobState<number> });
+    assert.equal(retry.status, 'completed');
+    assert.deepEqual(Flaky.seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  test('an error in the enumerator carries the state too', async () => {
+    class BadSource extends IterableJob<Record<string, never>, number, number> {
+      async *buildEnumerator() {
+        yield [0, 0] as [number, number];
+        yield [1, 1] as [number, number];
+        throw new Error('connection reset');
+      }
+      eachIteration() {}
+    }
+    await assert.rejects(runInline(BadSource, {}), (err: Error & { state: JobState }) => {
+      assert.equal(err.message, 'connection reset');
+      assert.equal(err.state.cursor, 1);
+      assert.equal(err.state.iterations, 2);
+      return true;
+    });
+  });
+
+  test('a thrown non-Error is wrapped in IterationFailedError', async () => {
+    class Throws extends IterableJob<Record<string, never>, number, number> {
+      *buildEnumerator() {
+        yield [0, 0] as [number, number];
+      }
+      eachIteration() {
+        throw 'plain string';
+      }
+    }
+    await assert.rejects(runInline(Throws, {}), (err: IterationFailedError) => {
+      assert.ok(err instanceof IterationFailedError);
+      assert.equal(err.code, 'ERR_ITERATION_FAILED');
+      assert.equal(err.cause, 'plain string');
+      assert.equal(err.state?.status, 'failed');
+      return true;
+    });
+  });
+
+  test('buildEnumerator must return an iterable of pairs', async () => {
+    class Async extends IterableJob<Record<string, never>, number, number> {
+      // @ts-expect-error an async buildEnumerator is the mistake under test
+      async buildEnumerator() {
+        return [[0, 0]];
+      }
+      eachIteration() {}
+    }
+    await assert.rejects(runInline(Async, {}), (err: InvalidEnumeratorError) => {
+      assert.equal(err.code, 'ERR_INVALID_ENUMERATOR');
+      assert.match(err.message, /Async.*returned a Promise/);
+      return true;
+    });
+    class NotPairs extends IterableJob<Record<string, never>, number, number> {
+      buildEnumerator() {
+        return [1, 2, 3] as never;
+      }
+      eachIteration() {}
+    }
+    await assert.rejects(runInline(NotPairs, {}), /must yield \[item, cursor\] pairs; item 1 was number/);
+  });
+
+  test('bad options and states are named errors', async () => {
+    await assert.rejects(runInline(Counter, { upTo: 1 }, { checkpointIntervalMs: -1 }), (e: InvalidOptionError) => e.code === 'ERR_INVALID_OPTION' && e.option === 'checkpointIntervalMs');
+    await assert.rejects(runInline(Counter, { upTo: 1 }, { maxIterations: 1.5 }), (e: InvalidOptionError) => e.option === 'maxIterations');
+    await assert.rejects(runInline(Counter, { upTo: 1 }, { state: '{not json' }), InvalidStateError);
+    const other = { version: 1, jobName: 'other', status: 'interrupted', iterations: 1, timesInterrupted: 1, totalTimeMs: 1, cursor: 0 };
+    await assert.rejects(runInline(Counter, { upTo: 1 }, { state: other as JobState<number> }), /belongs to job "other", not to "counter"/);
+    await assert.rejects(runInline(Counter, { upTo: 1 }, { state: { ...other, jobName: 'counter', iterations: -3 } as JobState<number> }), /"iterations" must be a non-negative number; got -3/);
+    await assert.rejects(runInline(class NotAJob {} as never, {}), (e: Error & { code: string }) => e.code === 'ERR_INVALID_JOB');
+  });
+});
