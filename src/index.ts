@@ -24,3 +24,5 @@ export * from './errors.js';
 export { workerStop, workerStopAdapter, WORKER_STOP_ADAPTER } from '../adapters/worker-stop.js';
 export { maxRuntimeAdapter, MAX_RUNTIME_ADAPTER } from '../adapters/max-runtime.js';
 export { abortSignalAdapter, runSignalAdapter, ABORT_SIGNAL_ADAPTER } from '../adapters/abort-signal.js';
+export { FileStateStore } from './file-store.js';
+export type { StateFile } from './file-store.js';

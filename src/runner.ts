@@ -35,6 +35,11 @@ export interface RunOptions<Cursor = unknown> {
   persist?: (state: JobState<Cursor>) => void | Promise<void>;
   /** Overrides the class and process checkpoint interval (ms; 0 = every iteration). */
   checkpointIntervalMs?: number;
+  /**
+   * Called once when the run starts with the live state object, which the run updates after every item. For
+   * progress displays: read it, never mutate it.
+   */
+  observe?: (state: Readonly<JobState<Cursor>>) => void;
   /** Runtime id of the job, carried in events (e.g. the BullMQ job id). */
   jobId?: string;
   /** Runtime handle handed to adapters as `ctx.runtime`. */
@@ -144,6 +149,7 @@ class Run<Params, Item, Cursor> {
       events.emit('job:start', this.eventBase());
     }
 
+    this.options.observe?.(state);
     let iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
     try {
       if (resumed) await job.onResume?.(params);

@@ -13,7 +13,7 @@ function jobYielding(name: string, bad: unknown) {
       yield [3, 3] as [number, unknown];
     }
     eachIteration(item: number) {
-      (this.constructor as { done: number[] }).done.push(item);
+      (this.constructor as unknown as { done: number[] }).done.push(item);
     }
   };
 }

@@ -23,7 +23,7 @@ test('runs emit start, checkpoint, interrupt, resume, complete and error with jo
       ['job:complete', 3, 4],
     ],
   );
-  const interrupt = seen[3]![1] as JobIterationEvents['job:interrupt'][0];
+  const interrupt = seen[3]![1] as unknown as JobIterationEvents['job:interrupt'][0];
   assert.equal(interrupt.jobName, 'counter');
   assert.equal(interrupt.jobId, 'j-1');
   assert.equal(interrupt.adapter, 'max-iterations');

@@ -251,12 +251,12 @@ describe('errors', () => {
   test('buildEnumerator must return an iterable of pairs', async () => {
     class Async extends IterableJob<Record<string, never>, number, number> {
       // @ts-expect-error an async buildEnumerator is the mistake under test
-      async buildEnumerator() {
+      override async buildEnumerator() {
         return [[0, 0]];
       }
       eachIteration() {}
     }
-    await assert.rejects(runInline(Async, {}), (err: InvalidEnumeratorError) => {
+    await assert.rejects(runInline(Async as never, {}), (err: InvalidEnumeratorError) => {
       assert.equal(err.code, 'ERR_INVALID_ENUMERATOR');
       assert.match(err.message, /Async.*returned a Promise/);
       return true;

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { JobIterationError } from '../errors.js';
+import { runCommand } from './run.js';
+import { ExitCode, USAGE, UsageError } from './usage.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+// Commands that need bullmq load it lazily, so `run` works without Redis or bullmq installed.
+const commands: Record<string, () => Promise<Command>> = {
+  run: async () => runCommand,
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    console.log(USAGE);
+    return name === undefined ? ExitCode.usage : ExitCode.ok;
+  }
+  if (name === '-v' || name === '--version') {
+    console.log(version());
+    return ExitCode.ok;
+  }
+  try {
+    const load = commands[name];
+    if (!load) throw new UsageError(`unknown command "${name}"`);
+    if (rest.includes('-h') || rest.includes('--help')) {
+      console.log(USAGE);
+      return ExitCode.ok;
+    }
+    return await (await load())(rest);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof JobIterationError) {
+      console.error(`job-iteration: ${error.message}`);
+      if (error instanceof UsageError) console.error(`\n${USAGE}`);
+      return error instanceof UsageError ? ExitCode.usage : ExitCode.failed;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

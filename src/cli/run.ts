@@ -1,0 +1,112 @@
+import { join } from 'node:path';
+import { FileStateStore } from '../file-store.js';
+import { jobNameOf } from '../iterable-job.js';
+import { lifecycle } from '../lifecycle.js';
+import { runInline } from '../runner.js';
+import { trapStopSignals } from '../signals.js';
+import type { JobState } from '../state.js';
+import { intFlag, paramsFlag, parse } from './args.js';
+import { loadJobs, pickJob } from './load-jobs.js';
+import { startProgress } from './progress.js';
+import { ExitCode, UsageError } from './usage.js';
+
+/** Where `run` keeps state files unless `--state` says otherwise. */
+export const STATE_DIR = '.job-iteration';
+
+/**
+ * `job-iteration run <module> --job <name>`: runs one job in this process, checkpointing to a file. This process is
+ * its own worker: it fires the worker lifecycle hooks, so the `worker-stop` adapter stops the job on Ctrl-C/TERM.
+ */
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('run', argv, {
+    job: { type: 'string' },
+    params: { type: 'string' },
+    state: { type: 'string' },
+    restart: { type: 'boolean' },
+    'checkpoint-interval': { type: 'string' },
+    'progress-interval': { type: 'string' },
+    'no-signals': { type: 'boolean' },
+  });
+  if (positionals.length !== 1) throw new UsageError(`run takes one module; got ${positionals.length ? positionals.join(' ') : 'none'}`);
+  const params = paramsFlag(values.params);
+  const checkpointIntervalMs = values['checkpoint-interval'] === undefined ? undefined : intFlag('checkpoint-interval', values['checkpoint-interval'], 1000, 0);
+  const progressEveryMs = intFlag('progress-interval', values['progress-interval'], 5000, 50);
+  const JobClass = pickJob(await loadJobs(positionals), values.job);
+  const jobName = jobNameOf(JobClass);
+  const store = new FileStateStore(values.state ?? join(STATE_DIR, `${jobName.replace(/[^a-z0-9_.-]/gi, '_')}.json`));
+
+  const saved = values.restart ? undefined : store.load(jobName);
+  if (saved && JSON.stringify(saved.params) !== JSON.stringify(params)) {
+    throw new UsageError(
+      `${store.path} was saved for params ${JSON.stringify(saved.params)}, not ${JSON.stringify(params)}; pass the same --params to resume, or --restart`,
+    );
+  }
+  if (saved?.state.status === 'completed') {
+    console.log(`${jobName} already completed at ${saved.state.completedAt} (${saved.state.iterations} items); pass --restart to run it again.`);
+    return ExitCode.ok;
+  }
+  if (saved) {
+    console.error(`${jobName}: resuming after cursor ${JSON.stringify(saved.state.cursor)} (${saved.state.iterations} items done, interrupted ${saved.state.timesInterrupted} times)`);
+  }
+
+  // The run's live state: progress reads it, and an urgent stop writes its very last finished cursor on the way out.
+  let live: JobState<any> | undefined = saved?.state;
+  const total = JobClass.prototype.count ? await new JobClass().count!(params) : undefined;
+  const progress = startProgress(
+    { jobName, total, doneAtStart: saved?.state.iterations ?? 0, read: () => ({ iterations: live?.iterations ?? 0, cursor: live?.cursor }) },
+    process.stderr,
+    progressEveryMs,
+  );
+
+  const signals = values['no-signals']
+    ? undefined
+    : trapStopSignals({
+        graceful(signal) {
+          console.error(`\n${jobName}: ${signal} received; stopping after the current item (again to stop now)`);
+          void lifecycle.fire('workerStop', { reason: signal });
+        },
+        urgent(signal) {
+          progress.stop();
+          if (live) {
+            live.status = 'interrupted';
+            live.timesInterrupted++;
+            live.lastInterruption = { adapter: 'urgent-stop', reason: `${signal}: stopped at once`, at: new Date().toISOString() };
+            store.saveSync(jobName, params, live);
+          }
+          console.error(`${jobName}: ${signal} again; stopped at once. Saved cursor ${JSON.stringify(live?.cursor)}; run the same command to resume.`);
+          process.exit(ExitCode.urgent);
+        },
+      });
+
+  await lifecycle.fire('workerStart', { reason: 'run' });
+  try {
+    const result = await runInline(JobClass, params, {
+      state: saved?.state,
+      checkpointIntervalMs,
+      observe: (state) => {
+        live = state as JobState;
+      },
+      persist: (state) => store.save(jobName, params, state),
+    });
+    progress.stop();
+    const { state } = result;
+    if (result.status === 'completed') {
+      console.log(`${jobName} completed: ${state.iterations} items, cursor ${JSON.stringify(state.cursor)}, ${(state.totalTimeMs / 1000).toFixed(1)} s in ${state.timesInterrupted + 1} run(s)`);
+      return ExitCode.ok;
+    }
+    console.log(
+      `${jobName} interrupted by ${result.interruption!.adapter} (${result.interruption!.reason}) after ${state.iterations} items; ` +
+        `cursor ${JSON.stringify(state.cursor)} saved to ${store.path}. Run the same command to resume.`,
+    );
+    return ExitCode.interrupted;
+  } catch (error) {
+    progress.stop();
+    const state = (error as { state?: JobState }).state;
+    console.error(`${jobName} failed: ${(error as Error).stack ?? String(error)}`);
+    if (state) console.error(`${jobName}: state saved at cursor ${JSON.stringify(state.cursor)} in ${store.path}; run the same command to retry from there.`);
+    return ExitCode.failed;
+  } finally {
+    await lifecycle.fire('workerExit', { reason: 'run' });
+    signals?.release();
+  }
+}

@@ -1,0 +1,67 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { InvalidStateError } from './errors.js';
+import { parseState, type JobState } from './state.js';
+
+const FORMAT = 'job-iteration/state-file@1';
+
+/** What a state file holds: the job's state and the params it was started with. */
+export interface StateFile<Cursor = unknown> {
+  format: typeof FORMAT;
+  jobName: string;
+  params: unknown;
+  state: JobState<Cursor>;
+}
+
+/**
+ * Keeps one job's state in a JSON file. Writes go to a temporary file that is renamed over the old one, so a crash
+ * mid-write leaves the previous checkpoint intact rather than half a file.
+ */
+export class FileStateStore<Cursor = unknown> {
+  constructor(readonly path: string) {}
+
+  /** The saved file, or `undefined` when there is none yet. Throws `ERR_INVALID_STATE` on a corrupt or foreign file. */
+  load(jobName: string): StateFile<Cursor> | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    let parsed: Partial<StateFile>;
+    try {
+      parsed = JSON.parse(text) as Partial<StateFile>;
+    } catch (cause) {
+      throw new InvalidStateError(`State file ${this.path} is not valid JSON; move it aside or pass --restart.`, { cause });
+    }
+    if (parsed.format !== FORMAT) throw new InvalidStateError(`State file ${this.path} is not a job-iteration state file (format ${String(parsed.format)}).`);
+    if (parsed.jobName !== jobName) {
+      throw new InvalidStateError(`State file ${this.path} belongs to job "${String(parsed.jobName)}", not "${jobName}"; use another --state file.`);
+    }
+    return { format: FORMAT, jobName, params: parsed.params, state: parseState<Cursor>(parsed.state, jobName) };
+  }
+
+  async save(jobName: string, params: unknown, state: JobState<Cursor>): Promise<void> {
+    const text = this.#serialize(jobName, params, state);
+    await mkdir(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    await writeFile(tmp, text);
+    await rename(tmp, this.path);
+  }
+
+  /** For exit paths where the event loop will not run again (an urgent stop). */
+  saveSync(jobName: string, params: unknown, state: JobState<Cursor>): void {
+    const text = this.#serialize(jobName, params, state);
+    mkdirSync(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, this.path);
+  }
+
+  #serialize(jobName: string, params: unknown, state: JobState<Cursor>): string {
+    const file: StateFile<Cursor> = { format: FORMAT, jobName, params, state };
+    return `${JSON.stringify(file, null, 2)}\n`;
+  }
+}

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { numbersIn, range, runCli, startCli, waitFor } from './support/process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ji-cli-run-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+function paths() {
+  n++;
+  return { log: join(dir, `items-${n}.log`), state: join(dir, `state-${n}.json`), hooks: join(dir, `hooks-${n}.log`) };
+}
+const MODULE = 'test/fixtures/cli-jobs.mjs';
+
+describe('job-iteration run', () => {
+  test('SIGINT finishes the current item, saves the cursor and exits 75; the same command resumes to completion, every item exactly once', async () => {
+    const { log, state, hooks } = paths();
+    const args = ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 300, delayMs: 5, log }), '--state', state];
+    const first = startCli(args, { HOOK_LOG: hooks });
+    await waitFor('40 items done', () => numbersIn(log).length >= 40);
+    first.child.kill('SIGINT');
+    const exit = await first.exited;
+    assert.equal(exit.code, 75, first.stderr());
+    const saved = JSON.parse(readFileSync(state, 'utf8'));
+    const doneFirst = numbersIn(log);
+    assert.equal(saved.state.status, 'interrupted');
+    assert.equal(saved.state.cursor, doneFirst.at(-1), 'the saved cursor is the last item finished');
+    assert.equal(saved.state.iterations, doneFirst.length);
+    assert.equal(saved.state.lastInterruption.adapter, 'worker-stop');
+    assert.ok(doneFirst.length < 300);
+    assert.match(first.stdout(), /interrupted by worker-stop .* Run the same command to resume/);
+    const pid = first.child.pid;
+    assert.deepEqual(readFileSync(hooks, 'utf8').trim().split('\n'), [`${pid} workerStart run`, `${pid} workerStop SIGINT`, `${pid} workerExit run`]);
+
+    const second = await runCli(args);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /resuming after cursor \d+/);
+    assert.deepEqual(numbersIn(log), range(300), 'every item exactly once, in order');
+    const done = JSON.parse(readFileSync(state, 'utf8'));
+    assert.equal(done.state.status, 'completed');
+    assert.equal(done.state.timesInterrupted, 1);
+
+    const third = await runCli(args);
+    assert.equal(third.code, 0);
+    assert.match(third.stdout, /numbers already completed at .* \(300 items\); pass --restart/);
+    assert.equal(numbersIn(log).length, 300, 'a rerun after completion does nothing');
+
+    const restarted = await runCli([...args.slice(0, 5), JSON.stringify({ upTo: 3, delayMs: 1, log }), '--state', state, '--restart']);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    assert.deepEqual(numbersIn(log), [...range(300), 0, 1, 2]);
+  });
+
+  test('SIGTERM behaves like SIGINT', async () => {
+    const { log, state } = paths();
+    const run = startCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 500, delayMs: 5, log }), '--state', state]);
+    await waitFor('10 items done', () => numbersIn(log).length >= 10);
+    run.child.kill('SIGTERM');
+    assert.equal((await run.exited).code, 75);
+    assert.equal(JSON.parse(readFileSync(state, 'utf8')).state.cursor, numbersIn(log).at(-1));
+  });
+
+  test('a second signal stops at once (exit 130) without waiting for the slow item in flight, keeping the last finished cursor', async () => {
+    const { log, state } = paths();
+    const run = startCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 50, delayMs: 2000, log }), '--state', state, '--checkpoint-interval', '600000']);
+    await waitFor('2 items done', () => numbersIn(log).length >= 2, 20_000);
+    run.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 100));
+    const second = performance.now();
+    run.child.kill('SIGINT');
+    const exit = await run.exited;
+    assert.equal(exit.code, 130, run.stderr());
+    assert.ok(exit.at - second < 1000, `exited ${Math.round(exit.at - second)} ms after the second signal`);
+    const saved = JSON.parse(readFileSync(state, 'utf8'));
+    assert.equal(saved.state.cursor, numbersIn(log).at(-1), 'saved even though the checkpoint interval had not elapsed');
+    assert.equal(saved.state.status, 'interrupted');
+  });
+
+  test('a failing job exits 1 with its state at the last good cursor, and the rerun retries from there', async () => {
+    const { log, state } = paths();
+    const args = ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 20, delayMs: 1, log }), '--state', state];
+    const failed = await runCli(args, { FAIL_AT: '12' });
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /numbers failed: Error: item 12 failed/);
+    assert.match(failed.stderr, /state saved at cursor 11/);
+    const retried = await runCli(args);
+    assert.equal(retried.code, 0, retried.stderr);
+    assert.deepEqual(numbersIn(log), range(20));
+  });
+
+  test('off a TTY it prints periodic progress lines with percent and ETA', async () => {
+    const { log, state } = paths();
+    const result = await runCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 60, delayMs: 5, log }), '--state', state, '--progress-interval', '100']);
+    assert.equal(result.code, 0);
+    const lines = result.stderr.split('\n').filter((l) => l.startsWith('numbers: '));
+    assert.ok(lines.length >= 2, result.stderr);
+    assert.match(lines.at(-1)!, /^numbers: 60\/60 items \| 100\.0% \| ETA 0s \| \d+ items\/s \| cursor 59$/);
+  });
+});
+
+describe('job-iteration run: bad input exits 2 with a one-line error and the usage', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['unknown flag', ['run', MODULE, '--job', 'numbers', '--bogus'], /^job-iteration: run: Unknown option '--bogus'$/m],
+    ['missing module', ['run', 'test/fixtures/nope.mjs', '--job', 'numbers'], /^job-iteration: module not found: test\/fixtures\/nope\.mjs \(looked at .*\)$/m],
+    ['module without jobs', ['run', 'test/fixtures/no-jobs.mjs'], /^job-iteration: test\/fixtures\/no-jobs\.mjs exports no IterableJob subclass/m],
+    ['unknown job', ['run', MODULE, '--job', 'numbrs'], /^job-iteration: unknown job "numbrs" \(known: letters, numbers\)$/m],
+    ['ambiguous job', ['run', MODULE], /^job-iteration: --job is required: the module exports 2 jobs \(letters, numbers\)$/m],
+    ['params not JSON', ['run', MODULE, '--job', 'numbers', '--params', '{upTo: 3}'], /^job-iteration: --params is not valid JSON .*: \{upTo: 3\}$/m],
+    ['params not an object', ['run', MODULE, '--job', 'numbers', '--params', '[1]'], /^job-iteration: --params must be a JSON object; got \[1\]$/m],
+    ['unknown command', ['frobnicate'], /^job-iteration: unknown command "frobnicate"$/m],
+    ['no module', ['run'], /^job-iteration: run takes one module; got none$/m],
+  ];
+  for (const [name, args, message] of cases) {
+    test(name, async () => {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, message);
+      assert.match(result.stderr, /Usage: job-iteration <command>/);
+    });
+  }
+
+  test('params that differ from the saved run are refused rather than mixed', async () => {
+    const { log, state } = paths();
+    const first = startCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 400, delayMs: 5, log }), '--state', state]);
+    await waitFor('5 items', () => numbersIn(log).length >= 5);
+    first.child.kill('SIGINT');
+    assert.equal((await first.exited).code, 75);
+    const other = await runCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 10, log }), '--state', state]);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /was saved for params .* pass the same --params to resume, or --restart/);
+  });
+});
