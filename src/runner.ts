@@ -207,6 +207,7 @@ class Run<Params, Item, Cursor> {
   /** The hot loop. Returns why it stopped early, or undefined when the enumerator is exhausted. */
   async iterate(iterator: Iterator<unknown> | AsyncIterator<unknown>): Promise<Interruption> {
     const { job, params, state, ctx, adapters, intervalMs, jobName } = this;
+    const checks = adapters.map((a) => a.check);
     const maxIterations = this.options.maxIterations ?? Infinity;
     const iterationCtx: { cursor: Cursor; signal: AbortSignal } = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
     let lastSave = performance.now();
@@ -224,8 +225,9 @@ class Run<Params, Item, Cursor> {
         throw new InvalidEnumeratorError(jobName, `the enumerator must yield [item, cursor] pairs; item ${state.iterations + 1} was ${describePair(pair)}.`);
       }
       const cursor = pair[1] as Cursor;
-      // Checked before the work, so nothing is done that could not be checkpointed afterwards.
-      assertJsonCursor(jobName, cursor);
+      // Checked before the work, so nothing is done that could not be checkpointed afterwards. Integer cursors,
+      // the common case, skip the call.
+      if (!Number.isSafeInteger(cursor)) assertJsonCursor(jobName, cursor);
       iterationCtx.cursor = cursor;
       const done = job.eachIteration(pair[0] as Item, params, iterationCtx);
       if (isThenable(done)) await done;
@@ -257,9 +259,14 @@ class Run<Params, Item, Cursor> {
         }
       }
 
-      let interruption = askAdapters(adapters, ctx);
-      if (isThenable(interruption)) interruption = await interruption;
-      if (interruption) return interruption;
+      // Inlined rather than a helper call: this runs after every item, and most answers are a plain `false`.
+      for (let i = 0; i < checks.length; i++) {
+        let decision = checks[i]!(ctx);
+        if (!decision) continue;
+        if (isThenable(decision)) decision = await decision;
+        const reason = decisionReason(decision, adapters[i]!.name);
+        if (reason !== undefined) return { adapter: adapters[i]!.name, reason };
+      }
       if (runIterations >= maxIterations) return { adapter: 'max-iterations', reason: `ran ${runIterations} iterations` };
     }
   }
@@ -274,23 +281,6 @@ function selectAdapters(options: Pick<RunOptions, 'adapters' | 'localAdapters'>)
     }
   }
   return selected;
-}
-
-/** Synchronous unless an adapter answers with a promise: an `await` per iteration would cost more than the checks. */
-function askAdapters(adapters: ResolvedAdapter[], ctx: InterruptionContext, from = 0): Interruption | Promise<Interruption> {
-  for (let i = from; i < adapters.length; i++) {
-    const adapter = adapters[i]!;
-    const decision = adapter.check(ctx);
-    if (isThenable(decision)) {
-      return Promise.resolve(decision).then((answer) => {
-        const reason = decisionReason(answer, adapter.name);
-        return reason !== undefined ? { adapter: adapter.name, reason } : askAdapters(adapters, ctx, i + 1);
-      });
-    }
-    if (!decision) continue;
-    return { adapter: adapter.name, reason: decisionReason(decision, adapter.name)! };
-  }
-  return undefined;
 }
 
 function openIterator(jobName: string, enumeration: unknown): Iterator<unknown> | AsyncIterator<unknown> {

@@ -11,6 +11,17 @@ export interface SignalHandlers {
   urgent(signal: StopSignal): void;
 }
 
+export interface TrapOptions {
+  /**
+   * Whether a second TERM/INT means "stop now". True for a process a person or an orchestrator talks to directly.
+   * A supervised worker sets it false: a process-group signal (Ctrl-C in a terminal, systemd's control-group
+   * kill) reaches it alongside the supervisor's own forward, and two copies of one stop must not escalate. Its
+   * supervisor escalates with SIGQUIT instead.
+   * @defaultValue true
+   */
+  repeatIsUrgent?: boolean;
+}
+
 let owner: { release(): void } | undefined;
 
 /**
@@ -18,14 +29,15 @@ let owner: { release(): void } | undefined;
  * project's worker, supervisor and CLI call this once. A second owner is refused, because two handlers each
  * deciding when to exit is how jobs get cut mid-iteration.
  */
-export function trapStopSignals(handlers: SignalHandlers): { release(): void } {
+export function trapStopSignals(handlers: SignalHandlers, options: TrapOptions = {}): { release(): void } {
   if (owner) throw new Error('Stop signals are already trapped in this process by another job-iteration component.');
+  const repeatIsUrgent = options.repeatIsUrgent ?? true;
   let received = 0;
   const onSignal = (signal: StopSignal) => {
     received++;
     log('%s received (%d so far)', signal, received);
-    if (signal === 'SIGQUIT' || received > 1) handlers.urgent(signal);
-    else handlers.graceful(signal);
+    if (signal === 'SIGQUIT' || (repeatIsUrgent && received > 1)) handlers.urgent(signal);
+    else if (received === 1) handlers.graceful(signal);
   };
   const signals: StopSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
   for (const s of signals) process.on(s, onSignal);
