@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'ERR_UNKNOWN_JOB'
   | 'ERR_JOB_CANCELLED'
   | 'ERR_LOCK_LOST'
+  | 'ERR_JOB_NOT_FOUND'
+  | 'ERR_INVALID_PARAMS'
   | 'ERR_ITERATION_FAILED';
 
 /**
@@ -145,6 +147,26 @@ export class LockLostError extends JobIterationError {
       'ERR_LOCK_LOST',
       `Job "${jobName}" (id ${jobId}) is no longer locked by this worker; its state was not written so a newer cursor is not overwritten.`,
     );
+  }
+}
+
+/** A queue has no job with the given id (never added, or already removed). */
+export class JobNotFoundError extends JobIterationError {
+  readonly jobId: string;
+  readonly queueName: string;
+  constructor(queueName: string, jobId: string) {
+    super('ERR_JOB_NOT_FOUND', `Queue "${queueName}" has no job with id ${jobId}.`);
+    this.jobId = jobId;
+    this.queueName = queueName;
+  }
+}
+
+/** A job's params are not a plain JSON value, so the job could not be stored and resumed exactly. */
+export class InvalidParamsError extends JobIterationError {
+  readonly jobName: string;
+  constructor(jobName: string, detail: string) {
+    super('ERR_INVALID_PARAMS', `Params of job "${jobName}" must be a plain JSON value: ${detail}`);
+    this.jobName = jobName;
   }
 }
 

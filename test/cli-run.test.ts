@@ -3,10 +3,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { numbersIn, range, runCli, startCli, waitFor } from './support/process.js';
+import { killAll, numbersIn, range, runCli, startCli, waitFor } from './support/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ji-cli-run-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => {
+  killAll();
+  rmSync(dir, { recursive: true, force: true });
+});
 let n = 0;
 function paths() {
   n++;

@@ -9,6 +9,12 @@ type Command = (argv: string[]) => Promise<number>;
 // Commands that need bullmq load it lazily, so `run` works without Redis or bullmq installed.
 const commands: Record<string, () => Promise<Command>> = {
   run: async () => runCommand,
+  work: async () => (await import('./work.js')).workCommand,
+  enqueue: async () => (await import('./queue-commands.js')).enqueueCommand,
+  status: async () => (await import('./queue-commands.js')).statusCommand,
+  cancel: async () => (await import('./queue-commands.js')).controlCommand('cancel'),
+  pause: async () => (await import('./queue-commands.js')).controlCommand('pause'),
+  resume: async () => (await import('./queue-commands.js')).controlCommand('resume'),
 };
 
 function version(): string {

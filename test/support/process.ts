@@ -20,7 +20,8 @@ export function startCli(args: string[], env: Record<string, string | undefined>
 }
 
 export function startNode(args: string[], env: Record<string, string | undefined> = {}): Started {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so `killTree` can take down a supervisor's workers too when a test fails half-way.
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -28,7 +29,26 @@ export function startNode(args: string[], env: Record<string, string | undefined
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
   );
-  return { child, stdout: () => out, stderr: () => err, exited };
+  const started = { child, stdout: () => out, stderr: () => err, exited };
+  everyStarted.add(started);
+  return started;
+}
+
+const everyStarted = new Set<Started>();
+
+/** For `after()`: kills every process a test started, with whatever it forked. A failed test leaves none behind. */
+export function killAll(): void {
+  for (const started of everyStarted) killTree(started);
+  everyStarted.clear();
+}
+
+/** Kills a started process and everything it forked, if any of it is still alive. */
+export function killTree(started: Started): void {
+  try {
+    process.kill(-started.child.pid!, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
 }
 
 /** Runs the CLI to the end. */

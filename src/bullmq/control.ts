@@ -1,0 +1,274 @@
+import type { Job, JobsOptions, Queue } from 'bullmq';
+import createDebug from 'debug';
+import { InvalidOptionError, JobNotFoundError } from '../errors.js';
+import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
+import type { JobState } from '../state.js';
+import {
+  assertJsonParams,
+  readControl,
+  readJobData,
+  writeControl,
+  type ControlRequest,
+  type IterationJobData,
+} from './redis.js';
+import { PARK_DELAY_MS } from './worker.js';
+
+const log = createDebug('job-iteration:bullmq:control');
+
+/** Where a job sits in BullMQ. */
+export type QueueState = 'active' | 'waiting' | 'prioritized' | 'delayed' | 'waiting-children' | 'completed' | 'failed' | 'unknown';
+
+/**
+ * Where an iterable job stands, from its BullMQ state, its saved iteration state and any pending request:
+ * `pausing`/`cancelling` are requests a worker has not acted on yet; `paused` is parked until `resumeJob`.
+ */
+export type IterationStatus =
+  | 'pending'
+  | 'running'
+  | 'interrupted'
+  | 'retrying'
+  | 'pausing'
+  | 'paused'
+  | 'cancelling'
+  | 'cancelled'
+  | 'completed'
+  | 'failed';
+
+/** One iterable job as `getIterationState` and `listIterableJobs` report it. */
+export interface IterationJobInfo<Cursor = unknown> {
+  id: string;
+  name: string;
+  queueState: QueueState;
+  status: IterationStatus;
+  /** The saved iteration state (cursor, iterations, timesInterrupted, status, ...); absent until the job first ran. */
+  state: JobState<Cursor> | undefined;
+  params: unknown;
+  /** The last progress the job published (an `IterationProgress` for jobs run by `IterationWorker`). */
+  progress: unknown;
+  /** A cancel or pause request not yet acted on, or the pause that keeps the job parked. */
+  control: ControlRequest | undefined;
+  attemptsMade: number;
+  failedReason: string | undefined;
+  timestamp: number;
+  processedOn: number | undefined;
+  finishedOn: number | undefined;
+}
+
+/** What a control call did. */
+export interface ControlResult {
+  jobId: string;
+  /** The job's BullMQ state when the request was made. */
+  queueState: QueueState;
+  /**
+   * `requested`: a worker acts on it at the job's next checkpoint (running) or when it picks the job up (waiting);
+   * `applied`: done already (a parked job resumed or promoted, a delayed job parked); `none`: nothing to do (the
+   * job is finished, or was not paused).
+   */
+  effect: 'requested' | 'applied' | 'none';
+}
+
+/**
+ * Adds an iterable job to a BullMQ queue, named by its class (`jobNameOf`) with data `{ params }`. Params must be a
+ * plain JSON value; anything else throws `InvalidParamsError` here rather than failing later in a worker.
+ */
+export async function enqueue<Params>(
+  queue: Queue,
+  JobClass: IterableJobClass<Params, any, any>,
+  params: Params,
+  options?: JobsOptions,
+): Promise<Job<IterationJobData<Params>>> {
+  const name = jobNameOf(JobClass);
+  assertJsonParams(name, params);
+  return (await queue.add(name, { params }, options)) as Job<IterationJobData<Params>>;
+}
+
+/**
+ * Cancels a job from any process. A running job stops at its next checkpoint; a waiting, delayed or paused job is
+ * cancelled when a worker picks it up (a delayed or paused one is promoted so that happens now). Either way
+ * `onCancel` runs in the worker and the job fails as cancelled (`JobCancelledError`'s message, no retries).
+ */
+export async function cancelJob(queue: Queue, jobId: string): Promise<ControlResult> {
+  const queueState = await stateOf(queue, jobId);
+  if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
+  await setControl(queue, jobId, 'cancel');
+  if (queueState === 'delayed') await promote(queue, jobId);
+  log('%s %s: cancel requested (%s)', queue.name, jobId, queueState);
+  return { jobId, queueState, effect: 'requested' };
+}
+
+/**
+ * Pauses a job from any process: a running job checkpoints at its next item and is parked in the delayed set; a
+ * delayed job is parked at once; a waiting job is parked when a worker picks it up. No worker runs it until
+ * `resumeJob`.
+ */
+export async function pauseJob(queue: Queue, jobId: string): Promise<ControlResult> {
+  const queueState = await stateOf(queue, jobId);
+  if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
+  const { previous } = await setControl(queue, jobId, 'pause');
+  if (previous === 'cancel') {
+    // A cancel already asked for wins; put it back.
+    await setControl(queue, jobId, 'cancel');
+    return { jobId, queueState, effect: 'none' };
+  }
+  if (queueState === 'delayed') {
+    const job = await queue.getJob(jobId);
+    try {
+      await job?.changeDelay(PARK_DELAY_MS);
+      log('%s %s: delayed job parked', queue.name, jobId);
+      return { jobId, queueState, effect: 'applied' };
+    } catch {
+      // It left the delayed set meanwhile; the request stands and a worker parks it.
+    }
+  }
+  log('%s %s: pause requested (%s)', queue.name, jobId, queueState);
+  return { jobId, queueState, effect: 'requested' };
+}
+
+/**
+ * Resumes a paused job from any process: clears the pause and, when the job is parked, moves it back to the queue
+ * (it keeps its id and resumes from its cursor). A pause that a running job has not acted on yet is withdrawn.
+ */
+export async function resumeJob(queue: Queue, jobId: string): Promise<ControlResult> {
+  const queueState0 = await stateOf(queue, jobId);
+  const { exists, previous } = await writeControl(queue, jobId, undefined);
+  if (!exists) throw new JobNotFoundError(queue.name, jobId);
+  if (previous === 'cancel') {
+    // Resume does not undo a cancel.
+    await writeControl(queue, jobId, 'cancel');
+    return { jobId, queueState: queueState0, effect: 'none' };
+  }
+  // Read the state after clearing the request: a worker parking the job right now reads the request after its
+  // move, so if we still see the job active here, the worker sees no pause and promotes it itself.
+  const queueState = await stateOf(queue, jobId);
+  if (queueState === 'delayed' && (previous === 'pause' || (await isParked(queue, jobId)))) {
+    await promote(queue, jobId);
+    log('%s %s: resumed', queue.name, jobId);
+    return { jobId, queueState, effect: 'applied' };
+  }
+  return { jobId, queueState, effect: previous === 'pause' ? 'applied' : 'none' };
+}
+
+/** An iterable job's saved state and standing, or `undefined` when the queue has no such job. */
+export async function getIterationState<Cursor = unknown>(queue: Queue, jobId: string): Promise<IterationJobInfo<Cursor> | undefined> {
+  const job = await queue.getJob(jobId);
+  if (!job) return undefined;
+  const [queueState, [control]] = await Promise.all([stateOf(queue, jobId, true), readControl(queue, [jobId])]);
+  return describe<Cursor>(job, queueState, control);
+}
+
+/** Options of `listIterableJobs`. */
+export interface ListOptions {
+  /**
+   * At most this many jobs per BullMQ state.
+   * @defaultValue 100
+   */
+  limit?: number;
+  /**
+   * BullMQ states to look in.
+   * @defaultValue active, waiting, prioritized, delayed, failed, completed
+   */
+  states?: readonly Exclude<QueueState, 'unknown'>[];
+  /** Only jobs of these classes. Default: every job whose data has the `{ params, state? }` shape. */
+  jobs?: readonly IterableJobClass[];
+}
+
+const LIST_STATES: readonly Exclude<QueueState, 'unknown'>[] = ['active', 'waiting', 'prioritized', 'delayed', 'failed', 'completed'];
+
+/** The iterable jobs of a queue with their cursors and progress, a bounded number per BullMQ state. */
+export async function listIterableJobs(queue: Queue, options: ListOptions = {}): Promise<IterationJobInfo[]> {
+  const limit = options.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1) throw new InvalidOptionError('limit', limit, 'an integer >= 1');
+  const names = options.jobs?.map((JobClass) => {
+    if (!isIterableJobClass(JobClass)) throw new InvalidOptionError('jobs', JobClass, 'IterableJob subclasses only');
+    return jobNameOf(JobClass);
+  });
+  const found: { job: Job; queueState: QueueState }[] = [];
+  const seen = new Set<string>();
+  for (const queueState of options.states ?? LIST_STATES) {
+    const jobs = await queue.getJobs([queueState], 0, limit - 1, queueState !== 'completed' && queueState !== 'failed');
+    for (const job of jobs) {
+      if (!job?.id || seen.has(job.id)) continue;
+      if (names ? !names.includes(job.name) : !hasIterationShape(job.data)) continue;
+      seen.add(job.id);
+      found.push({ job, queueState });
+    }
+  }
+  const controls = await readControl(queue, found.map(({ job }) => job.id!));
+  return found.map(({ job, queueState }, i) => describe(job, queueState, controls[i]));
+}
+
+function hasIterationShape(data: unknown): boolean {
+  return data !== null && typeof data === 'object' && 'params' in data && Object.keys(data).every((k) => k === 'params' || k === 'state');
+}
+
+function describe<Cursor>(job: Job, queueState: QueueState, control: ControlRequest | undefined): IterationJobInfo<Cursor> {
+  let params: unknown;
+  let state: JobState<Cursor> | undefined;
+  try {
+    const data = readJobData(job);
+    params = data.params;
+    state = data.state as JobState<Cursor> | undefined;
+  } catch {
+    params = job.data;
+  }
+  return {
+    id: job.id!,
+    name: job.name,
+    queueState,
+    status: statusOf(queueState, state, control),
+    state,
+    params,
+    progress: job.progress,
+    control,
+    attemptsMade: job.attemptsMade,
+    failedReason: job.failedReason || undefined,
+    timestamp: job.timestamp,
+    processedOn: job.processedOn ?? undefined,
+    finishedOn: job.finishedOn ?? undefined,
+  };
+}
+
+function statusOf(queueState: QueueState, state: JobState<any> | undefined, control: ControlRequest | undefined): IterationStatus {
+  if (queueState === 'completed') return 'completed';
+  if (queueState === 'failed') return state?.status === 'cancelled' ? 'cancelled' : 'failed';
+  if (control === 'cancel') return 'cancelling';
+  if (control === 'pause') return queueState === 'delayed' ? 'paused' : 'pausing';
+  if (queueState === 'active') return 'running';
+  switch (state?.status) {
+    case undefined:
+    case 'pending':
+      return 'pending';
+    case 'failed':
+      return 'retrying';
+    case 'completed':
+    case 'cancelled':
+      return state.status;
+    default:
+      // interrupted, or `running` left behind by a crashed worker: either way it resumes from its cursor.
+      return 'interrupted';
+  }
+}
+
+async function stateOf(queue: Queue, jobId: string, allowUnknown = false): Promise<QueueState> {
+  if (typeof jobId !== 'string' || jobId.length === 0) throw new InvalidOptionError('jobId', jobId, 'a job id string');
+  const state = (await queue.getJobState(jobId)) as QueueState;
+  if (state === 'unknown' && !allowUnknown) throw new JobNotFoundError(queue.name, jobId);
+  return state;
+}
+
+async function setControl(queue: Queue, jobId: string, request: ControlRequest) {
+  const result = await writeControl(queue, jobId, request);
+  if (!result.exists) throw new JobNotFoundError(queue.name, jobId);
+  return result;
+}
+
+async function isParked(queue: Queue, jobId: string): Promise<boolean> {
+  const job = await queue.getJob(jobId);
+  return job?.data?.state?.lastInterruption?.reason === 'pause requested';
+}
+
+async function promote(queue: Queue, jobId: string): Promise<void> {
+  const job = await queue.getJob(jobId);
+  // It may have been promoted or picked up meanwhile; either way it is no longer parked.
+  await job?.promote().catch(() => undefined);
+}

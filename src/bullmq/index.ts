@@ -1,0 +1,18 @@
+/**
+ * `job-iteration/bullmq`: iterable jobs as BullMQ jobs that survive deploys and crashes. See docs/bullmq.md.
+ * Importing this module registers the `bullmq` interruption adapter.
+ */
+export { BULLMQ_ADAPTER, bullmqAdapter } from '../../adapters/bullmq.js';
+export { IterationWorker, CONTROL_ADAPTER, PARK_DELAY_MS } from './worker.js';
+export type {
+  CloseOptions,
+  InterruptionInfo,
+  IterationProgress,
+  IterationResult,
+  IterationWorkerEvents,
+  IterationWorkerOptions,
+} from './worker.js';
+export { enqueue, cancelJob, pauseJob, resumeJob, getIterationState, listIterableJobs } from './control.js';
+export type { ControlResult, IterationJobInfo, IterationStatus, ListOptions, QueueState } from './control.js';
+export { CONTROL_FIELD, DEFAULT_REDIS_URL, STALLED_COUNTER_FIELD, resolveConnection } from './redis.js';
+export type { ControlRequest, IterationConnection, IterationJobData } from './redis.js';

@@ -1,0 +1,730 @@
+import { EventEmitter } from 'node:events';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job, type WorkerOptions } from 'bullmq';
+import createDebug from 'debug';
+import { assertDuration, getConfig } from '../config.js';
+import { InvalidOptionError, JobCancelledError, LockLostError, UnknownJobError } from '../errors.js';
+import { events } from '../events.js';
+import type { InterruptionAdapterFn } from '../interruption.js';
+import { isIterableJobClass, jobNameOf, type IterableJob, type IterableJobClass } from '../iterable-job.js';
+import { lifecycle } from '../lifecycle.js';
+import { runInline, type RunResult } from '../runner.js';
+import { trapStopSignals } from '../signals.js';
+import { newState, parseState, type JobState } from '../state.js';
+import {
+  persistFenced,
+  readControl,
+  readJobData,
+  resolveConnection,
+  type ControlRequest,
+  type IterationConnection,
+} from './redis.js';
+
+const log = createDebug('job-iteration:bullmq');
+const logControl = createDebug('job-iteration:bullmq:control');
+
+/**
+ * How long a paused job is parked in BullMQ's delayed set. A worker that picks a parked job up while it is still
+ * paused parks it again, so this only bounds how often a paused job is looked at. Kept well below the point where
+ * BullMQ's delayed score (`timestamp * 4096`) stops being an exact double.
+ */
+export const PARK_DELAY_MS = 365 * 24 * 60 * 60 * 1000;
+
+/** The name the per-run cancel/pause adapter reports in interruptions. */
+export const CONTROL_ADAPTER = 'bullmq-control';
+
+/** What an interrupted job's delay is decided from. */
+export interface InterruptionInfo {
+  adapter: string;
+  reason: string;
+  /** True when the interruption comes from this worker stopping (a deploy), not from the job's own budget. */
+  workerStopping: boolean;
+}
+
+/** The BullMQ `Worker` options that `IterationWorker` manages itself; everything else passes through. */
+type ManagedOptions = 'connection' | 'concurrency' | 'autorun';
+
+/** Options of `IterationWorker`. Options not listed here (`lockDuration`, `stalledInterval`, `prefix`, `limiter`, ...) go to the BullMQ `Worker`. */
+export interface IterationWorkerOptions extends Omit<WorkerOptions, ManagedOptions> {
+  /** The job classes this worker runs; a job is routed by its name (`jobNameOf(cls)`). */
+  jobs: readonly IterableJobClass[];
+  /**
+   * An ioredis instance (created with `maxRetriesPerRequest: null`; you close it), ioredis options, or a
+   * `redis://` URL.
+   * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
+   */
+  connection?: IterationConnection;
+  /**
+   * Jobs run at once by this worker. All of them stop at their next checkpoint on close.
+   * @defaultValue 1
+   */
+  concurrency?: number;
+  /**
+   * Trap SIGTERM/SIGINT (graceful stop) and a second signal or SIGQUIT (urgent stop) through `trapStopSignals`.
+   * Set `false` when something else in the process (the CLI, your framework) owns the signals and calls `stop()`.
+   * @defaultValue true
+   */
+  handleSignals?: boolean;
+  /**
+   * How often a running job saves its cursor to Redis, in milliseconds; 0 saves after every item. After a
+   * `kill -9`, at most this much work is done again. A job class's `static checkpointIntervalMs` wins over this.
+   * Each save is one Redis round trip, so the default costs one write per second per running job.
+   * @defaultValue the process default from `configure()`, 1000
+   */
+  checkpointIntervalMs?: number;
+  /**
+   * Delay before an interrupted job can be picked up again. A number applies to every interruption; a function
+   * decides per interruption, e.g. a throttle adapter's backoff. With 0, a job stopped by a closing worker goes
+   * to the front of the queue (`moveToWait`) and any other interruption to the back (`moveToDelayed(now)`).
+   * @defaultValue 0
+   */
+  interruptDelayMs?: number | ((interruption: InterruptionInfo, job: Job) => number);
+  /**
+   * How often the worker looks for cancel/pause requests of its running jobs, in milliseconds, on top of the
+   * look that every checkpoint does for free.
+   * @defaultValue 1000
+   */
+  controlPollIntervalMs?: number;
+  /**
+   * Start taking jobs at once. With `false`, call `run()`.
+   * @defaultValue true
+   */
+  autorun?: boolean;
+  /**
+   * BullMQ fails a job that stalls more than this many times. Every checkpoint that shows progress resets the
+   * job's stalled counter, so a job that keeps moving survives any number of worker crashes, while a job that
+   * crashes its worker without making progress still fails.
+   * @defaultValue 3 (BullMQ's own default is 1)
+   */
+  maxStalledCount?: number;
+}
+
+/** Options of `close()` and `stop()`. */
+export interface CloseOptions {
+  /**
+   * Do not wait for the item in flight: save each job's last finished cursor, put it back in the queue, abort the
+   * runs' signals and close. Works while a graceful close is already under way.
+   * @defaultValue false
+   */
+  urgent?: boolean;
+}
+
+/** The `progress` an iterable job publishes; dashboards (Bull Board, Taskforce) show it as the job's progress. */
+export interface IterationProgress {
+  cursor: unknown;
+  /** Items finished over all runs. */
+  iterations: number;
+  /** Items in the whole job, when the class implements `count(params)`. */
+  total?: number;
+  /** 0-100, when `total` is known. */
+  percentage?: number;
+  /** Estimated milliseconds left at this run's rate, when `total` is known. */
+  etaMs?: number;
+  /** Time spent running, over all runs. */
+  elapsedMs: number;
+  timesInterrupted: number;
+  status: JobState['status'];
+  updatedAt: string;
+}
+
+/** What a completed iterable job returns to BullMQ (`job.returnvalue`). */
+export interface IterationResult {
+  iterations: number;
+  cursor: unknown;
+  totalTimeMs: number;
+  timesInterrupted: number;
+}
+
+/** Events of `IterationWorker`, on top of the BullMQ worker events it forwards. */
+export interface IterationWorkerEvents {
+  /** A job stopped early and was put back in the queue with its cursor. */
+  interrupted: [job: Job, info: InterruptionInfo & { delayMs: number; state: JobState<unknown> }];
+  /** A job was cancelled: `onCancel` ran and the job is failing, without retries. */
+  cancelled: [job: Job, state: JobState<unknown>];
+  /** A job was paused and parked in the delayed set. */
+  parked: [job: Job, state: JobState<unknown> | undefined];
+  /** A checkpoint was refused because another worker now holds the job; the run stopped without touching it. */
+  lockLost: [job: Job, error: LockLostError];
+  active: [job: Job, prev: string];
+  completed: [job: Job, result: unknown, prev: string];
+  failed: [job: Job | undefined, error: Error, prev: string];
+  progress: [job: Job, progress: unknown];
+  stalled: [jobId: string, prev: string];
+  error: [error: Error];
+  ready: [];
+  drained: [];
+  closing: [message: string];
+  closed: [];
+}
+
+const FORWARDED = ['active', 'completed', 'failed', 'stalled', 'ready', 'drained', 'closing', 'closed', 'progress'] as const;
+
+/** Rejects when an urgent close has taken the job over; the processor stops waiting for the run then. */
+class Released extends DelayedError {
+  constructor() {
+    super('handed back to the queue by an urgent close');
+  }
+}
+
+/** One job this worker is running. */
+class ActiveRun {
+  /** Aborts the run's signal on an urgent close. */
+  readonly urgent = new AbortController();
+  /** Set once an urgent close owns the job: from then on the run writes nothing and moves nothing. */
+  released = false;
+  /** The run's own hand-back (move to wait/delayed/parked, cancel), once started. */
+  handback: Promise<unknown> | undefined;
+  /** The run promise settled: the processor is finishing on its own. */
+  settled = false;
+  /** The engine's live state, as of the last finished item (read by the control adapter). */
+  live: JobState<unknown> | undefined;
+  instance: IterableJob<any, any, any> | undefined;
+  control: ControlRequest | undefined;
+  controlReadAt = Date.now();
+  lockLost = false;
+  /** The first finished item of the run has been published. */
+  announced = false;
+  persistedIterations = 0;
+  persistedJson: string | undefined;
+  total: number | undefined;
+  runStartedAt = performance.now();
+  runStartIterations = 0;
+  release!: (error: Released) => void;
+  readonly releasedPromise = new Promise<never>((_, reject) => {
+    this.release = reject;
+  });
+
+  constructor(
+    readonly job: Job,
+    readonly token: string,
+    readonly JobClass: IterableJobClass,
+    readonly jobName: string,
+    readonly params: unknown,
+    readonly initialState: JobState<unknown>,
+  ) {
+    this.releasedPromise.catch(() => undefined);
+    this.persistedIterations = initialState.iterations;
+    this.runStartIterations = initialState.iterations;
+  }
+}
+
+/**
+ * A BullMQ worker for `IterableJob`s. Each job checkpoints its cursor into its own data while it runs; on
+ * `close()` every running job stops at its next checkpoint and goes back to the queue under the same id, so the
+ * worker closes within about one iteration and the next worker resumes the job.
+ */
+export class IterationWorker extends EventEmitter {
+  /** The BullMQ worker underneath. */
+  readonly bullWorker: Worker;
+  readonly name: string;
+  readonly #routes = new Map<string, IterableJobClass>();
+  readonly #active = new Map<string, ActiveRun>();
+  readonly #checkpointIntervalMs: number | undefined;
+  readonly #interruptDelay: IterationWorkerOptions['interruptDelayMs'];
+  readonly #controlPollMs: number;
+  #controlTimer: NodeJS.Timeout | undefined;
+  #started: Promise<void> | undefined;
+  #graceful: Promise<void> | undefined;
+  #urgent: Promise<void> | undefined;
+  #exit: Promise<void> | undefined;
+  #signals: { release(): void } | undefined;
+  #requeuedOnClose = 0;
+
+  constructor(queueName: string, options: IterationWorkerOptions) {
+    super();
+    const {
+      jobs,
+      connection,
+      handleSignals = true,
+      checkpointIntervalMs,
+      interruptDelayMs = 0,
+      controlPollIntervalMs = 1000,
+      autorun = true,
+      maxStalledCount = 3,
+      ...bullOptions
+    } = options ?? ({} as IterationWorkerOptions);
+    if (!Array.isArray(jobs) || jobs.length === 0) {
+      throw new InvalidOptionError('jobs', jobs, 'a non-empty array of IterableJob classes');
+    }
+    for (const JobClass of jobs) {
+      if (!isIterableJobClass(JobClass)) throw new InvalidOptionError('jobs', JobClass, 'IterableJob subclasses only');
+      const name = jobNameOf(JobClass);
+      if (this.#routes.has(name) && this.#routes.get(name) !== JobClass) {
+        throw new InvalidOptionError('jobs', JobClass, `classes with distinct job names ("${name}" is taken twice)`);
+      }
+      this.#routes.set(name, JobClass);
+    }
+    if (checkpointIntervalMs !== undefined) assertDuration('checkpointIntervalMs', checkpointIntervalMs);
+    if (typeof interruptDelayMs !== 'function') assertDuration('interruptDelayMs', interruptDelayMs);
+    assertDuration('controlPollIntervalMs', controlPollIntervalMs);
+    this.name = queueName;
+    this.#checkpointIntervalMs = checkpointIntervalMs;
+    this.#interruptDelay = interruptDelayMs;
+    this.#controlPollMs = controlPollIntervalMs;
+
+    // Three declared parameters: BullMQ creates the per-job AbortController only for processors that take one.
+    const processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => this.#process(job, token!, signal);
+    this.bullWorker = new Worker(queueName, processor, {
+      ...bullOptions,
+      maxStalledCount,
+      connection: resolveConnection(connection),
+      autorun: false,
+    });
+    for (const event of FORWARDED) {
+      this.bullWorker.on(event, (...args: unknown[]) => this.emit(event, ...args));
+    }
+    // Without a listener an 'error' event would throw inside BullMQ; forward only when someone listens.
+    this.bullWorker.on('error', (error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+      else log('worker error (add an "error" listener to handle it): %O', error);
+    });
+    // A failed renewal means another worker may already own the job: stop the run before its next write.
+    this.bullWorker.on('lockRenewalFailed', (jobIds) => {
+      for (const id of jobIds) {
+        const run = this.#active.get(id);
+        if (run) run.lockLost = true;
+      }
+    });
+
+    if (handleSignals) {
+      this.#signals = trapStopSignals({
+        graceful: (signal) => void this.stop(signal).catch((error) => log('graceful stop failed: %O', error)),
+        urgent: (signal) => void this.stop(signal, { urgent: true }).catch((error) => log('urgent stop failed: %O', error)),
+      });
+    }
+    if (autorun) this.run().catch((error) => this.bullWorker.emit('error', error));
+  }
+
+  /**
+   * Fires the `workerStart` hooks and starts taking jobs; resolves once connected to Redis. Only needed with
+   * `autorun: false`.
+   */
+  async start(): Promise<void> {
+    const running = this.run();
+    running.catch((error) => this.bullWorker.emit('error', error));
+    await Promise.race([this.#started, running]);
+    await this.bullWorker.waitUntilReady();
+  }
+
+  /**
+   * Fires the `workerStart` hooks and starts taking jobs. Resolves when the worker has stopped taking jobs.
+   * Only needed with `autorun: false`; `start()` is the same but resolves once the worker is up.
+   */
+  async run(): Promise<void> {
+    this.#started ??= lifecycle.fire('workerStart', { reason: `IterationWorker ${this.name}` });
+    await this.#started;
+    if (this.closing) return;
+    this.#controlTimer ??= setInterval(() => void this.#pollControl(), Math.max(this.#controlPollMs, 10));
+    this.#controlTimer.unref();
+    await this.bullWorker.run();
+  }
+
+  /** Truthy once a close has begun (graceful or urgent); the `bullmq` adapter reads the BullMQ worker's own flag. */
+  get closing(): Promise<void> | undefined {
+    return this.#urgent ?? this.#graceful;
+  }
+
+  /** Jobs running right now, by id. */
+  get activeJobIds(): string[] {
+    return [...this.#active.keys()];
+  }
+
+  /** How many jobs are running right now. */
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  /** Jobs this worker has put back in the queue (with their cursors) since a close began. */
+  get requeuedOnClose(): number {
+    return this.#requeuedOnClose;
+  }
+
+  /** The job classes this worker routes to, by job name. */
+  get jobNames(): string[] {
+    return [...this.#routes.keys()];
+  }
+
+  waitUntilReady(): Promise<void> {
+    return this.bullWorker.waitUntilReady();
+  }
+
+  /**
+   * Stops taking jobs and closes. Graceful (default): every running job stops after its current item, saves its
+   * cursor and goes back to the queue (same job id); resolves when all of them have. Urgent: see
+   * `CloseOptions.urgent`. Calling it again returns the close in flight; an urgent call overtakes a graceful one.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    if (options.urgent || this.#urgent) {
+      this.#urgent ??= this.#closeUrgently();
+      return this.#urgent;
+    }
+    this.#graceful ??= this.#closeGracefully();
+    return this.#graceful;
+  }
+
+  /**
+   * What `handleSignals` calls: fires the `workerStop` hooks (the `worker-stop` adapter flips there), closes, then
+   * fires the `workerExit` hooks once the jobs are back in the queue. The close starts right after the hooks are
+   * fired, not after they finish, so a slow hook cannot let this worker take new jobs meanwhile.
+   */
+  async stop(reason = 'stop()', options: CloseOptions = {}): Promise<void> {
+    const hooks = lifecycle.fire('workerStop', { reason, urgent: options.urgent === true });
+    const closed = this.close(options);
+    await hooks;
+    await closed;
+    this.#exit ??= lifecycle.fire('workerExit', { reason, urgent: options.urgent === true });
+    await this.#exit;
+  }
+
+  async #closeGracefully(): Promise<void> {
+    log('%s: closing gracefully with %d running jobs', this.name, this.#active.size);
+    // Setting BullMQ's `closing` is what the `bullmq` adapter of every running job reads.
+    await this.bullWorker.close();
+    this.#finish();
+  }
+
+  async #closeUrgently(): Promise<void> {
+    log('%s: closing urgently with %d running jobs', this.name, this.#active.size);
+    // Close first so that no job is fetched once the runs below are released; the connection stays open until
+    // the processors return, which the hand-backs below make them do.
+    const closed = this.bullWorker.close();
+    await Promise.all([...this.#active.values()].map((run) => this.#urgentHandback(run)));
+    await closed;
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#controlTimer) clearInterval(this.#controlTimer);
+    this.#signals?.release();
+    this.#signals = undefined;
+  }
+
+  override on<K extends keyof IterationWorkerEvents>(event: K, listener: (...args: IterationWorkerEvents[K]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event, listener);
+  }
+
+  override once<K extends keyof IterationWorkerEvents>(event: K, listener: (...args: IterationWorkerEvents[K]) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.once(event, listener);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  async #process(job: Job, token: string, bullSignal: AbortSignal | undefined): Promise<IterationResult> {
+    const JobClass = this.#routes.get(job.name);
+    if (!JobClass) throw new UnknownJobError(job.name, [...this.#routes.keys()], `IterationWorker "${this.name}"`);
+    const { params, state } = readJobData(job);
+    const jobName = jobNameOf(JobClass);
+    const initial = state === undefined ? newState<unknown>(jobName) : parseState<unknown>(state, jobName);
+    const run = new ActiveRun(job, token, JobClass, jobName, params, initial);
+    this.#active.set(job.id!, run);
+    try {
+      const body = this.#execute(run, bullSignal);
+      // An urgent close may stop waiting for the body; it must still never surface as an unhandled rejection.
+      body.catch(() => undefined);
+      return await Promise.race([body, run.releasedPromise]);
+    } finally {
+      this.#active.delete(job.id!);
+    }
+  }
+
+  async #execute(run: ActiveRun, bullSignal: AbortSignal | undefined): Promise<IterationResult> {
+    const { job, JobClass, params } = run;
+    if (this.bullWorker.closing) {
+      // Fetched just before the close: give it back untouched rather than run one item of it.
+      const moved = job.moveToWait(run.token);
+      run.handback = moved;
+      try {
+        await moved;
+      } catch {
+        return this.#lockLost(run);
+      }
+      this.#requeuedOnClose++;
+      throw new WaitingError();
+    }
+    // A request made while the job waited is seen before any work starts.
+    const [pending] = await readControl(this.bullWorker, [job.id!]);
+    run.control = pending;
+    run.controlReadAt = Date.now();
+    if (pending === 'cancel') return this.#cancel(run, structuredClone(run.initialState));
+    if (pending === 'pause') return this.#park(run, undefined);
+
+    run.total = await countItems(run);
+    run.runStartedAt = performance.now();
+    const signal = bullSignal ? anySignal([bullSignal, run.urgent.signal]) : run.urgent.signal;
+    const control: InterruptionAdapterFn = (ctx) => {
+      run.live = ctx.state as JobState<unknown>;
+      run.instance = ctx.job;
+      if (!run.announced) {
+        // Dashboards and `status` learn that the run is under way (and its total) now, not a full interval later.
+        // A refused write is not handled here: the run's own next checkpoint meets the same lock and reports it.
+        run.announced = true;
+        this.#persist(run, run.live, false).catch(() => undefined);
+      }
+      if (run.lockLost) return 'lock lost';
+      if (run.control === 'cancel') return 'cancel requested';
+      if (run.control === 'pause') return 'pause requested';
+      return false;
+    };
+
+    let result: RunResult<unknown>;
+    try {
+      result = await runInline(JobClass, params, {
+        state: run.initialState,
+        persist: (state) => this.#persist(run, state, false),
+        checkpointIntervalMs: JobClass.checkpointIntervalMs ?? this.#checkpointIntervalMs ?? getConfig().checkpointIntervalMs,
+        signal,
+        runtime: { kind: 'bullmq', worker: this.bullWorker, job, iterationWorker: this },
+        localAdapters: { [CONTROL_ADAPTER]: control },
+        jobId: job.id,
+      });
+    } catch (error) {
+      run.settled = true;
+      if (run.released) throw new Released();
+      return this.#failed(run, error);
+    }
+    run.settled = true;
+    if (run.released) throw new Released();
+    if (result.status === 'completed') {
+      const { state } = result;
+      return { iterations: state.iterations, cursor: state.cursor ?? null, totalTimeMs: state.totalTimeMs, timesInterrupted: state.timesInterrupted };
+    }
+
+    const interruption = result.interruption!;
+    if (run.control === 'cancel') return this.#cancel(run, result.state);
+    if (run.control === 'pause') return this.#park(run, result.state);
+    if (bullSignal?.aborted && !run.urgent.signal.aborted) {
+      // BullMQ's own cancelJob(): fail this attempt as BullMQ does; the saved cursor makes a retry resume.
+      const reason: unknown = bullSignal.reason;
+      throw reason instanceof Error ? reason : new Error(typeof reason === 'string' ? reason : 'job aborted by worker.cancelJob()');
+    }
+    return this.#handBack(run, result.state, interruption);
+  }
+
+  /** Saves a checkpoint, fenced by the job's lock token. */
+  async #persist(run: ActiveRun, state: JobState<unknown>, clearControl: boolean, force = false): Promise<void> {
+    if (run.released && !force) return;
+    const data = JSON.stringify({ params: run.params, state });
+    if (data === run.persistedJson && !clearControl) return;
+    const progress = this.#progress(run, state);
+    const progressJson = JSON.stringify(progress);
+    const { ok, control } = await persistFenced(this.bullWorker, run.job.id!, {
+      token: run.token,
+      data,
+      progress: progressJson,
+      resetStalled: state.iterations > run.persistedIterations,
+      clearControl,
+    });
+    if (!ok) {
+      run.lockLost = true;
+      throw new LockLostError(run.jobName, run.job.id!);
+    }
+    run.persistedJson = data;
+    run.persistedIterations = state.iterations;
+    run.controlReadAt = Date.now();
+    if (control !== run.control) logControl('%s %s: control request %s', this.name, run.job.id, control ?? 'cleared');
+    run.control = control;
+    run.job.data = JSON.parse(data);
+    run.job.progress = progress as unknown as object;
+    // The Lua script already published BullMQ's progress event on the queue's stream; this is the local one.
+    this.bullWorker.emit('progress', run.job, progress as unknown as object);
+  }
+
+  #progress(run: ActiveRun, state: JobState<unknown>): IterationProgress {
+    const progress: IterationProgress = {
+      cursor: state.cursor ?? null,
+      iterations: state.iterations,
+      elapsedMs: state.totalTimeMs,
+      timesInterrupted: state.timesInterrupted,
+      status: state.status,
+      updatedAt: state.updatedAt ?? new Date().toISOString(),
+    };
+    if (run.total !== undefined) {
+      progress.total = run.total;
+      progress.percentage = run.total > 0 ? Math.min(100, Math.round((state.iterations / run.total) * 10000) / 100) : 100;
+      const done = state.iterations - run.runStartIterations;
+      const elapsed = performance.now() - run.runStartedAt;
+      if (state.status === 'completed') progress.etaMs = 0;
+      else if (done > 0) progress.etaMs = Math.max(0, Math.round((elapsed / done) * (run.total - state.iterations)));
+    }
+    return progress;
+  }
+
+  /** The run threw: save the last good cursor (fenced) and let BullMQ's attempts/backoff decide. */
+  async #failed(run: ActiveRun, error: unknown): Promise<never> {
+    if (error instanceof LockLostError || run.lockLost) return this.#lockLost(run);
+    const state = (error as { state?: JobState<unknown> } | null)?.state;
+    if (state) {
+      try {
+        await this.#persist(run, state, false);
+      } catch (persistError) {
+        if (persistError instanceof LockLostError) return this.#lockLost(run);
+        log('%s %s: could not save the state of a failed run: %O', this.name, run.job.id, persistError);
+      }
+    }
+    throw error;
+  }
+
+  #lockLost(run: ActiveRun): never {
+    const error = new LockLostError(run.jobName, run.job.id!);
+    log('%s %s: %s', this.name, run.job.id, error.message);
+    this.emit('lockLost', run.job, error);
+    // DelayedError tells BullMQ that the processor already dealt with the job: it must not move a job it no
+    // longer owns (that would fail with a lock mismatch, or worse, fail the job under its new owner).
+    throw new DelayedError(error.message);
+  }
+
+  #delayFor(info: InterruptionInfo, job: Job): number {
+    const delay = typeof this.#interruptDelay === 'function' ? this.#interruptDelay(info, job) : this.#interruptDelay ?? 0;
+    return Number.isFinite(delay) && delay > 0 ? delay : 0;
+  }
+
+  /** Puts an interrupted job back in the queue under the same id. Its state was saved by the run's last checkpoint. */
+  async #handBack(run: ActiveRun, state: JobState<unknown>, interruption: { adapter: string; reason: string }): Promise<never> {
+    const { job, token } = run;
+    const workerStopping = Boolean(this.bullWorker.closing) || this.closing !== undefined;
+    const info: InterruptionInfo = { ...interruption, workerStopping };
+    const delayMs = this.#delayFor(info, job);
+    let moved: Promise<unknown>;
+    if (delayMs === 0 && workerStopping) {
+      // A deploy: the job goes to the front of the queue, to be resumed first by the next worker.
+      moved = job.moveToWait(token);
+    } else {
+      // Its own budget or a throttle: behind the jobs already waiting.
+      moved = job.moveToDelayed(Date.now() + delayMs, token);
+    }
+    run.handback = moved;
+    try {
+      await moved;
+    } catch (error) {
+      log('%s %s: could not move the interrupted job back: %O', this.name, job.id, error);
+      return this.#lockLost(run);
+    }
+    if (workerStopping) this.#requeuedOnClose++;
+    log('%s %s: interrupted by %s (%s) at cursor %j; back in the queue (delay %d ms)', this.name, job.id, info.adapter, info.reason, state.cursor, delayMs);
+    this.emit('interrupted', job, { ...info, delayMs, state: structuredClone(state) });
+    throw delayMs === 0 && workerStopping ? new WaitingError() : new DelayedError();
+  }
+
+  /** Runs `onCancel`, records the job as cancelled and fails it without retries. */
+  async #cancel(run: ActiveRun, state: JobState<unknown>): Promise<never> {
+    const { job, jobName, params } = run;
+    const pending = (async () => {
+      const instance = run.instance ?? new run.JobClass();
+      try {
+        await instance.onCancel?.(params);
+      } catch (error) {
+        events.emit('hook:error', { hook: 'onCancel', error });
+      }
+      state.status = 'cancelled';
+      state.updatedAt = new Date().toISOString();
+      await this.#persist(run, state, true, true);
+    })();
+    run.handback = pending;
+    try {
+      await pending;
+    } catch (error) {
+      if (error instanceof LockLostError) return this.#lockLost(run);
+      throw error;
+    }
+    const cancelled = new JobCancelledError(jobName, job.id);
+    log('%s %s: cancelled at cursor %j', this.name, job.id, state.cursor);
+    this.emit('cancelled', job, structuredClone(state));
+    // UnrecoverableError: BullMQ fails the job at once, whatever attempts are left.
+    throw Object.assign(new UnrecoverableError(cancelled.message), { code: cancelled.code });
+  }
+
+  /** Parks a paused job in the delayed set until `resumeJob`. */
+  async #park(run: ActiveRun, state: JobState<unknown> | undefined): Promise<never> {
+    const { job, token } = run;
+    const pending = job.moveToDelayed(Date.now() + PARK_DELAY_MS, token);
+    run.handback = pending;
+    try {
+      await pending;
+    } catch (error) {
+      log('%s %s: could not park the paused job: %O', this.name, job.id, error);
+      return this.#lockLost(run);
+    }
+    // resumeJob clears the request and then promotes a delayed job; if it looked while the job was still
+    // active, only this look sees the cleared request, so one of the two always promotes it.
+    const [still] = await readControl(this.bullWorker, [job.id!]);
+    if (still !== 'pause') await job.promote().catch(() => undefined);
+    log('%s %s: paused and parked%s', this.name, job.id, still === 'pause' ? '' : ' (resumed meanwhile, promoted)');
+    this.emit('parked', job, state && structuredClone(state));
+    throw new DelayedError();
+  }
+
+  /** Urgent close: save the last finished cursor and move the job back now, without waiting for the item in flight. */
+  async #urgentHandback(run: ActiveRun): Promise<void> {
+    // A run that has settled, started its own hand-back or already saved its final state is a Redis round trip
+    // from done; taking it over now could record a completed job as interrupted.
+    if (run.released || run.settled || run.handback || (run.live && run.live.status !== 'running')) return;
+    run.released = true;
+    const { job, token } = run;
+    const state = structuredClone(run.live ?? run.initialState) as JobState<unknown>;
+    const now = new Date().toISOString();
+    state.status = 'interrupted';
+    state.timesInterrupted++;
+    state.lastInterruption = { adapter: 'bullmq', reason: 'urgent stop', at: now };
+    state.updatedAt = now;
+    const info: InterruptionInfo = { adapter: 'bullmq', reason: 'urgent stop', workerStopping: true };
+    const delayMs = this.#delayFor(info, job);
+    try {
+      await this.#persist(run, state, false, true);
+      if (delayMs === 0) await job.moveToWait(token);
+      else await job.moveToDelayed(Date.now() + delayMs, token);
+      this.#requeuedOnClose++;
+      this.emit('interrupted', job, { ...info, delayMs, state });
+    } catch (error) {
+      if (error instanceof LockLostError) this.emit('lockLost', job, error);
+      // Otherwise the job stays active with its lock; stalled-job recovery hands it on from the last checkpoint.
+      log('%s %s: urgent hand-back failed: %O', this.name, job.id, error);
+    } finally {
+      run.urgent.abort(new Error('urgent stop'));
+      run.release(new Released());
+    }
+  }
+
+  async #pollControl(): Promise<void> {
+    const due = [...this.#active.values()].filter((run) => !run.released && Date.now() - run.controlReadAt >= this.#controlPollMs);
+    if (due.length === 0) return;
+    try {
+      const controls = await readControl(this.bullWorker, due.map((run) => run.job.id!));
+      const now = Date.now();
+      due.forEach((run, i) => {
+        run.control = controls[i];
+        run.controlReadAt = now;
+      });
+    } catch (error) {
+      log('%s: control poll failed: %O', this.name, error);
+    }
+  }
+}
+
+async function countItems(run: ActiveRun): Promise<number | undefined> {
+  const probe = run.JobClass.prototype.count;
+  if (typeof probe !== 'function') return undefined;
+  try {
+    const total = await new run.JobClass().count!(run.params);
+    return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : undefined;
+  } catch (error) {
+    events.emit('hook:error', { hook: 'count', error });
+    return undefined;
+  }
+}
+
+function anySignal(signals: AbortSignal[]): AbortSignal {
+  const any = (AbortSignal as unknown as { any?: (s: AbortSignal[]) => AbortSignal }).any;
+  if (any) return any(signals);
+  const controller = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) {
+      controller.abort(s.reason);
+      break;
+    }
+    s.addEventListener('abort', () => controller.abort(s.reason), { once: true });
+  }
+  return controller.signal;
+}

@@ -1,0 +1,122 @@
+import { Queue } from 'bullmq';
+import { JobIterationError } from '../errors.js';
+import { cancelJob, enqueue, listIterableJobs, pauseJob, resumeJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
+import type { IterationProgress } from '../bullmq/worker.js';
+import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
+import { intFlag, paramsFlag, parse } from './args.js';
+import { loadJobs, pickJob } from './load-jobs.js';
+import { assertRedisReachable, createRedis, redisUrl } from './redis.js';
+import { ExitCode, UsageError } from './usage.js';
+
+const QUEUE_FLAGS = { queue: { type: 'string' }, redis: { type: 'string' } } as const;
+
+/** Opens the queue after checking Redis answers; always closes it. */
+async function withQueue<T>(
+  values: { queue?: string; redis?: string },
+  use: (queue: Queue, url: string, redis: ReturnType<typeof createRedis>) => Promise<T>,
+): Promise<T> {
+  const url = redisUrl(values.redis);
+  await assertRedisReachable(url);
+  const connection = createRedis(url);
+  const queue = new Queue(values.queue ?? 'default', { connection });
+  try {
+    return await use(queue, url, connection);
+  } finally {
+    await queue.close();
+    await connection.quit().catch(() => undefined);
+  }
+}
+
+/** `job-iteration enqueue <module> --job <name> --params <json>` */
+export async function enqueueCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('enqueue', argv, { ...QUEUE_FLAGS, job: { type: 'string' }, params: { type: 'string' }, delay: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError(`enqueue takes one module; got ${positionals.length ? positionals.join(' ') : 'none'}`);
+  const params = paramsFlag(values.params);
+  const delay = intFlag('delay', values.delay, 0, 0);
+  const JobClass = pickJob(await loadJobs(positionals), values.job);
+  return withQueue(values, async (queue) => {
+    const job = await enqueue(queue, JobClass, params, delay ? { delay } : {});
+    console.log(job.id);
+    console.error(`enqueued ${job.name} as job ${job.id} on queue "${queue.name}"`);
+    return ExitCode.ok;
+  });
+}
+
+/** `job-iteration cancel|pause|resume <jobId>` */
+export function controlCommand(action: 'cancel' | 'pause' | 'resume') {
+  const act = { cancel: cancelJob, pause: pauseJob, resume: resumeJob }[action];
+  return async (argv: string[]): Promise<number> => {
+    const { values, positionals } = parse(action, argv, QUEUE_FLAGS);
+    if (positionals.length !== 1) throw new UsageError(`${action} takes one job id; got ${positionals.length ? positionals.join(' ') : 'none'}`);
+    const jobId = positionals[0]!;
+    return withQueue(values, async (queue) => {
+      let result: ControlResult;
+      try {
+        result = await act(queue, jobId);
+      } catch (error) {
+        if (error instanceof JobIterationError && /not found|no job/i.test(error.message)) throw new UsageError(error.message);
+        throw error;
+      }
+      const what = {
+        requested: action === 'resume' ? 'resume requested' : `${action} requested; a worker acts on it at the job's next checkpoint`,
+        applied: `${action === 'cancel' ? 'cancelled' : action === 'pause' ? 'paused' : 'resumed'}`,
+        none: `nothing to do (job is ${result.queueState})`,
+      }[result.effect];
+      console.log(`job ${jobId} (${result.queueState}): ${what}`);
+      return ExitCode.ok;
+    });
+  };
+}
+
+/** `job-iteration status`: who is alive, and where every iterable job stands. */
+export async function statusCommand(argv: string[]): Promise<number> {
+  const { values } = parse('status', argv, { ...QUEUE_FLAGS, json: { type: 'boolean' }, limit: { type: 'string' } });
+  const limit = intFlag('limit', values.limit, 50);
+  return withQueue(values, async (queue, url, redis) => {
+    const [processes, jobs] = await Promise.all([listProcesses(redis, queue.name), listIterableJobs(queue, { limit })]);
+    if (values.json) {
+      console.log(JSON.stringify({ queue: queue.name, redis: url, processes, jobs }, null, 2));
+      return ExitCode.ok;
+    }
+    console.log(`queue "${queue.name}" on ${url}`);
+    console.log(`\nprocesses alive: ${processes.length}`);
+    for (const p of processes) console.log(`  ${formatProcess(p)}`);
+    console.log(`\niterable jobs: ${jobs.length}${jobs.length === limit ? ` (first ${limit}; --limit for more)` : ''}`);
+    if (jobs.length > 0) printTable(jobs.map(jobRow));
+    return ExitCode.ok;
+  });
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+function formatProcess(p: ProcessRecord): string {
+  const parent = p.supervisorPid ? ` supervisor ${p.supervisorPid}` : '';
+  return `${p.role.padEnd(10)} pid ${String(p.pid).padEnd(7)} host ${p.hostname}  up ${ago(p.startedAt)}  last beat ${ago(p.beatAt)} ago${parent}`;
+}
+
+function jobRow(job: IterationJobInfo): string[] {
+  const progress = (job.progress && typeof job.progress === 'object' ? job.progress : {}) as Partial<IterationProgress>;
+  const iterations = job.state?.iterations ?? progress.iterations ?? 0;
+  const total = progress.total;
+  const cursor = job.state && 'cursor' in job.state ? JSON.stringify(job.state.cursor) : '-';
+  return [
+    job.id,
+    job.name,
+    job.status,
+    job.queueState,
+    total !== undefined ? `${iterations}/${total}` : String(iterations),
+    progress.percentage !== undefined ? `${progress.percentage.toFixed(1)}%` : '-',
+    cursor.length > 30 ? `${cursor.slice(0, 27)}...` : cursor,
+    String(job.state?.timesInterrupted ?? 0),
+  ];
+}
+
+function printTable(rows: string[][]): void {
+  const header = ['ID', 'JOB', 'STATUS', 'QUEUE STATE', 'ITEMS', 'DONE', 'CURSOR', 'INTERRUPTED'];
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  for (const row of all) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);
+}

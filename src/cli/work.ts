@@ -1,0 +1,52 @@
+import { resolve } from 'node:path';
+import { Supervisor } from '../supervisor/supervisor.js';
+import { intFlag, numberFlag, parse } from './args.js';
+import { loadJobs } from './load-jobs.js';
+import { assertRedisReachable, redisUrl } from './redis.js';
+
+/**
+ * `job-iteration work <module...>`: the supervisor. Modules are imported here first, so a typo fails at once with
+ * exit 2 instead of as a crash loop of workers, and so their `onStart`/`onStop` hooks register in this process.
+ */
+export async function workCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('work', argv, {
+    queue: { type: 'string' },
+    processes: { type: 'string' },
+    concurrency: { type: 'string' },
+    'shutdown-timeout': { type: 'string' },
+    redis: { type: 'string' },
+    'lock-duration': { type: 'string' },
+    'stalled-interval': { type: 'string' },
+    'checkpoint-interval': { type: 'string' },
+    'heartbeat-interval': { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  const processes = intFlag('processes', values.processes, 1);
+  const concurrency = intFlag('concurrency', values.concurrency, 1);
+  const shutdownTimeoutMs = Math.round(numberFlag('shutdown-timeout', values['shutdown-timeout'], 25) * 1000);
+  const optionalMs = (flag: 'lock-duration' | 'stalled-interval' | 'checkpoint-interval', min: number) =>
+    values[flag] === undefined ? undefined : intFlag(flag, values[flag], 0, min);
+  const lockDuration = optionalMs('lock-duration', 100);
+  const stalledInterval = optionalMs('stalled-interval', 100);
+  const checkpointIntervalMs = optionalMs('checkpoint-interval', 0);
+  const heartbeatMs = intFlag('heartbeat-interval', values['heartbeat-interval'], 5000, 100);
+  const url = redisUrl(values.redis);
+  const modules = positionals.map((m) => resolve(m));
+
+  await loadJobs(positionals);
+  await assertRedisReachable(url);
+  const supervisor = new Supervisor({
+    modules,
+    queue: values.queue ?? 'default',
+    processes,
+    concurrency,
+    shutdownTimeoutMs,
+    redisUrl: url,
+    lockDuration,
+    stalledInterval,
+    checkpointIntervalMs,
+    heartbeatMs,
+    quiet: values.quiet ?? false,
+  });
+  return supervisor.run();
+}

@@ -1,0 +1,208 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { lifecycle } from '../lifecycle.js';
+import { trapStopSignals, type StopSignal } from '../signals.js';
+import { createRedis } from '../cli/redis.js';
+import { Heartbeat } from './heartbeat.js';
+import { createLogger, logHookErrors, type Logger } from './log.js';
+import { WORKER_CONFIG_ENV, isWorkerMessage, type WorkerProcessConfig } from './messages.js';
+
+export interface SupervisorOptions {
+  /** User modules imported in every worker (and here, for `onStart`/`onStop` hooks). */
+  modules: string[];
+  /** @defaultValue 'default' */
+  queue: string;
+  /** Worker processes to keep running. @defaultValue 1 */
+  processes: number;
+  /** Jobs each worker process runs at once. @defaultValue 1 */
+  concurrency: number;
+  /** How long workers get to stop after TERM before they are killed. @defaultValue 25000 */
+  shutdownTimeoutMs: number;
+  redisUrl: string;
+  lockDuration?: number;
+  stalledInterval?: number;
+  checkpointIntervalMs?: number;
+  /** How often each process refreshes its heartbeat in Redis. @defaultValue 5000 */
+  heartbeatMs?: number;
+  /** Only the `debug` namespaces log, not stderr. */
+  quiet?: boolean;
+}
+
+/** Exit codes of `job-iteration work`. */
+export const SupervisorExit = {
+  /** Every worker stopped within the shutdown timeout. */
+  clean: 0,
+  /** Some worker had to be killed (timeout or an urgent stop that did not finish in time). */
+  forced: 1,
+} as const;
+
+const WORKER_ENTRY = fileURLToPath(new URL('./worker-process.js', import.meta.url));
+const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000];
+/** A worker that stayed up this long is healthy again: its next crash restarts it after the shortest delay. */
+const HEALTHY_AFTER_MS = 60_000;
+/** After an urgent stop, how long workers get before SIGKILL. */
+const URGENT_GRACE_MS = 3000;
+
+interface Slot {
+  index: number;
+  child?: ChildProcess;
+  startedAt: number;
+  crashes: number;
+  restartTimer?: NodeJS.Timeout;
+}
+
+/**
+ * The supervisor process: forks worker processes, restarts the ones that die, and on TERM/INT runs `onStop` hooks,
+ * forwards TERM to every worker and waits for them (they checkpoint and hand their jobs back), killing the ones
+ * still alive at the shutdown timeout. A second TERM/INT or a QUIT escalates: workers get QUIT and stop at once.
+ */
+export class Supervisor {
+  readonly #options: SupervisorOptions;
+  readonly #log: Logger;
+  readonly #slots: Slot[] = [];
+  #stopping?: { signal: string; at: number };
+  #urgent = false;
+  #forced = false;
+  #finished = false;
+  #done?: Promise<number>;
+  #resolveDone!: (code: number) => void;
+  #heartbeat?: Heartbeat;
+  #redis?: ReturnType<typeof createRedis>;
+  #signals?: { release(): void };
+
+  constructor(options: SupervisorOptions) {
+    this.#options = options;
+    this.#log = createLogger('supervisor', options.quiet);
+    logHookErrors(this.#log);
+  }
+
+  /** Starts the workers; resolves with the process exit code once everything has stopped. */
+  async run(): Promise<number> {
+    if (this.#done) return this.#done;
+    this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
+    this.#signals = trapStopSignals({
+      graceful: (signal) => void this.stop(signal),
+      urgent: (signal) => void this.stop(signal, true),
+    });
+    const o = this.#options;
+    this.#redis = createRedis(o.redisUrl);
+    this.#redis.on('error', (error) => this.#log(`redis: ${error.message}`));
+    this.#heartbeat = new Heartbeat(this.#redis, o.queue, 'supervisor', o.heartbeatMs ?? 5000);
+    await this.#heartbeat.start();
+    await lifecycle.fire('start', { reason: 'work' });
+    this.#log(
+      `starting ${o.processes} worker process(es) on queue "${o.queue}" (concurrency ${o.concurrency} each, shutdown timeout ${o.shutdownTimeoutMs / 1000} s)`,
+    );
+    for (let index = 0; index < o.processes; index++) {
+      const slot: Slot = { index, startedAt: 0, crashes: 0 };
+      this.#slots.push(slot);
+      if (!this.#stopping) this.#spawn(slot);
+    }
+    this.#maybeFinish();
+    return this.#done;
+  }
+
+  /** Graceful stop (first call) or escalation to an urgent stop (`urgent`, or a later call). */
+  async stop(signal: StopSignal | string, urgent = false): Promise<void> {
+    if (this.#stopping) {
+      if (urgent && !this.#urgent) this.#escalate(signal);
+      return;
+    }
+    this.#stopping = { signal, at: performance.now() };
+    const o = this.#options;
+    for (const slot of this.#slots) clearTimeout(slot.restartTimer);
+    this.#log(`${signal} received: running onStop hooks, then stopping ${this.#alive().length} worker(s) (shutdown timeout ${o.shutdownTimeoutMs / 1000} s)`);
+    await lifecycle.fire('stop', { reason: signal, urgent });
+    if (urgent) {
+      this.#escalate(signal);
+    } else {
+      for (const child of this.#alive()) child.kill('SIGTERM');
+    }
+    const deadline = setTimeout(() => {
+      const left = this.#alive();
+      if (left.length === 0) return;
+      this.#forced = true;
+      for (const child of left) {
+        this.#log(`worker ${child.pid} still running after the ${o.shutdownTimeoutMs / 1000} s shutdown timeout: killing it; its jobs resume from their last checkpoint`);
+        child.kill('SIGKILL');
+      }
+    }, o.shutdownTimeoutMs);
+    deadline.unref();
+    this.#maybeFinish();
+  }
+
+  #escalate(signal: string): void {
+    this.#urgent = true;
+    const alive = this.#alive();
+    this.#log(`${signal}: stopping now; sending SIGQUIT to ${alive.length} worker(s)`);
+    for (const child of alive) child.kill('SIGQUIT');
+    const hard = setTimeout(() => {
+      for (const child of this.#alive()) {
+        this.#forced = true;
+        this.#log(`worker ${child.pid} did not stop within ${URGENT_GRACE_MS} ms of SIGQUIT: killing it`);
+        child.kill('SIGKILL');
+      }
+    }, URGENT_GRACE_MS);
+    hard.unref();
+  }
+
+  #alive(): ChildProcess[] {
+    return this.#slots.map((s) => s.child).filter((c): c is ChildProcess => c !== undefined && c.exitCode === null && c.signalCode === null);
+  }
+
+  #spawn(slot: Slot): void {
+    const o = this.#options;
+    const config: WorkerProcessConfig = {
+      modules: o.modules,
+      queue: o.queue,
+      concurrency: o.concurrency,
+      redisUrl: o.redisUrl,
+      lockDuration: o.lockDuration,
+      stalledInterval: o.stalledInterval,
+      checkpointIntervalMs: o.checkpointIntervalMs,
+      quiet: o.quiet ?? false,
+      heartbeatMs: o.heartbeatMs ?? 5000,
+    };
+    // execArgv is inherited, so `node --import tsx` (TypeScript modules) reaches the workers too.
+    const child = fork(WORKER_ENTRY, [], { env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config) }, stdio: 'inherit' });
+    slot.child = child;
+    slot.startedAt = performance.now();
+    child.on('message', (message) => {
+      if (isWorkerMessage(message) && message.type === 'ready') {
+        this.#log(`worker ${child.pid} ready (jobs: ${message.jobs.join(', ')})`);
+      }
+    });
+    child.on('exit', (code, signal) => this.#onExit(slot, child, code, signal));
+  }
+
+  #onExit(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (this.#stopping) {
+      this.#log(`worker ${child.pid} exited with ${how}`);
+      this.#maybeFinish();
+      return;
+    }
+    const upMs = performance.now() - slot.startedAt;
+    if (upMs > HEALTHY_AFTER_MS) slot.crashes = 0;
+    const delay = RESTART_BACKOFF_MS[Math.min(slot.crashes, RESTART_BACKOFF_MS.length - 1)]!;
+    slot.crashes++;
+    this.#log(`worker ${child.pid} exited unexpectedly with ${how} after ${Math.round(upMs)} ms; restarting it in ${delay / 1000} s`);
+    slot.restartTimer = setTimeout(() => {
+      if (!this.#stopping) this.#spawn(slot);
+    }, delay);
+  }
+
+  #maybeFinish(): void {
+    if (!this.#stopping || this.#finished || this.#alive().length > 0) return;
+    this.#finished = true;
+    const tookMs = Math.round(performance.now() - this.#stopping.at);
+    const code = this.#forced ? SupervisorExit.forced : SupervisorExit.clean;
+    void (async () => {
+      await this.#heartbeat?.stop();
+      await this.#redis?.quit().catch(() => undefined);
+      this.#signals?.release();
+      this.#log(`all workers stopped in ${tookMs} ms; exiting ${code}`);
+      this.#resolveDone(code);
+    })();
+  }
+}

@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { getIterationState } from '../src/bullmq/index.js';
+import { listProcesses } from '../src/supervisor/heartbeat.js';
+import { killAll, numbersIn, range, runCli, startCli, waitFor } from './support/process.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const MODULE = 'test/fixtures/cli-jobs.mjs';
+const dir = mkdtempSync(join(tmpdir(), 'ji-cli-work-'));
+const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+const queues: Queue[] = [];
+
+after(async () => {
+  killAll();
+  for (const q of queues) {
+    await q.obliterate({ force: true }).catch(() => undefined);
+    await q.close();
+  }
+  await redis.quit();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function freshQueue() {
+  const queue = new Queue(`ji-work-${randomUUID()}`, { connection: { url: REDIS_URL } });
+  queues.push(queue);
+  return queue;
+}
+
+function work(queue: Queue, flags: string[] = [], env: Record<string, string> = {}) {
+  const started = startCli(['work', MODULE, '--queue', queue.name, '--heartbeat-interval', '500', ...flags], env);
+  return started;
+}
+
+async function enqueueNumbers(queue: Queue, count: number, params: { upTo: number; delayMs: number; stuckAt?: number }) {
+  const ids: string[] = [];
+  const logs: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const log = join(dir, `${queue.name}-${i}.log`);
+    const result = await runCli(['enqueue', MODULE, '--job', 'numbers', '--queue', queue.name, '--params', JSON.stringify({ ...params, log })]);
+    assert.equal(result.code, 0, result.stderr);
+    ids.push(result.stdout.trim());
+    logs.push(log);
+  }
+  return { ids, logs };
+}
+
+async function states(queue: Queue, ids: string[]) {
+  return Promise.all(ids.map(async (id) => (await getIterationState(queue, id))!));
+}
+
+describe('job-iteration work', () => {
+  test('TERM to the supervisor: hooks in order in every process, every job back in the queue with its cursor, exit 0 within about one iteration', async () => {
+    const queue = freshQueue();
+    const hooks = join(dir, `${queue.name}-hooks.log`);
+    const { ids, logs } = await enqueueNumbers(queue, 4, { upTo: 400, delayMs: 20 });
+    const sup = work(queue, ['--processes', '2', '--concurrency', '2'], { HOOK_LOG: hooks });
+    await waitFor('all 4 jobs running', async () => logs.every((log) => numbersIn(log).length >= 5), 20_000);
+
+    const termAt = performance.now();
+    sup.child.kill('SIGTERM');
+    const exit = await sup.exited;
+    const tookMs = exit.at - termAt;
+    assert.equal(exit.code, 0, sup.stderr());
+    assert.ok(tookMs < 2000, `supervisor exited ${Math.round(tookMs)} ms after TERM (items take 20 ms)`);
+    assert.match(sup.stderr(), /SIGTERM received: running onStop hooks, then stopping 2 worker\(s\)/);
+    assert.match(sup.stderr(), /all workers stopped in \d+ ms; exiting 0/);
+    assert.equal((sup.stderr().match(/workerStop hook failed \(the other hooks still ran\): Error: flaky hook/g) ?? []).length, 2, 'logged by both workers');
+
+    for (const [i, info] of (await states(queue, ids)).entries()) {
+      assert.ok(['waiting', 'delayed', 'prioritized'].includes(info.queueState), `job ${info.id} is ${info.queueState}`);
+      assert.equal(info.state?.status, 'interrupted');
+      assert.equal(info.state?.timesInterrupted, 1);
+      assert.equal(info.state?.cursor, numbersIn(logs[i]!).at(-1), 'saved cursor = last item finished');
+    }
+
+    // Hooks: the supervisor's start/stop, and workerStart/workerStop/workerExit in each of the two workers, with
+    // the supervisor's stop before any worker's stop.
+    const lines = readFileSync(hooks, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const supPid = String(sup.child.pid);
+    const byPid = new Map<string, string[]>();
+    for (const [pid, hook] of lines) byPid.set(pid!, [...(byPid.get(pid!) ?? []), hook!]);
+    assert.deepEqual(byPid.get(supPid), ['start', 'stop']);
+    const workers = [...byPid.keys()].filter((p) => p !== supPid);
+    assert.equal(workers.length, 2);
+    for (const pid of workers) assert.deepEqual(byPid.get(pid), ['workerStart', 'workerStop', 'workerExit']);
+    const firstWorkerStop = lines.findIndex(([, hook]) => hook === 'workerStop');
+    const supStop = lines.findIndex(([pid, hook]) => pid === supPid && hook === 'stop');
+    assert.ok(supStop < firstWorkerStop, 'onStop runs before TERM reaches the workers');
+    assert.deepEqual(await listProcesses(redis, queue.name), [], 'heartbeats removed on a clean stop');
+
+    // A new supervisor finishes every job: each item exactly once.
+    const second = work(queue, ['--processes', '2', '--concurrency', '2']);
+    await waitFor('all jobs completed', async () => (await states(queue, ids)).every((s) => s.queueState === 'completed'), 60_000, 100);
+    second.child.kill('SIGTERM');
+    assert.equal((await second.exited).code, 0);
+    for (const log of logs) assert.deepEqual(numbersIn(log), range(400));
+  });
+
+  test('a worker that ignores shutdown is killed at the timeout (exit 1), and its job completes later from its last checkpoint', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 30, delayMs: 5, stuckAt: 10 });
+    const crashFlags = ['--lock-duration', '1000', '--stalled-interval', '500', '--checkpoint-interval', '0'];
+    const sup = work(queue, ['--shutdown-timeout', '1', ...crashFlags], { STUCK: '1' });
+    await waitFor('item 9 done, item 10 stuck', () => numbersIn(logs[0]!).length === 10);
+    const termAt = performance.now();
+    sup.child.kill('SIGTERM');
+    const exit = await sup.exited;
+    assert.equal(exit.code, 1, sup.stderr());
+    const tookMs = exit.at - termAt;
+    assert.ok(tookMs >= 1000 && tookMs < 4000, `killed after ${Math.round(tookMs)} ms for a 1 s timeout`);
+    assert.match(sup.stderr(), /still running after the 1 s shutdown timeout: killing it; its jobs resume from their last checkpoint/);
+    const [stuck] = await states(queue, ids);
+    assert.equal(stuck!.state?.cursor, 9, 'the persisted cursor is the last item finished');
+
+    const second = work(queue, crashFlags);
+    await waitFor('job completed after stalled recovery', async () => (await states(queue, ids))[0]!.queueState === 'completed', 30_000, 100);
+    second.child.kill('SIGTERM');
+    await second.exited;
+    assert.deepEqual(numbersIn(logs[0]!), range(30));
+  });
+
+  test('a second TERM stops at once: no waiting for the slow item in flight, jobs back in the queue from the last finished item', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 2, { upTo: 100, delayMs: 2500 });
+    const sup = work(queue, ['--concurrency', '2']);
+    await waitFor('both jobs past their first item', () => logs.every((log) => numbersIn(log).length >= 1), 20_000);
+    sup.child.kill('SIGTERM');
+    await waitFor('graceful stop begun', () => /SIGTERM received/.test(sup.stderr()));
+    const secondAt = performance.now();
+    sup.child.kill('SIGTERM');
+    const exit = await sup.exited;
+    const tookMs = exit.at - secondAt;
+    assert.ok(tookMs < 1500, `exited ${Math.round(tookMs)} ms after the second TERM (items take 2.5 s)`);
+    assert.equal(exit.code, 0, sup.stderr());
+    assert.match(sup.stderr(), /SIGTERM: stopping now; sending SIGQUIT to 1 worker/);
+    for (const [i, info] of (await states(queue, ids)).entries()) {
+      assert.ok(['waiting', 'delayed', 'prioritized'].includes(info.queueState), `job ${info.id} is ${info.queueState}`);
+      assert.equal(info.state?.cursor, numbersIn(logs[i]!).at(-1));
+    }
+  });
+
+  test('a crashed worker is restarted, and its job resumes from its last checkpoint', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 150, delayMs: 10 });
+    const sup = work(queue, ['--lock-duration', '1000', '--stalled-interval', '500', '--checkpoint-interval', '0']);
+    await waitFor('20 items done', () => numbersIn(logs[0]!).length >= 20, 20_000);
+    const workers = (await listProcesses(redis, queue.name)).filter((p) => p.role === 'worker');
+    assert.equal(workers.length, 1);
+    process.kill(workers[0]!.pid, 'SIGKILL');
+    await waitFor('restart logged', () => new RegExp(`worker ${workers[0]!.pid} exited unexpectedly with signal SIGKILL .*restarting it in 1 s`).test(sup.stderr()));
+    await waitFor('a new worker ready', () => (sup.stderr().match(/ready \(jobs:/g) ?? []).length >= 2, 20_000);
+    await waitFor('job completed', async () => (await states(queue, ids))[0]!.queueState === 'completed', 30_000, 100);
+    const items = numbersIn(logs[0]!);
+    assert.deepEqual([...new Set(items)].sort((a, b) => a - b), range(150), 'every item at least once');
+    assert.ok(items.length - 150 <= 1, `at most the item in flight is redone with a 0 ms checkpoint interval; redone ${items.length - 150}`);
+    sup.child.kill('SIGTERM');
+    assert.equal((await sup.exited).code, 0);
+  });
+
+  test('TERM straight to one worker process is as clean: its job goes back with its cursor and is finished', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 120, delayMs: 10 });
+    const sup = work(queue);
+    await waitFor('10 items done', () => numbersIn(logs[0]!).length >= 10, 20_000);
+    const [worker] = (await listProcesses(redis, queue.name)).filter((p) => p.role === 'worker');
+    process.kill(worker!.pid, 'SIGTERM');
+    await waitFor('the worker stopped cleanly', () => new RegExp(`worker ${worker!.pid} exited unexpectedly with code 0`).test(sup.stderr()));
+    assert.match(sup.stderr(), new RegExp(`worker\\[${worker!.pid}\\] stopped in \\d+ ms; 1 job\\(s\\) returned to the queue; exiting 0`));
+    await waitFor('job completed by the restarted worker', async () => (await states(queue, ids))[0]!.queueState === 'completed', 30_000, 100);
+    assert.deepEqual(numbersIn(logs[0]!), range(120), 'exactly once across the stop');
+    const [done] = await states(queue, ids);
+    assert.equal(done!.state?.timesInterrupted, 1);
+    sup.child.kill('SIGTERM');
+    assert.equal((await sup.exited).code, 0);
+  });
+});
+
+describe('queue commands', () => {
+  test('status lists live processes and iterable jobs; pause, resume and cancel act on a job', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 2000, delayMs: 10 });
+    const sup = work(queue);
+    await waitFor('running', () => numbersIn(logs[0]!).length >= 5, 20_000);
+    const status = await runCli(['status', '--queue', queue.name]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /processes alive: 2/);
+    assert.match(status.stdout, /supervisor pid \d+/);
+    assert.match(status.stdout, new RegExp(`\\n  ${ids[0]}\\s+numbers\\s+running\\s+active\\s+\\d+/2000\\s+\\d+\\.\\d%\\s+\\d+\\s+0`));
+    const json = JSON.parse((await runCli(['status', '--queue', queue.name, '--json'])).stdout);
+    assert.equal(json.jobs[0].id, ids[0]);
+    assert.equal(json.processes.length, 2);
+
+    const paused = await runCli(['pause', ids[0]!, '--queue', queue.name]);
+    assert.equal(paused.code, 0, paused.stderr);
+    await waitFor('parked', async () => (await states(queue, ids))[0]!.status === 'paused', 10_000, 50);
+    const atPause = numbersIn(logs[0]!).length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(numbersIn(logs[0]!).length, atPause, 'a paused job is not picked up');
+
+    assert.equal((await runCli(['resume', ids[0]!, '--queue', queue.name])).code, 0);
+    await waitFor('running again', () => numbersIn(logs[0]!).length > atPause + 5, 10_000);
+
+    assert.equal((await runCli(['cancel', ids[0]!, '--queue', queue.name])).code, 0);
+    await waitFor('cancelled', async () => (await states(queue, ids))[0]!.status === 'cancelled', 10_000, 50);
+    const items = numbersIn(logs[0]!);
+    assert.deepEqual(items, range(items.length), 'exactly once, in order, across pause and resume');
+    sup.child.kill('SIGTERM');
+    assert.equal((await sup.exited).code, 0);
+  });
+});
+
+describe('bad input exits 2 with a one-line error', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['unreachable Redis, naming the URL', ['work', MODULE, '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390 after 3 attempts: /m],
+    ['unreachable Redis for status', ['status', '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390/m],
+    ['unknown flag', ['work', MODULE, '--proceses', '2'], /^job-iteration: work: Unknown option '--proceses'$/m],
+    ['bad number', ['work', MODULE, '--processes', 'two'], /^job-iteration: --processes must be an integer >= 1; got "two"$/m],
+    ['missing module', ['work', 'nope.mjs'], /^job-iteration: module not found: nope\.mjs/m],
+    ['module without jobs', ['work', 'test/fixtures/no-jobs.mjs'], /exports no IterableJob subclass/],
+    ['unknown job for enqueue', ['enqueue', MODULE, '--job', 'nope'], /^job-iteration: unknown job "nope" \(known: letters, numbers\)$/m],
+    ['params not JSON for enqueue', ['enqueue', MODULE, '--job', 'numbers', '--params', 'upTo=3'], /^job-iteration: --params is not valid JSON/m],
+    ['unknown job id', ['cancel', 'no-such-job', '--queue', `ji-work-${randomUUID()}`], /^job-iteration: .*no-such-job/m],
+  ];
+  for (const [name, args, message] of cases) {
+    test(name, async () => {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, `${result.stdout}\n${result.stderr}`);
+      assert.match(result.stderr, message);
+    });
+  }
+});
