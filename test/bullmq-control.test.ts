@@ -14,7 +14,7 @@ import {
 } from '../src/bullmq/index.js';
 import { JobNotFoundError } from '../src/index.js';
 import { Sequence, closeRecorder } from './fixtures/bullmq-jobs.js';
-import { freshQueue, waitFor } from './fixtures/bullmq-support.js';
+import { freshQueue, waitFor } from './support/queue.js';
 
 after(() => closeRecorder());
 

@@ -11,7 +11,7 @@ import {
 } from '../src/bullmq/index.js';
 import { InterruptionAdapters, InvalidParamsError, LockLostError, type JobState } from '../src/index.js';
 import { Sequence, Spin, closeRecorder } from './fixtures/bullmq-jobs.js';
-import { freshQueue, waitFor } from './fixtures/bullmq-support.js';
+import { freshQueue, waitFor } from './support/queue.js';
 
 after(() => closeRecorder());
 

@@ -181,6 +181,29 @@ describe('job-iteration work', () => {
   });
 });
 
+describe('orphans', () => {
+  test('workers whose supervisor is killed stop gracefully on their own, handing their jobs back', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 1000, delayMs: 10 });
+    const sup = work(queue);
+    await waitFor('running', () => numbersIn(logs[0]!).length >= 5, 20_000);
+    const [worker] = (await listProcesses(redis, queue.name)).filter((p) => p.role === 'worker');
+    sup.child.kill('SIGKILL');
+    await waitFor('the orphaned worker to exit', () => {
+      try {
+        process.kill(worker!.pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    const [info] = await states(queue, ids);
+    assert.ok(['waiting', 'delayed', 'prioritized'].includes(info!.queueState), `job is ${info!.queueState}`);
+    assert.equal(info!.state?.status, 'interrupted');
+    assert.equal(info!.state?.cursor, numbersIn(logs[0]!).at(-1));
+  });
+});
+
 describe('queue commands', () => {
   test('status lists live processes and iterable jobs; pause, resume and cancel act on a job', async () => {
     const queue = freshQueue();

@@ -17,7 +17,9 @@ if (!config) {
   process.exit(2);
 }
 const log = createLogger('worker', config.quiet);
-const send = (message: WorkerMessage) => process.send?.(message);
+const send = (message: WorkerMessage) => {
+  if (process.connected) process.send?.(message);
+};
 logHookErrors(log);
 
 let worker: IterationWorker | undefined;
