@@ -7,7 +7,6 @@ import {
   decisionReason,
   type InterruptionAdapter,
   type InterruptionContext,
-  type InterruptionDecision,
   type ResolvedAdapter,
 } from './interruption.js';
 import { jobNameOf, type IterableJob, type IterableJobClass } from './iterable-job.js';

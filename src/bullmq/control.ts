@@ -11,7 +11,7 @@ import {
   type ControlRequest,
   type IterationJobData,
 } from './redis.js';
-import { PARK_DELAY_MS } from './worker.js';
+import { PARK_DELAY_MS } from './options.js';
 
 const log = createDebug('job-iteration:bullmq:control');
 

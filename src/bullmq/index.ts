@@ -3,7 +3,8 @@
  * Importing this module registers the `bullmq` interruption adapter.
  */
 export { BULLMQ_ADAPTER, bullmqAdapter } from '../../adapters/bullmq.js';
-export { IterationWorker, CONTROL_ADAPTER, PARK_DELAY_MS } from './worker.js';
+export { IterationWorker } from './worker.js';
+export { CONTROL_ADAPTER, PARK_DELAY_MS } from './options.js';
 export type {
   CloseOptions,
   InterruptionInfo,
@@ -11,7 +12,7 @@ export type {
   IterationResult,
   IterationWorkerEvents,
   IterationWorkerOptions,
-} from './worker.js';
+} from './options.js';
 export { enqueue, cancelJob, pauseJob, resumeJob, getIterationState, listIterableJobs } from './control.js';
 export type { ControlResult, IterationJobInfo, IterationStatus, ListOptions, QueueState } from './control.js';
 export { CONTROL_FIELD, DEFAULT_REDIS_URL, STALLED_COUNTER_FIELD, resolveConnection } from './redis.js';

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { JobIterationError } from '../errors.js';
 import { cancelJob, enqueue, listIterableJobs, pauseJob, resumeJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
-import type { IterationProgress } from '../bullmq/worker.js';
+import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
 import { intFlag, paramsFlag, parse } from './args.js';
 import { loadJobs, pickJob } from './load-jobs.js';

@@ -1,0 +1,81 @@
+import type { Job } from 'bullmq';
+import { DelayedError } from 'bullmq';
+import { events } from '../events.js';
+import type { IterableJob, IterableJobClass } from '../iterable-job.js';
+import type { JobState } from '../state.js';
+import type { ControlRequest } from './redis.js';
+
+/** Rejects when an urgent close has taken the job over; the processor stops waiting for the run then. */
+export class Released extends DelayedError {
+  constructor() {
+    super('handed back to the queue by an urgent close');
+  }
+}
+
+/** One job this worker is running. */
+export class ActiveRun {
+  /** Aborts the run's signal on an urgent close. */
+  readonly urgent = new AbortController();
+  /** Set once an urgent close owns the job: from then on the run writes nothing and moves nothing. */
+  released = false;
+  /** The run's own hand-back (move to wait/delayed/parked, cancel), once started. */
+  handback: Promise<unknown> | undefined;
+  /** The run promise settled: the processor is finishing on its own. */
+  settled = false;
+  /** The engine's live state, as of the last finished item (read by the control adapter). */
+  live: JobState<unknown> | undefined;
+  instance: IterableJob<any, any, any> | undefined;
+  control: ControlRequest | undefined;
+  controlReadAt = Date.now();
+  lockLost = false;
+  /** The first finished item of the run has been published. */
+  announced = false;
+  persistedIterations = 0;
+  persistedJson: string | undefined;
+  total: number | undefined;
+  runStartedAt = performance.now();
+  runStartIterations = 0;
+  release!: (error: Released) => void;
+  readonly releasedPromise = new Promise<never>((_, reject) => {
+    this.release = reject;
+  });
+
+  constructor(
+    readonly job: Job,
+    readonly token: string,
+    readonly JobClass: IterableJobClass,
+    readonly jobName: string,
+    readonly params: unknown,
+    readonly initialState: JobState<unknown>,
+  ) {
+    this.releasedPromise.catch(() => undefined);
+    this.persistedIterations = initialState.iterations;
+    this.runStartIterations = initialState.iterations;
+  }
+}
+
+export async function countItems(run: ActiveRun): Promise<number | undefined> {
+  const probe = run.JobClass.prototype.count;
+  if (typeof probe !== 'function') return undefined;
+  try {
+    const total = await new run.JobClass().count!(run.params);
+    return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : undefined;
+  } catch (error) {
+    events.emit('hook:error', { hook: 'count', error });
+    return undefined;
+  }
+}
+
+export function anySignal(signals: AbortSignal[]): AbortSignal {
+  const any = (AbortSignal as unknown as { any?: (s: AbortSignal[]) => AbortSignal }).any;
+  if (any) return any(signals);
+  const controller = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) {
+      controller.abort(s.reason);
+      break;
+    }
+    s.addEventListener('abort', () => controller.abort(s.reason), { once: true });
+  }
+  return controller.signal;
+}

@@ -1,0 +1,139 @@
+import type { Job, WorkerOptions } from 'bullmq';
+import type { LockLostError } from '../errors.js';
+import type { IterableJobClass } from '../iterable-job.js';
+import type { JobState } from '../state.js';
+import type { IterationConnection } from './redis.js';
+
+/**
+ * How long a paused job is parked in BullMQ's delayed set. A worker that picks a parked job up while it is still
+ * paused parks it again, so this only bounds how often a paused job is looked at. Kept well below the point where
+ * BullMQ's delayed score (`timestamp * 4096`) stops being an exact double.
+ */
+export const PARK_DELAY_MS = 365 * 24 * 60 * 60 * 1000;
+
+/** The name the per-run cancel/pause adapter reports in interruptions. */
+export const CONTROL_ADAPTER = 'bullmq-control';
+
+/** What an interrupted job's delay is decided from. */
+export interface InterruptionInfo {
+  adapter: string;
+  reason: string;
+  /** True when the interruption comes from this worker stopping (a deploy), not from the job's own budget. */
+  workerStopping: boolean;
+}
+
+/** The BullMQ `Worker` options that `IterationWorker` manages itself; everything else passes through. */
+type ManagedOptions = 'connection' | 'concurrency' | 'autorun';
+
+/** Options of `IterationWorker`. Options not listed here (`lockDuration`, `stalledInterval`, `prefix`, `limiter`, ...) go to the BullMQ `Worker`. */
+export interface IterationWorkerOptions extends Omit<WorkerOptions, ManagedOptions> {
+  /** The job classes this worker runs; a job is routed by its name (`jobNameOf(cls)`). */
+  jobs: readonly IterableJobClass[];
+  /**
+   * An ioredis instance (created with `maxRetriesPerRequest: null`; you close it), ioredis options, or a
+   * `redis://` URL.
+   * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
+   */
+  connection?: IterationConnection;
+  /**
+   * Jobs run at once by this worker. All of them stop at their next checkpoint on close.
+   * @defaultValue 1
+   */
+  concurrency?: number;
+  /**
+   * Trap SIGTERM/SIGINT (graceful stop) and a second signal or SIGQUIT (urgent stop) through `trapStopSignals`.
+   * Set `false` when something else in the process (the CLI, your framework) owns the signals and calls `stop()`.
+   * @defaultValue true
+   */
+  handleSignals?: boolean;
+  /**
+   * How often a running job saves its cursor to Redis, in milliseconds; 0 saves after every item. After a
+   * `kill -9`, at most this much work is done again. A job class's `static checkpointIntervalMs` wins over this.
+   * Each save is one Redis round trip, so the default costs one write per second per running job.
+   * @defaultValue the process default from `configure()`, 1000
+   */
+  checkpointIntervalMs?: number;
+  /**
+   * Delay before an interrupted job can be picked up again. A number applies to every interruption; a function
+   * decides per interruption, e.g. a throttle adapter's backoff. With 0, a job stopped by a closing worker goes
+   * to the front of the queue (`moveToWait`) and any other interruption to the back (`moveToDelayed(now)`).
+   * @defaultValue 0
+   */
+  interruptDelayMs?: number | ((interruption: InterruptionInfo, job: Job) => number);
+  /**
+   * How often the worker looks for cancel/pause requests of its running jobs, in milliseconds, on top of the
+   * look that every checkpoint does for free.
+   * @defaultValue 1000
+   */
+  controlPollIntervalMs?: number;
+  /**
+   * Start taking jobs at once. With `false`, call `run()`.
+   * @defaultValue true
+   */
+  autorun?: boolean;
+  /**
+   * BullMQ fails a job that stalls more than this many times. Every checkpoint that shows progress resets the
+   * job's stalled counter, so a job that keeps moving survives any number of worker crashes, while a job that
+   * crashes its worker without making progress still fails.
+   * @defaultValue 3 (BullMQ's own default is 1)
+   */
+  maxStalledCount?: number;
+}
+
+/** Options of `close()` and `stop()`. */
+export interface CloseOptions {
+  /**
+   * Do not wait for the item in flight: save each job's last finished cursor, put it back in the queue, abort the
+   * runs' signals and close. Works while a graceful close is already under way.
+   * @defaultValue false
+   */
+  urgent?: boolean;
+}
+
+/** The `progress` an iterable job publishes; dashboards (Bull Board, Taskforce) show it as the job's progress. */
+export interface IterationProgress {
+  cursor: unknown;
+  /** Items finished over all runs. */
+  iterations: number;
+  /** Items in the whole job, when the class implements `count(params)`. */
+  total?: number;
+  /** 0-100, when `total` is known. */
+  percentage?: number;
+  /** Estimated milliseconds left at this run's rate, when `total` is known. */
+  etaMs?: number;
+  /** Time spent running, over all runs. */
+  elapsedMs: number;
+  timesInterrupted: number;
+  status: JobState['status'];
+  updatedAt: string;
+}
+
+/** What a completed iterable job returns to BullMQ (`job.returnvalue`). */
+export interface IterationResult {
+  iterations: number;
+  cursor: unknown;
+  totalTimeMs: number;
+  timesInterrupted: number;
+}
+
+/** Events of `IterationWorker`, on top of the BullMQ worker events it forwards. */
+export interface IterationWorkerEvents {
+  /** A job stopped early and was put back in the queue with its cursor. */
+  interrupted: [job: Job, info: InterruptionInfo & { delayMs: number; state: JobState<unknown> }];
+  /** A job was cancelled: `onCancel` ran and the job is failing, without retries. */
+  cancelled: [job: Job, state: JobState<unknown>];
+  /** A job was paused and parked in the delayed set. */
+  parked: [job: Job, state: JobState<unknown> | undefined];
+  /** A checkpoint was refused because another worker now holds the job; the run stopped without touching it. */
+  lockLost: [job: Job, error: LockLostError];
+  active: [job: Job, prev: string];
+  completed: [job: Job, result: unknown, prev: string];
+  failed: [job: Job | undefined, error: Error, prev: string];
+  progress: [job: Job, progress: unknown];
+  stalled: [jobId: string, prev: string];
+  error: [error: Error];
+  ready: [];
+  drained: [];
+  closing: [message: string];
+  closed: [];
+}
