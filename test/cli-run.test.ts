@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { killAll, numbersIn, range, runCli, startCli, waitFor } from './support/process.js';
+import { execFile } from 'node:child_process';
+import { CLI, ROOT, killAll, numbersIn, range, runCli, startCli, waitFor } from './support/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ji-cli-run-'));
 after(() => {
@@ -90,6 +91,20 @@ describe('job-iteration run', () => {
     const retried = await runCli(args);
     assert.equal(retried.code, 0, retried.stderr);
     assert.deepEqual(numbersIn(log), range(20));
+  });
+
+  test('on a TTY it draws a live progress bar with percent, rate, ETA and cursor', async () => {
+    const { log, state } = paths();
+    // `script` gives the command a real pseudo-terminal, as a person's shell would.
+    const command = [process.execPath, CLI, 'run', MODULE, '--job', 'numbers', '--params', `'${JSON.stringify({ upTo: 80, delayMs: 5, log })}'`, '--state', state].join(' ');
+    const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve) => {
+      execFile('script', ['-qfec', command, '/dev/null'], { cwd: ROOT }, (error, out) => resolve({ stdout: out, code: error ? (error.code as number) : 0 }));
+    });
+    assert.equal(code, 0, stdout);
+    assert.match(stdout, /\x1b\[/, 'terminal control sequences redraw the bar in place');
+    assert.match(stdout, /numbers \[[\u2588\u2591]+\] 100% \| 80\/80 \| \d+\/s \| ETA 0s \| cursor 79/);
+    assert.doesNotMatch(stdout, /^numbers: \d+\/80 items/m, 'no plain progress lines on a TTY');
+    assert.deepEqual(numbersIn(log), range(80));
   });
 
   test('off a TTY it prints periodic progress lines with percent and ETA', async () => {
