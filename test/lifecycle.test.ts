@@ -90,6 +90,7 @@ describe('signals', () => {
       await import('job-iteration');
       await import('job-iteration/adapters/worker-stop');
       await import('job-iteration/testing');
+      await import('job-iteration/bullmq');
       const after = ['SIGTERM','SIGINT','SIGQUIT'].map((s) => process.listenerCount(s));
       console.log(JSON.stringify({ before, after }));`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd() });
