@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { afterEach, before, beforeEach, describe, test } from 'node:test';
 import {
   AdapterExistsError,
   InterruptionAdapters,
@@ -196,4 +196,65 @@ describe('abort-signal', () => {
     assert.deepEqual(result.interruption, { adapter: 'shutdown', reason: 'aborted: shutting down' });
     assert.throws(() => abortSignalAdapter({} as AbortSignal), TypeError);
   });
+});
+
+describe('the adapter contract, shared by every built-in adapter', () => {
+  // Each entry: how to make the adapter say "stop" for a run, and what it must say then.
+  interface Case {
+    name: string;
+    arm(): { options: Parameters<typeof runInline>[2]; disarm(): void };
+    reason: RegExp;
+  }
+  const cases: Case[] = [
+    {
+      name: 'worker-stop',
+      arm: () => {
+        workerStop.request('deploy');
+        return { options: {}, disarm: () => workerStop.reset() };
+      },
+      reason: /^deploy$/,
+    },
+    {
+      name: 'max-runtime',
+      arm: () => {
+        configure({ maxJobRuntimeMs: 0 });
+        return { options: {}, disarm: () => configure({ maxJobRuntimeMs: undefined }) };
+      },
+      reason: /^ran \d+ ms, over its 0 ms budget$/,
+    },
+    {
+      name: 'abort-signal',
+      arm: () => ({ options: { signal: AbortSignal.abort('shutdown') }, disarm: () => undefined }),
+      reason: /^aborted: shutdown$/,
+    },
+    {
+      name: 'bullmq',
+      arm: () => ({ options: { runtime: { kind: 'bullmq', worker: { closing: Promise.resolve() } } }, disarm: () => undefined }),
+      reason: /^worker closing$/,
+    },
+  ];
+
+  before(async () => {
+    await import('../src/bullmq/index.js');
+  });
+
+  for (const c of cases) {
+    test(`${c.name}: registered, silent when idle, stops after the first item with its name and a reason when armed`, async () => {
+      assert.equal(typeof InterruptionAdapters.lookup(c.name), 'function');
+      const idle = await runInline(Counter, { upTo: 3 }, { adapters: [c.name] });
+      assert.equal(idle.status, 'completed', 'an idle adapter never interrupts');
+      Counter.reset();
+      const { options, disarm } = c.arm();
+      try {
+        const armed = await runInline(Counter, { upTo: 3 }, { ...options, adapters: [c.name] });
+        assert.equal(armed.status, 'interrupted');
+        assert.equal(armed.interruption?.adapter, c.name);
+        assert.match(armed.interruption!.reason, c.reason);
+        assert.deepEqual(Counter.processed, [0], 'the item in flight finished, nothing after it ran');
+        assert.equal(armed.state.cursor, 0);
+      } finally {
+        disarm();
+      }
+    });
+  }
 });

@@ -112,12 +112,7 @@ export class Supervisor {
     const o = this.#options;
     for (const slot of this.#slots) clearTimeout(slot.restartTimer);
     this.#log(`${signal} received: running onStop hooks, then stopping ${this.#alive().length} worker(s) (shutdown timeout ${o.shutdownTimeoutMs / 1000} s)`);
-    await lifecycle.fire('stop', { reason: signal, urgent });
-    if (urgent) {
-      this.#escalate(signal);
-    } else {
-      for (const child of this.#alive()) child.kill('SIGTERM');
-    }
+    // The deadline covers the hooks too: an onStop hook that hangs must not keep the workers running past it.
     const deadline = setTimeout(() => {
       const left = this.#alive();
       if (left.length === 0) return;
@@ -128,6 +123,10 @@ export class Supervisor {
       }
     }, o.shutdownTimeoutMs);
     deadline.unref();
+    await lifecycle.fire('stop', { reason: signal, urgent });
+    if (urgent) this.#escalate(signal);
+    // A second signal during the hooks has escalated already; TERM after QUIT would change nothing.
+    else if (!this.#urgent) for (const child of this.#alive()) child.kill('SIGTERM');
     this.#maybeFinish();
   }
 
