@@ -81,6 +81,24 @@ describe('job-iteration run', () => {
     assert.equal(saved.state.status, 'interrupted');
   });
 
+  test('after kill -9 the rerun resumes from the last persisted cursor: redone work is bounded by the checkpoint interval', async () => {
+    // 5 ms items: a 100 ms interval leaves at most about 20 finished items unsaved, plus the one in flight.
+    for (const [interval, bound] of [['0', 1], ['100', 25]] as const) {
+      const { log, state } = paths();
+      const args = ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 200, delayMs: 5, log }), '--state', state, '--checkpoint-interval', interval];
+      const first = startCli(args);
+      await waitFor('60 items done', () => numbersIn(log).length >= 60);
+      first.child.kill('SIGKILL');
+      assert.equal((await first.exited).signal, 'SIGKILL');
+      const second = await runCli(args);
+      assert.equal(second.code, 0, second.stderr);
+      const items = numbersIn(log);
+      assert.deepEqual([...new Set(items)].sort((a, b) => a - b), range(200), 'every item at least once');
+      const redone = items.length - 200;
+      assert.ok(redone <= bound, `interval ${interval} ms: ${redone} items redone, bound ${bound}`);
+    }
+  });
+
   test('a failing job exits 1 with its state at the last good cursor, and the rerun retries from there', async () => {
     const { log, state } = paths();
     const args = ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 20, delayMs: 1, log }), '--state', state];
