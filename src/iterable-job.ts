@@ -30,6 +30,8 @@ export type Enumeration<Item, Cursor> = Iterable<Pair<Item, Cursor>> | AsyncIter
  * @typeParam Item - what the enumerator yields for `eachIteration` to process.
  * @typeParam Cursor - a JSON value that marks an item as done; the enumerator resumes after it.
  */
+const BRAND = Symbol.for('job-iteration.IterableJob');
+
 export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unknown> {
   /** Name used to route and persist the job. Defaults to the class name; set it so minifiers and renames cannot break resumes. */
   static jobName?: string;
@@ -74,7 +76,11 @@ export type IterableJobClass<Params = any, Item = any, Cursor = any> = (new () =
 
 /** Whether `value` is a class that extends `IterableJob` (and is not `IterableJob` itself). */
 export function isIterableJobClass(value: unknown): value is IterableJobClass {
-  return typeof value === 'function' && value !== IterableJob && value.prototype instanceof IterableJob;
+  if (typeof value !== 'function' || value === IterableJob) return false;
+  const proto: unknown = value.prototype;
+  // The brand, not `instanceof`, so a class built on another copy of this package (two versions in node_modules,
+  // TypeScript sources next to the built files) is still recognised.
+  return proto instanceof IterableJob || (proto !== null && typeof proto === 'object' && (proto as Record<symbol, unknown>)[BRAND] === true && !Object.hasOwn(proto, BRAND));
 }
 
 /** The name a job class is routed and persisted under. */
@@ -88,3 +94,5 @@ export function jobNameOf(JobClass: IterableJobClass): string {
   }
   return name;
 }
+
+Object.defineProperty(IterableJob.prototype, BRAND, { value: true });

@@ -99,6 +99,17 @@ describe('job-iteration run', () => {
     }
   });
 
+  test('TypeScript modules run with the tsx loader, even when they import the package sources rather than dist/', async () => {
+    const { state } = paths();
+    const args = ['run', 'test/fixtures/jobs.ts', '--params', JSON.stringify({ upTo: 5 }), '--state', state];
+    const withLoader = await runCli(args, { NODE_OPTIONS: '--import tsx' });
+    assert.equal(withLoader.code, 0, withLoader.stderr);
+    assert.match(withLoader.stdout, /^counter completed: 5 items, cursor 4/m);
+    const without = await runCli(args, { NODE_OPTIONS: '' });
+    assert.equal(without.code, 2);
+    assert.match(without.stderr, /^job-iteration: test\/fixtures\/jobs\.ts is TypeScript: run with NODE_OPTIONS="--import tsx"/m);
+  });
+
   test('a failing job exits 1 with its state at the last good cursor, and the rerun retries from there', async () => {
     const { log, state } = paths();
     const args = ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 20, delayMs: 1, log }), '--state', state];
