@@ -6,6 +6,7 @@ import {
   InterruptionAdapters,
   decisionReason,
   type InterruptionAdapter,
+  type InterruptionAdapterFn,
   type InterruptionContext,
   type ResolvedAdapter,
 } from './interruption.js';
@@ -203,71 +204,110 @@ class Run<Params, Item, Cursor> {
     }
   }
 
+  // Loop state. Kept on the instance rather than in locals of `iterate`: every `await` saves and restores the
+  // awaiting function's whole frame, so the fewer locals the hot async function has, the cheaper each item is.
+  #checks: InterruptionAdapterFn[] = [];
+  #iterationCtx!: { cursor: Cursor; signal: AbortSignal };
+  #maxIterations = Infinity;
+  #lastSave = 0;
+  #lastTurn = 0;
+  #lastClock = 0;
+  #stride = 1;
+  #untilClock = 1;
+
   /** The hot loop. Returns why it stopped early, or undefined when the enumerator is exhausted. */
   async iterate(iterator: Iterator<unknown> | AsyncIterator<unknown>): Promise<Interruption> {
-    const { job, params, state, ctx, adapters, intervalMs, jobName } = this;
-    const checks = adapters.map((a) => a.check);
-    const maxIterations = this.options.maxIterations ?? Infinity;
-    const iterationCtx: { cursor: Cursor; signal: AbortSignal } = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
-    let lastSave = performance.now();
-    let lastTurn = lastSave;
-    let lastClock = lastSave;
-    let stride = 1;
-    let untilClock = 1;
-
+    this.#checks = this.adapters.map((a) => a.check);
+    this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
+    this.#maxIterations = this.options.maxIterations ?? Infinity;
+    this.#lastSave = this.#lastTurn = this.#lastClock = performance.now();
     for (;;) {
       let step = iterator.next();
       if (isThenable(step)) step = await step;
       if (step.done) return undefined;
-      const pair = step.value;
-      if (!Array.isArray(pair) || pair.length !== 2) {
-        throw new InvalidEnumeratorError(jobName, `the enumerator must yield [item, cursor] pairs; item ${state.iterations + 1} was ${describePair(pair)}.`);
-      }
-      const cursor = pair[1] as Cursor;
-      // Checked before the work, so nothing is done that could not be checkpointed afterwards. Integer cursors,
-      // the common case, skip the call.
-      if (!Number.isSafeInteger(cursor)) assertJsonCursor(jobName, cursor);
-      iterationCtx.cursor = cursor;
-      const done = job.eachIteration(pair[0] as Item, params, iterationCtx);
+      const done = this.#begin(step.value);
       if (isThenable(done)) await done;
-
-      // An enumerator may reuse and mutate one cursor object; keep our own copy of the one that is now done.
-      state.cursor = cursor !== null && typeof cursor === 'object' ? (JSON.parse(JSON.stringify(cursor)) as Cursor) : cursor;
-      state.iterations++;
-      const runIterations = ++ctx.runIterations;
-
-      // Reading the clock costs more than a no-op iteration, so fast loops read it only every `stride` items; the
-      // stride halves again as soon as items get slow, keeping checkpoints and event-loop turns on time.
-      if (intervalMs === 0 || --untilClock === 0) {
-        const now = performance.now();
-        const sinceLast = now - lastClock;
-        lastClock = now;
-        if (sinceLast < 1) stride = Math.min(stride * 2, MAX_STRIDE);
-        else if (sinceLast > 2) stride = Math.max(stride >> 1, 1);
-        untilClock = stride;
-        if (now - lastSave >= intervalMs) {
-          lastSave = now;
-          await this.save();
-          if (events.has('job:checkpoint')) events.emit('job:checkpoint', { ...this.eventBase(), state });
-        }
-        if (now - lastTurn >= EVENT_LOOP_TURN_MS) {
-          // A loop whose awaits all resolve at once never lets timers or signal handlers run; without this turn a
-          // SIGTERM or a BullMQ lock renewal would wait for the whole job.
-          await yieldToEventLoop();
-          lastTurn = performance.now();
-        }
+      let verdict = this.#finish();
+      if (verdict !== undefined) {
+        if (isThenable(verdict)) verdict = await verdict;
+        if (verdict) return verdict;
       }
-
-      // Inlined rather than a helper call: this runs after every item, and most answers are a plain `false`.
-      for (let i = 0; i < checks.length; i++) {
-        let decision = checks[i]!(ctx);
-        if (!decision) continue;
-        if (isThenable(decision)) decision = await decision;
-        const reason = decisionReason(decision, adapters[i]!.name);
-        if (reason !== undefined) return { adapter: adapters[i]!.name, reason };
-      }
-      if (runIterations >= maxIterations) return { adapter: 'max-iterations', reason: `ran ${runIterations} iterations` };
     }
+  }
+
+  /** Validates one `[item, cursor]` pair and starts its `eachIteration`. */
+  #begin(pair: unknown): unknown {
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw new InvalidEnumeratorError(this.jobName, `the enumerator must yield [item, cursor] pairs; item ${this.state.iterations + 1} was ${describePair(pair)}.`);
+    }
+    const cursor = pair[1] as Cursor;
+    // Checked before the work, so nothing is done that could not be checkpointed afterwards. Integer cursors,
+    // the common case, skip the call.
+    if (!Number.isSafeInteger(cursor)) assertJsonCursor(this.jobName, cursor);
+    this.#iterationCtx.cursor = cursor;
+    return this.job.eachIteration(pair[0] as Item, this.params, this.#iterationCtx);
+  }
+
+  /**
+   * Records the finished item and asks the adapters. Synchronous unless a checkpoint, an event-loop turn or an
+   * adapter's promise is due; returns the interruption, or undefined to go on.
+   */
+  #finish(): Interruption | Promise<Interruption> {
+    const { state, ctx } = this;
+    const cursor = this.#iterationCtx.cursor;
+    // An enumerator may reuse and mutate one cursor object; keep our own copy of the one that is now done.
+    state.cursor = cursor !== null && typeof cursor === 'object' ? (JSON.parse(JSON.stringify(cursor)) as Cursor) : cursor;
+    state.iterations++;
+    ctx.runIterations++;
+
+    // Reading the clock costs more than a no-op iteration, so fast loops read it only every `stride` items; the
+    // stride halves again as soon as items get slow, keeping checkpoints and event-loop turns on time.
+    if (this.intervalMs === 0 || --this.#untilClock === 0) {
+      const now = performance.now();
+      const sinceLast = now - this.#lastClock;
+      this.#lastClock = now;
+      if (sinceLast < 1) this.#stride = Math.min(this.#stride * 2, MAX_STRIDE);
+      else if (sinceLast > 2) this.#stride = Math.max(this.#stride >> 1, 1);
+      this.#untilClock = this.#stride;
+      const saveDue = now - this.#lastSave >= this.intervalMs;
+      const turnDue = now - this.#lastTurn >= EVENT_LOOP_TURN_MS;
+      if (saveDue || turnDue) return this.#checkpoint(now, saveDue, turnDue);
+    }
+    return this.#ask(0);
+  }
+
+  async #checkpoint(now: number, saveDue: boolean, turnDue: boolean): Promise<Interruption> {
+    if (saveDue) {
+      this.#lastSave = now;
+      await this.save();
+      if (events.has('job:checkpoint')) events.emit('job:checkpoint', { ...this.eventBase(), state: this.state });
+    }
+    if (turnDue) {
+      // A loop whose awaits all resolve at once never lets timers or signal handlers run; without this turn a
+      // SIGTERM or a BullMQ lock renewal would wait for the whole job.
+      await yieldToEventLoop();
+      this.#lastTurn = performance.now();
+    }
+    return this.#ask(0);
+  }
+
+  /** Asks the adapters from the `from`-th on; synchronous while they answer synchronously. */
+  #ask(from: number): Interruption | Promise<Interruption> {
+    const checks = this.#checks;
+    for (let i = from; i < checks.length; i++) {
+      const decision = checks[i]!(this.ctx);
+      if (!decision) continue;
+      const name = this.adapters[i]!.name;
+      if (isThenable(decision)) {
+        return Promise.resolve(decision).then((answer) => {
+          const reason = decisionReason(answer, name);
+          return reason !== undefined ? { adapter: name, reason } : this.#ask(i + 1);
+        });
+      }
+      return { adapter: name, reason: decisionReason(decision, name)! };
+    }
+    const runIterations = this.ctx.runIterations;
+    return runIterations >= this.#maxIterations ? { adapter: 'max-iterations', reason: `ran ${runIterations} iterations` } : undefined;
   }
 }
 
