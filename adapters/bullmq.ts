@@ -1,4 +1,5 @@
 import { InterruptionAdapters, type InterruptionAdapterFn } from '../src/interruption.js';
+import { describeAbortReason } from '../src/abort-reason.js';
 
 /**
  * Interrupts a run under `job-iteration/bullmq` once its BullMQ worker is closing (`worker.closing`, set by
@@ -16,10 +17,7 @@ export const bullmqAdapter: InterruptionAdapterFn = (ctx) => {
   const runtime = ctx.runtime;
   if (runtime === undefined || runtime.kind !== 'bullmq') return false;
   if ((runtime.worker as ClosingAware | undefined)?.closing) return 'worker closing';
-  if (ctx.signal?.aborted) {
-    const r: unknown = ctx.signal.reason;
-    return r instanceof Error ? `job aborted: ${r.message}` : typeof r === 'string' ? `job aborted: ${r}` : 'job aborted';
-  }
+  if (ctx.signal?.aborted) return `job ${describeAbortReason(ctx.signal)}`;
   return false;
 };
 

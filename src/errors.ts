@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'ERR_LOCK_LOST'
   | 'ERR_JOB_NOT_FOUND'
   | 'ERR_INVALID_PARAMS'
-  | 'ERR_ITERATION_FAILED';
+  | 'ERR_ITERATION_FAILED'
+  | 'ERR_SIGNALS_OWNED';
 
 /**
  * Base class of every named error. `code` is stable across versions; match on it, not on the message.
@@ -185,4 +186,15 @@ export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length}`;
   const ctor = (value as object).constructor?.name;
   return ctor && ctor !== 'Object' ? `a ${ctor}` : 'an object';
+}
+
+/** A second component tried to own this process's stop signals. */
+export class SignalsOwnedError extends JobIterationError {
+  constructor() {
+    super(
+      'ERR_SIGNALS_OWNED',
+      'Stop signals are already trapped in this process by another job-iteration component (an IterationWorker, ' +
+        'the CLI). Pass `handleSignals: false` to the others and stop them from the owner, e.g. with worker.stop().',
+    );
+  }
 }

@@ -91,7 +91,11 @@ events.on('job:start', (e) => log.run('start %s', e.jobName));
 events.on('job:resume', (e) => log.run('resume %s at cursor %j (interrupted %d times)', e.jobName, e.cursor, e.timesInterrupted));
 events.on('job:complete', (e) => log.run('complete %s: %d iterations, %d ms total', e.jobName, e.iterations, e.totalTimeMs));
 events.on('job:error', (e) => log.run('error in %s at cursor %j: %O', e.jobName, e.cursor, e.error));
-events.on('job:checkpoint', (e) => log.checkpoint('%s cursor %j after %d iterations', e.jobName, e.cursor, e.iterations));
+// Checkpoints can come after every item (interval 0): the payload is built only when someone reads it, so this
+// listener exists only while its namespace is enabled at start-up.
+if (log.checkpoint.enabled) {
+  events.on('job:checkpoint', (e) => log.checkpoint('%s cursor %j after %d iterations', e.jobName, e.cursor, e.iterations));
+}
 events.on('job:interrupt', (e) =>
   log.interrupt('%s interrupted by %s (%s) at cursor %j after %d iterations this run', e.jobName, e.adapter, e.reason, e.cursor, e.runIterations),
 );

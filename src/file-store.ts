@@ -46,7 +46,7 @@ export class FileStateStore<Cursor = unknown> {
   async save(jobName: string, params: unknown, state: JobState<Cursor>): Promise<void> {
     const text = this.#serialize(jobName, params, state);
     await mkdir(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.tmp`;
+    const tmp = this.#tmpPath();
     await writeFile(tmp, text);
     await rename(tmp, this.path);
   }
@@ -55,9 +55,16 @@ export class FileStateStore<Cursor = unknown> {
   saveSync(jobName: string, params: unknown, state: JobState<Cursor>): void {
     const text = this.#serialize(jobName, params, state);
     mkdirSync(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.tmp`;
+    const tmp = this.#tmpPath();
     writeFileSync(tmp, text);
     renameSync(tmp, this.path);
+  }
+
+  #writes = 0;
+
+  /** A fresh temporary name per write: an urgent synchronous save may overlap an asynchronous one in flight. */
+  #tmpPath(): string {
+    return `${this.path}.${process.pid}.${++this.#writes}.tmp`;
   }
 
   #serialize(jobName: string, params: unknown, state: JobState<Cursor>): string {

@@ -49,7 +49,8 @@ export interface ResolvedAdapter {
 const NAME = /^[a-z0-9][a-z0-9_.:-]*$/i;
 const registry = new Map<string, ResolvedAdapter>();
 
-function resolve(name: string, adapter: InterruptionAdapter): ResolvedAdapter {
+/** Validates an adapter's shape and turns it into a callable. */
+export function resolveAdapter(name: string, adapter: InterruptionAdapter): ResolvedAdapter {
   if (typeof adapter === 'function') return { name, check: adapter };
   if (adapter && typeof adapter === 'object' && typeof adapter.shouldInterrupt === 'function') {
     return { name, check: (ctx) => adapter.shouldInterrupt(ctx) };
@@ -71,7 +72,7 @@ export const InterruptionAdapters = {
       throw new InvalidAdapterError(String(name), 'the name must be letters, digits and - _ . : only.');
     }
     if (registry.has(name)) throw new AdapterExistsError(name);
-    registry.set(name, resolve(name, adapter));
+    registry.set(name, resolveAdapter(name, adapter));
   },
 
   /** Removes an adapter; returns whether it was registered. */

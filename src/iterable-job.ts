@@ -1,4 +1,5 @@
 import { InvalidJobError } from './errors.js';
+import { events } from './events.js';
 
 /** What `buildEnumerator` receives besides the params. */
 export interface EnumeratorContext<Cursor> {
@@ -96,3 +97,18 @@ export function jobNameOf(JobClass: IterableJobClass): string {
 }
 
 Object.defineProperty(IterableJob.prototype, BRAND, { value: true });
+
+/**
+ * The job's item count from its optional `count(params)` hook, for percent and ETA. A missing hook, a throw (reported
+ * as `hook:error`) or a value that is not a count gives `undefined`: progress then shows no percent, the job runs on.
+ */
+export async function countItems(JobClass: IterableJobClass, params: unknown): Promise<number | undefined> {
+  if (typeof JobClass.prototype.count !== 'function') return undefined;
+  try {
+    const total = await new JobClass().count!(params);
+    return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : undefined;
+  } catch (error) {
+    events.emit('hook:error', { hook: 'count', error });
+    return undefined;
+  }
+}

@@ -5,12 +5,14 @@ import { events, type JobEventBase } from './events.js';
 import {
   InterruptionAdapters,
   decisionReason,
+  resolveAdapter,
   type InterruptionAdapter,
   type InterruptionAdapterFn,
   type InterruptionContext,
   type ResolvedAdapter,
 } from './interruption.js';
 import { jobNameOf, type IterableJob, type IterableJobClass } from './iterable-job.js';
+import { ABORT_SIGNAL_ADAPTER as ABORT_SIGNAL, describeAbortReason } from './abort-reason.js';
 import { assertJsonCursor, newState, parseState, type JobState } from './state.js';
 
 /** Options of one run. */
@@ -63,7 +65,11 @@ export interface RunResult<Cursor = unknown> {
 
 /** While iterating without real I/O, give timers, signals and sockets a turn this often. */
 const EVENT_LOOP_TURN_MS = 10;
-const MAX_STRIDE = 128;
+/**
+ * Fast loops read the clock only every `stride` items, up to this many. It bounds how long a sudden run of slow,
+ * CPU-bound items can go unnoticed: at most this many of them pass before a checkpoint or an event-loop turn.
+ */
+const MAX_STRIDE = 16;
 const NEVER_ABORTED = new AbortController().signal;
 
 /**
@@ -79,6 +85,7 @@ export async function runInline<Params, Item, Cursor>(
   const jobName = jobNameOf(JobClass);
   const intervalMs = options.checkpointIntervalMs ?? JobClass.checkpointIntervalMs ?? getConfig().checkpointIntervalMs;
   assertDuration('checkpointIntervalMs', intervalMs);
+  assertDuration(`${JobClass.name}.maxJobRuntimeMs`, JobClass.maxJobRuntimeMs, true);
   if (options.maxIterations !== undefined && !(Number.isInteger(options.maxIterations) && options.maxIterations >= 0)) {
     throw new InvalidOptionError('maxIterations', options.maxIterations, 'an integer >= 0');
   }
@@ -144,16 +151,32 @@ class Run<Params, Item, Cursor> {
     const resumed = state.startedAt !== undefined;
     state.status = 'running';
     if (resumed) events.emit('job:resume', { ...this.eventBase(), timesInterrupted: state.timesInterrupted });
-    else {
-      state.startedAt = new Date(this.ctx.runStartedAt).toISOString();
-      events.emit('job:start', this.eventBase());
-    }
-
+    else events.emit('job:start', this.eventBase());
     this.options.observe?.(state);
+
     let iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+    let shutDown = false;
+    // Closes the enumerator (its finally blocks release cursors and files), then runs onShutdown: once per run,
+    // whichever path gets here first.
+    const shutdown = async () => {
+      if (shutDown) return;
+      shutDown = true;
+      const open = iterator;
+      iterator = undefined;
+      try {
+        await closeIterator(open);
+      } finally {
+        await job.onShutdown?.(params);
+      }
+    };
+
     try {
       if (resumed) await job.onResume?.(params);
-      else await job.onStart?.(params);
+      else {
+        await job.onStart?.(params);
+        // Recorded only once onStart succeeded: a run whose onStart threw starts afresh on retry.
+        state.startedAt = new Date(this.ctx.runStartedAt).toISOString();
+      }
 
       iterator = openIterator(this.jobName, job.buildEnumerator(params, { cursor: state.cursor }));
       const interruption = await this.iterate(iterator);
@@ -169,10 +192,10 @@ class Run<Params, Item, Cursor> {
         state.status = 'completed';
         state.completedAt = new Date().toISOString();
       }
-      await closeIterator(iterator);
-      iterator = undefined;
-      await job.onShutdown?.(params);
+      // The outcome is made durable before cleanup: a slow onShutdown must not leave an old cursor as the last word
+      // if the platform kills the process meanwhile.
       await this.save();
+      await shutdown();
       if (state.status === 'completed') events.emit('job:complete', { ...this.eventBase(), totalTimeMs: state.totalTimeMs });
       return {
         status: interruption ? 'interrupted' : 'completed',
@@ -183,13 +206,12 @@ class Run<Params, Item, Cursor> {
       };
     } catch (thrown) {
       const error = asError(this.jobName, thrown);
-      await closeIterator(iterator).catch(() => undefined);
       if (state.status !== 'completed' && state.status !== 'interrupted') {
         state.status = 'failed';
         state.lastError = error.message;
       }
       try {
-        await job.onShutdown?.(params);
+        await shutdown();
       } catch (shutdownError) {
         events.emit('hook:error', { hook: 'onShutdown', error: shutdownError });
       }
@@ -221,6 +243,10 @@ class Run<Params, Item, Cursor> {
     this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
     this.#maxIterations = this.options.maxIterations ?? Infinity;
     this.#lastSave = this.#lastTurn = this.#lastClock = performance.now();
+    // Adapters are asked after items, so every run makes progress (a tiny budget cannot livelock a job); only an
+    // explicit "none" stops a run before its first item.
+    if (this.#maxIterations === 0) return { adapter: 'max-iterations', reason: 'ran 0 iterations' };
+    if (this.options.signal?.aborted) return { adapter: ABORT_SIGNAL, reason: describeAbortReason(this.options.signal) };
     for (;;) {
       let step = iterator.next();
       if (isThenable(step)) step = await step;
@@ -267,7 +293,7 @@ class Run<Params, Item, Cursor> {
       const sinceLast = now - this.#lastClock;
       this.#lastClock = now;
       if (sinceLast < 1) this.#stride = Math.min(this.#stride * 2, MAX_STRIDE);
-      else if (sinceLast > 2) this.#stride = Math.max(this.#stride >> 1, 1);
+      else if (sinceLast > 2) this.#stride = 1;
       this.#untilClock = this.#stride;
       const saveDue = now - this.#lastSave >= this.intervalMs;
       const turnDue = now - this.#lastTurn >= EVENT_LOOP_TURN_MS;
@@ -313,12 +339,7 @@ class Run<Params, Item, Cursor> {
 
 function selectAdapters(options: Pick<RunOptions, 'adapters' | 'localAdapters'>): ResolvedAdapter[] {
   const selected = InterruptionAdapters.select(options.adapters);
-  if (options.localAdapters) {
-    for (const [name, adapter] of Object.entries(options.localAdapters)) {
-      const check = typeof adapter === 'function' ? adapter : adapter.shouldInterrupt.bind(adapter);
-      selected.push({ name, check });
-    }
-  }
+  for (const [name, adapter] of Object.entries(options.localAdapters ?? {})) selected.push(resolveAdapter(name, adapter));
   return selected;
 }
 
@@ -350,9 +371,7 @@ function describePair(value: unknown): string {
 }
 
 function asError(jobName: string, thrown: unknown): Error {
-  if (thrown instanceof Error) return thrown;
-  if (thrown !== null && typeof thrown === 'object') return thrown as Error;
-  return new IterationFailedError(jobName, thrown);
+  return thrown instanceof Error ? thrown : new IterationFailedError(jobName, thrown);
 }
 
 function attachState(error: Error, state: JobState<any>): void {

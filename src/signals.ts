@@ -1,4 +1,5 @@
 import createDebug from 'debug';
+import { SignalsOwnedError } from './errors.js';
 
 const log = createDebug('job-iteration:signals');
 
@@ -30,7 +31,7 @@ let owner: { release(): void } | undefined;
  * deciding when to exit is how jobs get cut mid-iteration.
  */
 export function trapStopSignals(handlers: SignalHandlers, options: TrapOptions = {}): { release(): void } {
-  if (owner) throw new Error('Stop signals are already trapped in this process by another job-iteration component.');
+  if (owner) throw new SignalsOwnedError();
   const repeatIsUrgent = options.repeatIsUrgent ?? true;
   let received = 0;
   const onSignal = (signal: StopSignal) => {

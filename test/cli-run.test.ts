@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -166,6 +166,15 @@ describe('job-iteration run: bad input exits 2 with a one-line error and the usa
       assert.match(result.stderr, /Usage: job-iteration <command>/);
     });
   }
+
+  test('a corrupt state file is refused, naming it, and left as it is', async () => {
+    const { state } = paths();
+    writeFileSync(state, '{"format":"job-iteration/state-file@1", "jobName": "numb');
+    const result = await runCli(['run', MODULE, '--job', 'numbers', '--params', '{"upTo":3}', '--state', state]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, new RegExp(`^job-iteration: State file ${state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not valid JSON; move it aside or pass --restart\.$`, 'm'));
+    assert.equal(readFileSync(state, 'utf8'), '{"format":"job-iteration/state-file@1", "jobName": "numb');
+  });
 
   test('params that differ from the saved run are refused rather than mixed', async () => {
     const { log, state } = paths();

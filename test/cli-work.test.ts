@@ -139,6 +139,7 @@ describe('job-iteration work', () => {
     assert.ok(tookMs < 1500, `exited ${Math.round(tookMs)} ms after the second TERM (items take 2.5 s)`);
     assert.equal(exit.code, 0, sup.stderr());
     assert.match(sup.stderr(), /SIGTERM: stopping now; sending SIGQUIT to 1 worker/);
+    assert.match(sup.stderr(), /worker\[\d+\] stopped in \d+ ms; 2 job\(s\) returned to the queue; exiting 130/);
     for (const [i, info] of (await states(queue, ids)).entries()) {
       assert.ok(['waiting', 'delayed', 'prioritized'].includes(info.queueState), `job ${info.id} is ${info.queueState}`);
       assert.equal(info.state?.cursor, numbersIn(logs[i]!).at(-1));
@@ -244,6 +245,7 @@ describe('bad input exits 2 with a one-line error', () => {
     ['unreachable Redis for status', ['status', '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390/m],
     ['unknown flag', ['work', MODULE, '--proceses', '2'], /^job-iteration: work: Unknown option '--proceses'$/m],
     ['bad number', ['work', MODULE, '--processes', 'two'], /^job-iteration: --processes must be an integer >= 1; got "two"$/m],
+    ['zero shutdown timeout', ['work', MODULE, '--shutdown-timeout', '0'], /^job-iteration: --shutdown-timeout must be at least 0\.1 seconds; got "0"$/m],
     ['missing module', ['work', 'nope.mjs'], /^job-iteration: module not found: nope\.mjs/m],
     ['module without jobs', ['work', 'test/fixtures/no-jobs.mjs'], /exports no IterableJob subclass/],
     ['unknown job for enqueue', ['enqueue', MODULE, '--job', 'nope'], /^job-iteration: unknown job "nope" \(known: letters, numbers\)$/m],

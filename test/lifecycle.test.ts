@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { beforeEach, describe, test } from 'node:test';
-import { events, lifecycle, onStart, onStop, onWorkerExit, onWorkerStart, onWorkerStop, runInline } from '../src/index.js';
+import { SignalsOwnedError, events, lifecycle, onStart, onStop, onWorkerExit, onWorkerStart, onWorkerStop, runInline } from '../src/index.js';
+import { trapStopSignals } from '../src/signals.js';
 import { Counter } from './fixtures/jobs.js';
 
 const run = promisify(execFile);
@@ -84,6 +85,20 @@ describe('lifecycle hooks', () => {
 });
 
 describe('signals', () => {
+  test('stop signals have one owner; a second is refused with a named error that says what to do', () => {
+    const first = trapStopSignals({ graceful: () => undefined, urgent: () => undefined });
+    try {
+      assert.throws(
+        () => trapStopSignals({ graceful: () => undefined, urgent: () => undefined }),
+        (e: SignalsOwnedError) => e.code === 'ERR_SIGNALS_OWNED' && /handleSignals: false/.test(e.message),
+      );
+    } finally {
+      first.release();
+    }
+    trapStopSignals({ graceful: () => undefined, urgent: () => undefined }).release();
+    assert.equal(process.listenerCount('SIGTERM'), 0, 'released handlers are gone');
+  });
+
   test('importing the library installs no signal handler', async () => {
     const script = `
       const before = ['SIGTERM','SIGINT','SIGQUIT'].map((s) => process.listenerCount(s));

@@ -280,3 +280,84 @@ describe('errors', () => {
     await assert.rejects(runInline(class NotAJob {} as never, {}), (e: Error & { code: string }) => e.code === 'ERR_INVALID_JOB');
   });
 });
+
+describe('run boundaries', () => {
+  test('a run whose onStart threw runs onStart again on retry, not onResume', async () => {
+    let fail = true;
+    class StartFails extends Counter {
+      static override jobName = 'start-fails';
+      override onStart() {
+        Counter.hooks.push('onStart');
+        if (fail) throw new Error('could not create the temp table');
+      }
+    }
+    const err = await runInline(StartFails, { upTo: 2 }).catch((e) => e);
+    assert.equal(err.message, 'could not create the temp table');
+    assert.equal(err.state.startedAt, undefined);
+    fail = false;
+    await runInline(StartFails, { upTo: 2 }, { state: err.state });
+    assert.deepEqual(Counter.hooks, ['onStart', 'onShutdown', 'onStart', 'onComplete', 'onShutdown']);
+    assert.deepEqual(Counter.processed, [0, 1]);
+  });
+
+  test('onShutdown runs once even when it throws, and the outcome is saved before it runs', async () => {
+    const order: string[] = [];
+    class ShutdownFails extends Counter {
+      static override jobName = 'shutdown-fails';
+      override onShutdown() {
+        order.push('onShutdown');
+        throw new Error('pool already closed');
+      }
+    }
+    const err = await runInline(ShutdownFails, { upTo: 3 }, { persist: (s) => void order.push(`save ${s.status}`) }).catch((e) => e);
+    assert.equal(err.message, 'pool already closed');
+    assert.equal(err.state.status, 'completed', 'the job did complete; only its cleanup failed');
+    assert.deepEqual(order, ['save completed', 'onShutdown', 'save completed']);
+  });
+
+  test('a final save that fails runs onShutdown once and rejects with the save error', async () => {
+    const boom = new Error('redis gone');
+    await assert.rejects(
+      runInline(Counter, { upTo: 3 }, { checkpointIntervalMs: 3_600_000, persist: () => { throw boom; } }),
+      (e: Error) => e === boom,
+    );
+    assert.deepEqual(Counter.hooks, ['onStart', 'onComplete', 'onShutdown']);
+  });
+
+  test('maxIterations 0 and an already aborted signal start no item', async () => {
+    const none = await runInline(Counter, { upTo: 3 }, { maxIterations: 0 });
+    assert.deepEqual(none.interruption, { adapter: 'max-iterations', reason: 'ran 0 iterations' });
+    const aborted = await runInline(Counter, { upTo: 3 }, { signal: AbortSignal.abort('deploy') });
+    assert.deepEqual(aborted.interruption, { adapter: 'abort-signal', reason: 'aborted: deploy' });
+    assert.deepEqual(Counter.processed, []);
+    assert.equal(aborted.state.cursor, undefined);
+  });
+
+  test('a bad local adapter and a bad per-class budget are named errors', async () => {
+    await assert.rejects(runInline(Counter, { upTo: 1 }, { localAdapters: { nope: {} as never } }), /Interruption adapter "nope": must be a function/);
+    class Bad extends Counter {
+      static override jobName = 'bad-budget';
+      static override maxJobRuntimeMs = -1;
+    }
+    await assert.rejects(runInline(Bad, { upTo: 1 }), /Option "Bad.maxJobRuntimeMs" must be a finite number/);
+  });
+
+  test('a run of slow items after fast ones still checkpoints on time (the clock is read at least every 16 items)', async () => {
+    const saved: number[] = [];
+    class Phases extends IterableJob<Record<string, never>, number, number> {
+      *buildEnumerator() {
+        for (let i = 0; i < 400; i++) yield [i, i] as [number, number];
+      }
+      eachIteration(item: number) {
+        if (item >= 300) {
+          const until = performance.now() + 3; // CPU-bound, no await: nothing else can run meanwhile
+          while (performance.now() < until);
+        }
+      }
+    }
+    await runInline(Phases, {}, { checkpointIntervalMs: 30, persist: (s) => void saved.push(s.cursor as number) });
+    // 100 slow items of 3 ms = 300 ms with a 30 ms interval: several checkpoints land inside the slow phase.
+    const duringSlowPhase = saved.filter((c) => c >= 300 && c < 399);
+    assert.ok(duringSlowPhase.length >= 5, `checkpoints during the slow phase: ${duringSlowPhase.join(', ')}`);
+  });
+});

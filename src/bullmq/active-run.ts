@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
 import { DelayedError } from 'bullmq';
-import { events } from '../events.js';
 import type { IterableJob, IterableJobClass } from '../iterable-job.js';
 import type { JobState } from '../state.js';
 import type { ControlRequest } from './redis.js';
@@ -52,30 +51,4 @@ export class ActiveRun {
     this.persistedIterations = initialState.iterations;
     this.runStartIterations = initialState.iterations;
   }
-}
-
-export async function countItems(run: ActiveRun): Promise<number | undefined> {
-  const probe = run.JobClass.prototype.count;
-  if (typeof probe !== 'function') return undefined;
-  try {
-    const total = await new run.JobClass().count!(run.params);
-    return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : undefined;
-  } catch (error) {
-    events.emit('hook:error', { hook: 'count', error });
-    return undefined;
-  }
-}
-
-export function anySignal(signals: AbortSignal[]): AbortSignal {
-  const any = (AbortSignal as unknown as { any?: (s: AbortSignal[]) => AbortSignal }).any;
-  if (any) return any(signals);
-  const controller = new AbortController();
-  for (const s of signals) {
-    if (s.aborted) {
-      controller.abort(s.reason);
-      break;
-    }
-    s.addEventListener('abort', () => controller.abort(s.reason), { once: true });
-  }
-  return controller.signal;
 }

@@ -6,12 +6,13 @@ import type { JobState } from '../state.js';
 import {
   assertJsonParams,
   readControl,
+  hasIterationShape,
   readJobData,
   writeControl,
   type ControlRequest,
   type IterationJobData,
 } from './redis.js';
-import { PARK_DELAY_MS } from './options.js';
+import { PARK_DELAY_MS, PAUSE_REASON } from './options.js';
 
 const log = createDebug('job-iteration:bullmq:control');
 
@@ -197,10 +198,6 @@ export async function listIterableJobs(queue: Queue, options: ListOptions = {}):
   return found.map(({ job, queueState }, i) => describe(job, queueState, controls[i]));
 }
 
-function hasIterationShape(data: unknown): boolean {
-  return data !== null && typeof data === 'object' && 'params' in data && Object.keys(data).every((k) => k === 'params' || k === 'state');
-}
-
 function describe<Cursor>(job: Job, queueState: QueueState, control: ControlRequest | undefined): IterationJobInfo<Cursor> {
   let params: unknown;
   let state: JobState<Cursor> | undefined;
@@ -264,7 +261,7 @@ async function setControl(queue: Queue, jobId: string, request: ControlRequest) 
 
 async function isParked(queue: Queue, jobId: string): Promise<boolean> {
   const job = await queue.getJob(jobId);
-  return job?.data?.state?.lastInterruption?.reason === 'pause requested';
+  return job?.data?.state?.lastInterruption?.reason === PAUSE_REASON;
 }
 
 async function promote(queue: Queue, jobId: string): Promise<void> {

@@ -11,6 +11,9 @@ import type { IterationConnection } from './redis.js';
  */
 export const PARK_DELAY_MS = 365 * 24 * 60 * 60 * 1000;
 
+/** The reason a paused job's interruption records; how a parked job is told from one delayed for other reasons. */
+export const PAUSE_REASON = 'pause requested';
+
 /** The name the per-run cancel/pause adapter reports in interruptions. */
 export const CONTROL_ADAPTER = 'bullmq-control';
 

@@ -13,6 +13,11 @@ export type IterationConnection = Redis | (RedisOptions & { url?: string }) | st
 /** The URL used when no connection is given and `REDIS_URL` is unset. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
+/** `REDIS_URL` when set and not empty, else the default. */
+export function redisUrlFromEnv(): string {
+  return process.env.REDIS_URL || DEFAULT_REDIS_URL;
+}
+
 /**
  * The job hash field that carries a pending control request (`cancel` or `pause`). It lives beside BullMQ's own
  * fields rather than in `data`, because `data` is rewritten by every checkpoint and a request must survive that.
@@ -25,7 +30,7 @@ export const STALLED_COUNTER_FIELD = 'stc';
 
 /** Turns the `connection` option into what BullMQ accepts. */
 export function resolveConnection(connection: IterationConnection | undefined): ConnectionOptions {
-  if (connection === undefined) return optionsFromUrl(process.env.REDIS_URL || DEFAULT_REDIS_URL, 'REDIS_URL') as ConnectionOptions;
+  if (connection === undefined) return optionsFromUrl(redisUrlFromEnv(), 'REDIS_URL') as ConnectionOptions;
   if (typeof connection === 'string') return optionsFromUrl(connection, 'connection') as ConnectionOptions;
   if (isRedisInstance(connection)) {
     // BullMQ duplicates the instance for its blocking connection and refuses one that retries requests.
@@ -196,19 +201,25 @@ export interface IterationJobData<Params = unknown, Cursor = unknown> {
  * Reads `job.data`. A job added by hand with plain params (`queue.add(name, { upTo: 10 })`) works too: anything
  * that is not exactly `{ params, state? }` is taken as the params.
  */
+/** Whether a job's data is `{ params, state? }`, the shape `enqueue` and the worker write. */
+export function hasIterationShape(data: unknown): data is { params: unknown; state?: unknown } {
+  return (
+    data !== null &&
+    typeof data === 'object' &&
+    !Array.isArray(data) &&
+    'params' in data &&
+    Object.keys(data).every((k) => k === 'params' || k === 'state')
+  );
+}
+
 export function readJobData(job: Pick<Job, 'data' | 'name' | 'id'>): IterationJobData {
   const data: unknown = job.data;
-  if (data !== null && typeof data === 'object' && !Array.isArray(data) && 'params' in data) {
-    const keys = Object.keys(data);
-    if (keys.every((k) => k === 'params' || k === 'state')) {
-      const { params, state } = data as { params: unknown; state?: unknown };
-      if (state !== undefined && state !== null && (typeof state !== 'object' || Array.isArray(state))) {
-        throw new InvalidStateError(`Job ${job.id} ("${job.name}") has a data.state that is ${describeValue(state)}, not a saved state.`);
-      }
-      return { params, state: (state ?? undefined) as JobState<unknown> | undefined };
-    }
+  if (!hasIterationShape(data)) return { params: data };
+  const { params, state } = data;
+  if (state !== undefined && state !== null && (typeof state !== 'object' || Array.isArray(state))) {
+    throw new InvalidStateError(`Job ${job.id} ("${job.name}") has a data.state that is ${describeValue(state)}, not a saved state.`);
   }
-  return { params: data };
+  return { params, state: (state ?? undefined) as JobState<unknown> | undefined };
 }
 
 /** Throws `InvalidParamsError` unless `params` survives JSON unchanged (what BullMQ will store). */

@@ -5,7 +5,7 @@ import { assertDuration, getConfig } from '../config.js';
 import { InvalidOptionError, JobCancelledError, LockLostError, UnknownJobError } from '../errors.js';
 import { events } from '../events.js';
 import type { InterruptionAdapterFn } from '../interruption.js';
-import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
+import { countItems, isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
 import { lifecycle } from '../lifecycle.js';
 import { runInline, type RunResult } from '../runner.js';
 import { trapStopSignals } from '../signals.js';
@@ -16,10 +16,11 @@ import {
   readJobData,
   resolveConnection,
 } from './redis.js';
-import { ActiveRun, Released, anySignal, countItems } from './active-run.js';
+import { ActiveRun, Released } from './active-run.js';
 import {
   CONTROL_ADAPTER,
   PARK_DELAY_MS,
+  PAUSE_REASON,
   type CloseOptions,
   type InterruptionInfo,
   type IterationProgress,
@@ -52,6 +53,8 @@ export class IterationWorker extends EventEmitter {
   #graceful: Promise<void> | undefined;
   #urgent: Promise<void> | undefined;
   #exit: Promise<void> | undefined;
+  #stopHooks: Promise<void> | undefined;
+  #polling = false;
   #signals: { release(): void } | undefined;
   #requeuedOnClose = 0;
 
@@ -81,7 +84,9 @@ export class IterationWorker extends EventEmitter {
     }
     if (checkpointIntervalMs !== undefined) assertDuration('checkpointIntervalMs', checkpointIntervalMs);
     if (typeof interruptDelayMs !== 'function') assertDuration('interruptDelayMs', interruptDelayMs);
-    assertDuration('controlPollIntervalMs', controlPollIntervalMs);
+    if (!(typeof controlPollIntervalMs === 'number' && controlPollIntervalMs >= 10 && Number.isFinite(controlPollIntervalMs))) {
+      throw new InvalidOptionError('controlPollIntervalMs', controlPollIntervalMs, 'a number of milliseconds >= 10');
+    }
     this.name = queueName;
     this.#checkpointIntervalMs = checkpointIntervalMs;
     this.#interruptDelay = interruptDelayMs;
@@ -139,7 +144,7 @@ export class IterationWorker extends EventEmitter {
     this.#started ??= lifecycle.fire('workerStart', { reason: `IterationWorker ${this.name}` });
     await this.#started;
     if (this.closing) return;
-    this.#controlTimer ??= setInterval(() => void this.#pollControl(), Math.max(this.#controlPollMs, 10));
+    this.#controlTimer ??= setInterval(() => void this.#pollControl(), this.#controlPollMs);
     this.#controlTimer.unref();
     await this.bullWorker.run();
   }
@@ -193,7 +198,9 @@ export class IterationWorker extends EventEmitter {
    * fired, not after they finish, so a slow hook cannot let this worker take new jobs meanwhile.
    */
   async stop(reason = 'stop()', options: CloseOptions = {}): Promise<void> {
-    const hooks = lifecycle.fire('workerStop', { reason, urgent: options.urgent === true });
+    // Once per worker: an urgent stop after a graceful one escalates the close, it does not rerun the hooks.
+    this.#stopHooks ??= lifecycle.fire('workerStop', { reason, urgent: options.urgent === true });
+    const hooks = this.#stopHooks;
     const closed = this.close(options);
     await hooks;
     await closed;
@@ -241,9 +248,18 @@ export class IterationWorker extends EventEmitter {
   async #process(job: Job, token: string, bullSignal: AbortSignal | undefined): Promise<IterationResult> {
     const JobClass = this.#routes.get(job.name);
     if (!JobClass) throw new UnknownJobError(job.name, [...this.#routes.keys()], `IterationWorker "${this.name}"`);
-    const { params, state } = readJobData(job);
     const jobName = jobNameOf(JobClass);
-    const initial = state === undefined ? newState<unknown>(jobName) : parseState<unknown>(state, jobName);
+    let params: unknown;
+    let initial: JobState<unknown>;
+    try {
+      const data = readJobData(job);
+      params = data.params;
+      initial = data.state === undefined ? newState<unknown>(jobName) : parseState<unknown>(data.state, jobName);
+    } catch (error) {
+      // A saved state that cannot be read will not read better on the next attempt: fail now, keep the data as
+      // it is for a person to look at.
+      throw Object.assign(new UnrecoverableError((error as Error).message), { code: (error as { code?: string }).code, cause: error });
+    }
     const run = new ActiveRun(job, token, JobClass, jobName, params, initial);
     this.#active.set(job.id!, run);
     try {
@@ -272,14 +288,17 @@ export class IterationWorker extends EventEmitter {
     }
     // A request made while the job waited is seen before any work starts.
     const [pending] = await readControl(this.bullWorker, [job.id!]);
+    if (run.released) throw new Released();
     run.control = pending;
     run.controlReadAt = Date.now();
     if (pending === 'cancel') return this.#cancel(run, structuredClone(run.initialState));
     if (pending === 'pause') return this.#park(run, undefined);
 
-    run.total = await countItems(run);
+    run.total = await countItems(JobClass, params);
+    // An urgent close may have taken the job over during the awaits above; it owns the job now.
+    if (run.released) throw new Released();
     run.runStartedAt = performance.now();
-    const signal = bullSignal ? anySignal([bullSignal, run.urgent.signal]) : run.urgent.signal;
+    const signal = bullSignal ? AbortSignal.any([bullSignal, run.urgent.signal]) : run.urgent.signal;
     const control: InterruptionAdapterFn = (ctx) => {
       run.live = ctx.state as JobState<unknown>;
       run.instance = ctx.job;
@@ -291,7 +310,7 @@ export class IterationWorker extends EventEmitter {
       }
       if (run.lockLost) return 'lock lost';
       if (run.control === 'cancel') return 'cancel requested';
-      if (run.control === 'pause') return 'pause requested';
+      if (run.control === 'pause') return PAUSE_REASON;
       return false;
     };
 
@@ -352,7 +371,7 @@ export class IterationWorker extends EventEmitter {
     run.controlReadAt = Date.now();
     if (control !== run.control) logControl('%s %s: control request %s', this.name, run.job.id, control ?? 'cleared');
     run.control = control;
-    run.job.data = JSON.parse(data);
+    run.job.data = { params: run.params, state: structuredClone(state) };
     run.job.progress = progress as unknown as object;
     // The Lua script already published BullMQ's progress event on the queue's stream; this is the local one.
     this.bullWorker.emit('progress', run.job, progress as unknown as object);
@@ -514,8 +533,11 @@ export class IterationWorker extends EventEmitter {
   }
 
   async #pollControl(): Promise<void> {
+    // One poll at a time: while Redis is slow or down, polls must not pile up behind each other.
+    if (this.#polling) return;
     const due = [...this.#active.values()].filter((run) => !run.released && Date.now() - run.controlReadAt >= this.#controlPollMs);
     if (due.length === 0) return;
+    this.#polling = true;
     try {
       const controls = await readControl(this.bullWorker, due.map((run) => run.job.id!));
       const now = Date.now();
@@ -525,6 +547,8 @@ export class IterationWorker extends EventEmitter {
       });
     } catch (error) {
       log('%s: control poll failed: %O', this.name, error);
+    } finally {
+      this.#polling = false;
     }
   }
 }

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { JobIterationError } from '../errors.js';
+import { JobNotFoundError } from '../errors.js';
 import { cancelJob, enqueue, listIterableJobs, pauseJob, resumeJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
 import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
@@ -54,7 +54,7 @@ export function controlCommand(action: 'cancel' | 'pause' | 'resume') {
       try {
         result = await act(queue, jobId);
       } catch (error) {
-        if (error instanceof JobIterationError && /not found|no job/i.test(error.message)) throw new UsageError(error.message);
+        if (error instanceof JobNotFoundError) throw new UsageError(error.message);
         throw error;
       }
       const what = {

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { redisUrlFromEnv } from '../bullmq/redis.js';
 import { UsageError } from './usage.js';
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 export function redisUrl(flag: string | undefined): string {
-  return flag ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+  return flag ?? redisUrlFromEnv();
 }
 
 /** A client for commands that may wait on blocking calls (BullMQ needs `maxRetriesPerRequest: null`). */
@@ -34,4 +34,17 @@ export async function assertRedisReachable(url: string, attempts = 3, delayMs = 
     if (attempt < attempts) await sleep(delayMs);
   }
   throw new UsageError(`cannot reach Redis at ${url} after ${attempts} attempts: ${(lastError as Error)?.message ?? lastError}`);
+}
+
+/**
+ * Quits a client, but never waits long: with Redis unreachable `quit()` would queue forever, and a process on its
+ * way out must not hang on a goodbye. Gives up after `ms` and drops the connection.
+ */
+export async function closeRedis(redis: Redis | undefined, ms = 1000): Promise<void> {
+  if (!redis) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const outcome = await Promise.race([redis.quit().catch(() => 'failed' as const), timeout]);
+  clearTimeout(timer);
+  if (outcome !== 'OK') redis.disconnect();
 }

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { InvalidStateError } from '../errors.js';
 import { FileStateStore } from '../file-store.js';
-import { jobNameOf } from '../iterable-job.js';
+import { countItems, jobNameOf } from '../iterable-job.js';
 import { lifecycle } from '../lifecycle.js';
 import { runInline } from '../runner.js';
 import { trapStopSignals } from '../signals.js';
@@ -35,8 +37,15 @@ export async function runCommand(argv: string[]): Promise<number> {
   const jobName = jobNameOf(JobClass);
   const store = new FileStateStore(values.state ?? join(STATE_DIR, `${jobName.replace(/[^a-z0-9_.-]/gi, '_')}.json`));
 
-  const saved = values.restart ? undefined : store.load(jobName);
-  if (saved && JSON.stringify(saved.params) !== JSON.stringify(params)) {
+  let saved: ReturnType<typeof store.load>;
+  try {
+    saved = values.restart ? undefined : store.load(jobName);
+  } catch (error) {
+    // A state file that is corrupt or another job's is bad input, like a bad flag: nothing has run.
+    if (error instanceof InvalidStateError) throw new UsageError(error.message);
+    throw error;
+  }
+  if (saved && !isDeepStrictEqual(saved.params, params)) {
     throw new UsageError(
       `${store.path} was saved for params ${JSON.stringify(saved.params)}, not ${JSON.stringify(params)}; pass the same --params to resume, or --restart`,
     );
@@ -51,7 +60,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   // The run's live state: progress reads it, and an urgent stop writes its very last finished cursor on the way out.
   let live: JobState<any> | undefined = saved?.state;
-  const total = JobClass.prototype.count ? await new JobClass().count!(params) : undefined;
+  const total = await countItems(JobClass, params);
   const progress = startProgress(
     { jobName, total, doneAtStart: saved?.state.iterations ?? 0, read: () => ({ iterations: live?.iterations ?? 0, cursor: live?.cursor }) },
     process.stderr,
@@ -67,12 +76,14 @@ export async function runCommand(argv: string[]): Promise<number> {
         },
         urgent(signal) {
           progress.stop();
-          if (live) {
+          // Only a run still in progress is marked interrupted: one that has just completed or been saved as
+          // interrupted is written as it is, so a rerun neither repeats onComplete nor counts a stop twice.
+          if (live?.status === 'running') {
             live.status = 'interrupted';
             live.timesInterrupted++;
             live.lastInterruption = { adapter: 'urgent-stop', reason: `${signal}: stopped at once`, at: new Date().toISOString() };
-            store.saveSync(jobName, params, live);
           }
+          if (live) store.saveSync(jobName, params, live);
           console.error(`${jobName}: ${signal} again; stopped at once. Saved cursor ${JSON.stringify(live?.cursor)}; run the same command to resume.`);
           process.exit(ExitCode.urgent);
         },

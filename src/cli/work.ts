@@ -3,6 +3,7 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import { intFlag, numberFlag, parse } from './args.js';
 import { loadJobs } from './load-jobs.js';
 import { assertRedisReachable, redisUrl } from './redis.js';
+import { UsageError } from './usage.js';
 
 /**
  * `job-iteration work <module...>`: the supervisor. Modules are imported here first, so a typo fails at once with
@@ -24,6 +25,7 @@ export async function workCommand(argv: string[]): Promise<number> {
   const processes = intFlag('processes', values.processes, 1);
   const concurrency = intFlag('concurrency', values.concurrency, 1);
   const shutdownTimeoutMs = Math.round(numberFlag('shutdown-timeout', values['shutdown-timeout'], 25) * 1000);
+  if (shutdownTimeoutMs < 100) throw new UsageError(`--shutdown-timeout must be at least 0.1 seconds; got "${values['shutdown-timeout']}"`);
   const optionalMs = (flag: 'lock-duration' | 'stalled-interval' | 'checkpoint-interval', min: number) =>
     values[flag] === undefined ? undefined : intFlag(flag, values[flag], 0, min);
   const lockDuration = optionalMs('lock-duration', 100);

@@ -36,15 +36,26 @@ export class Heartbeat {
     this.#record = { role, pid: process.pid, hostname: host, queue, ...(supervisorPid ? { supervisorPid } : {}), startedAt: now, beatAt: now };
   }
 
+  #stopped = false;
+
   async start(): Promise<void> {
     await this.#beat();
+    // A stop may have landed while the first beat was on its way.
+    if (this.#stopped) return;
     this.#timer = setInterval(() => void this.#beat().catch(() => undefined), this.#everyMs);
     this.#timer.unref();
   }
 
-  async stop(): Promise<void> {
+  /** Removes the key, waiting at most `ms` for Redis: the key expires by itself anyway. */
+  async stop(ms = 1000): Promise<void> {
+    this.#stopped = true;
     clearInterval(this.#timer);
-    await this.#redis.del(this.#key).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#redis.del(this.#key).catch(() => undefined),
+      new Promise((resolve) => (timer = setTimeout(resolve, ms))),
+    ]);
+    clearTimeout(timer);
   }
 
   async #beat(): Promise<void> {

@@ -1,8 +1,5 @@
 /** Messages a worker process sends its supervisor over the IPC channel. Signals travel the other way. */
-export type WorkerMessage =
-  | { type: 'ready'; jobs: string[] }
-  | { type: 'stopping'; signal: string; urgent: boolean; active: number }
-  | { type: 'stopped'; urgent: boolean; requeued: number };
+export type WorkerMessage = { type: 'ready'; jobs: string[] };
 
 /** What the supervisor hands each worker process it forks (through the environment). */
 export interface WorkerProcessConfig {
@@ -16,6 +13,8 @@ export interface WorkerProcessConfig {
   checkpointIntervalMs?: number;
   quiet: boolean;
   heartbeatMs: number;
+  /** The supervisor's deadline, which an orphaned worker applies to itself. */
+  shutdownTimeoutMs: number;
 }
 
 export const WORKER_CONFIG_ENV = 'JOB_ITERATION_WORKER_CONFIG';

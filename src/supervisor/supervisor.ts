@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { lifecycle } from '../lifecycle.js';
 import { trapStopSignals, type StopSignal } from '../signals.js';
-import { createRedis } from '../cli/redis.js';
+import { closeRedis, createRedis } from '../cli/redis.js';
 import { Heartbeat } from './heartbeat.js';
 import { createLogger, logHookErrors, type Logger } from './log.js';
 import { WORKER_CONFIG_ENV, isWorkerMessage, type WorkerProcessConfig } from './messages.js';
@@ -69,11 +69,12 @@ export class Supervisor {
   #heartbeat?: Heartbeat;
   #redis?: ReturnType<typeof createRedis>;
   #signals?: { release(): void };
+  #unsubscribe?: () => void;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
     this.#log = createLogger('supervisor', options.quiet);
-    logHookErrors(this.#log);
+    this.#unsubscribe = logHookErrors(this.#log);
   }
 
   /** Starts the workers; resolves with the process exit code once everything has stopped. */
@@ -123,10 +124,11 @@ export class Supervisor {
       }
     }, o.shutdownTimeoutMs);
     deadline.unref();
-    await lifecycle.fire('stop', { reason: signal, urgent });
+    // Stop now means now: the workers get QUIT before the hooks run, not after.
     if (urgent) this.#escalate(signal);
+    await lifecycle.fire('stop', { reason: signal, urgent });
     // A second signal during the hooks has escalated already; TERM after QUIT would change nothing.
-    else if (!this.#urgent) for (const child of this.#alive()) child.kill('SIGTERM');
+    if (!this.#urgent) for (const child of this.#alive()) child.kill('SIGTERM');
     this.#maybeFinish();
   }
 
@@ -161,6 +163,7 @@ export class Supervisor {
       checkpointIntervalMs: o.checkpointIntervalMs,
       quiet: o.quiet ?? false,
       heartbeatMs: o.heartbeatMs ?? 5000,
+      shutdownTimeoutMs: o.shutdownTimeoutMs,
     };
     // execArgv is inherited, so `node --import tsx` (TypeScript modules) reaches the workers too.
     const child = fork(WORKER_ENTRY, [], { env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config) }, stdio: 'inherit' });
@@ -172,6 +175,11 @@ export class Supervisor {
       }
     });
     child.on('exit', (code, signal) => this.#onExit(slot, child, code, signal));
+    // A fork that fails (no memory, too many processes) emits 'error' and may never emit 'exit'.
+    child.on('error', (error) => {
+      this.#log(`worker process error: ${error.message}`);
+      if (child.pid === undefined) this.#onExit(slot, child, null, null);
+    });
   }
 
   #onExit(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -198,8 +206,9 @@ export class Supervisor {
     const code = this.#forced ? SupervisorExit.forced : SupervisorExit.clean;
     void (async () => {
       await this.#heartbeat?.stop();
-      await this.#redis?.quit().catch(() => undefined);
+      await closeRedis(this.#redis);
       this.#signals?.release();
+      this.#unsubscribe?.();
       this.#log(`all workers stopped in ${tookMs} ms; exiting ${code}`);
       this.#resolveDone(code);
     })();

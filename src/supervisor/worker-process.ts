@@ -5,7 +5,7 @@
  */
 import { IterationWorker } from '../bullmq/index.js';
 import { loadJobs } from '../cli/load-jobs.js';
-import { createRedis } from '../cli/redis.js';
+import { closeRedis, createRedis } from '../cli/redis.js';
 import { trapStopSignals, type StopSignal } from '../signals.js';
 import { Heartbeat } from './heartbeat.js';
 import { createLogger, logHookErrors } from './log.js';
@@ -18,6 +18,7 @@ if (!config) {
 }
 const log = createLogger('worker', config.quiet);
 const send = (message: WorkerMessage) => {
+  // After the supervisor is gone the channel is closed, and a send would throw.
   if (process.connected) process.send?.(message);
 };
 logHookErrors(log);
@@ -36,34 +37,48 @@ trapStopSignals(
 );
 
 // The IPC channel closes when the supervisor dies, however it dies (even SIGKILL). An orphan worker would keep
-// taking jobs with no one to stop it, so it stops gracefully, as on TERM.
+// taking jobs with no one to stop it, so it stops as on TERM, and gives itself the supervisor's deadline: urgent
+// after the shutdown timeout, gone 3 s later.
 process.on('disconnect', () => {
   log('supervisor is gone (IPC channel closed)');
   requestStop('SIGTERM', false);
+  setTimeout(() => requestStop('SIGQUIT', true), config.shutdownTimeoutMs).unref();
+  setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 3000).unref();
 });
 
 function requestStop(signal: StopSignal, urgent: boolean): void {
-  if (stopRequest && !(urgent && !stopRequest.urgent)) {
-    log(`${signal} received again; already stopping`);
+  if (stopRequest) {
+    if (urgent && !stopRequest.urgent) {
+      // Overtakes the graceful stop in flight, which then waits for these hand-backs before the process exits.
+      stopRequest.urgent = true;
+      log(`${signal}: stopping now; active jobs return to the queue from their last finished item`);
+      void worker?.close({ urgent: true });
+    } else {
+      log(`${signal} received again; already stopping`);
+    }
     return;
   }
   stopRequest = { signal, urgent };
-  if (worker) stopping = stop(worker, signal, urgent);
+  if (worker) stopping ??= stop(worker);
 }
 
-async function stop(w: IterationWorker, signal: StopSignal, urgent: boolean): Promise<void> {
-  const active = w.activeCount;
-  log(`${signal}: ${urgent ? 'stopping now' : 'stopping'}; ${active} active job(s) ${urgent ? 'return to the queue from their last finished item' : 'checkpoint after their current item and return to the queue'}`);
-  send({ type: 'stopping', signal, urgent, active });
+/** The one stop sequence of this process; it ends with the exit. */
+async function stop(w: IterationWorker): Promise<void> {
+  const request = stopRequest!;
+  log(
+    `${request.signal}: ${request.urgent ? 'stopping now' : 'stopping'}; ${w.activeCount} active job(s) ` +
+      (request.urgent ? 'return to the queue from their last finished item' : 'checkpoint after their current item and return to the queue'),
+  );
   const started = performance.now();
   // stop() fires onWorkerStop (the worker-stop flag flips), closes the BullMQ worker, then fires onWorkerExit.
-  await w.stop(signal, { urgent });
-  const requeued = w.requeuedOnClose;
+  await w.stop(request.signal, { urgent: request.urgent });
+  // An urgent request that arrived meanwhile has its own hand-backs in flight: the jobs must be back in the queue
+  // before the process goes.
+  if (request.urgent) await w.close({ urgent: true });
   await heartbeat?.stop();
-  await redis?.quit().catch(() => undefined);
-  const code = urgent ? 130 : 0;
-  log(`stopped in ${Math.round(performance.now() - started)} ms; ${requeued} job(s) returned to the queue; exiting ${code}`);
-  send({ type: 'stopped', urgent, requeued });
+  await closeRedis(redis);
+  const code = request.urgent ? 130 : 0;
+  log(`stopped in ${Math.round(performance.now() - started)} ms; ${w.requeuedOnClose} job(s) returned to the queue; exiting ${code}`);
   process.exit(code);
 }
 
@@ -88,5 +103,5 @@ worker = new IterationWorker(config.queue, {
 await worker.start();
 log(`started: queue "${config.queue}", concurrency ${config.concurrency}, jobs ${[...jobs.keys()].join(', ')}`);
 send({ type: 'ready', jobs: [...jobs.keys()] });
-if (stopRequest) stopping = stop(worker, stopRequest.signal, stopRequest.urgent);
+if (stopRequest) stopping ??= stop(worker);
 await stopping;
