@@ -20,7 +20,7 @@ Commands:
         and running the same command again resumes. No Redis needed.
   work <module...> [--queue <name>] [--processes <n>] [--concurrency <n>] [--shutdown-timeout <s>] [--redis <url>]
         Supervise worker processes that run the module's jobs from a BullMQ queue.
-  enqueue <module> --job <name> [--params <json>] [--queue <name>] [--redis <url>]
+  enqueue <module> [--job <name>] [--params <json>] [--queue <name>] [--redis <url>]
         Add a job to the queue.
   status [--queue <name>] [--redis <url>]
         Workers alive, iterable jobs with their cursor, progress and interruptions.
