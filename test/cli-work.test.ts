@@ -182,6 +182,24 @@ describe('job-iteration work', () => {
   });
 });
 
+describe('process-group signals', () => {
+  test('Ctrl-C reaching the whole process group (a terminal, systemd) is one graceful stop, not an escalation', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 2, { upTo: 1000, delayMs: 10 });
+    const sup = work(queue, ['--processes', '2']);
+    await waitFor('both jobs running', () => logs.every((log) => numbersIn(log).length >= 5), 20_000);
+    process.kill(-sup.child.pid!, 'SIGINT'); // the supervisor is the leader of its own group
+    const exit = await sup.exited;
+    assert.equal(exit.code, 0, sup.stderr());
+    assert.equal((sup.stderr().match(/exiting 0/g) ?? []).length, 3, 'both workers and the supervisor exit 0');
+    assert.doesNotMatch(sup.stderr(), /stopping now|exiting 130/);
+    for (const [i, info] of (await states(queue, ids)).entries()) {
+      assert.equal(info.state?.status, 'interrupted');
+      assert.equal(info.state?.cursor, numbersIn(logs[i]!).at(-1));
+    }
+  });
+});
+
 describe('orphans', () => {
   test('workers whose supervisor is killed stop gracefully on their own, handing their jobs back', async () => {
     const queue = freshQueue();
