@@ -50,4 +50,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Exit as soon as the command is done, in the same tick: a signal arriving while the process would otherwise wind
+// down (its handlers already released) must not turn a clean exit into a death by SIGTERM.
+process.exit(await main(process.argv.slice(2)));

@@ -3,11 +3,12 @@
  * gracefully (hooks, checkpoints, jobs back to the queue, exit 0); QUIT, which the supervisor sends to escalate,
  * stops it at once.
  */
-import { IterationWorker } from '../bullmq/index.js';
-import { loadJobs } from '../cli/load-jobs.js';
-import { closeRedis, createRedis } from '../cli/redis.js';
+// Only light modules load before the signal handlers are in place; bullmq, ioredis and the user's modules are
+// imported afterwards, so a TERM during the first few hundred milliseconds is handled rather than fatal.
+import type { IterationWorker } from '../bullmq/index.js';
+import type { Heartbeat } from './heartbeat.js';
+import type { Redis } from 'ioredis';
 import { trapStopSignals, type StopSignal } from '../signals.js';
-import { Heartbeat } from './heartbeat.js';
 import { createLogger, logHookErrors } from './log.js';
 import { WORKER_CONFIG_ENV, type WorkerMessage, type WorkerProcessConfig } from './messages.js';
 
@@ -83,14 +84,25 @@ async function stop(w: IterationWorker): Promise<void> {
 }
 
 let heartbeat: Heartbeat | undefined;
-let redis: ReturnType<typeof createRedis> | undefined;
+let redis: Redis | undefined;
 
+const [{ IterationWorker: Worker }, { loadJobs }, { closeRedis, createRedis }, { Heartbeat: HeartbeatClass }] = await Promise.all([
+  import('../bullmq/index.js'),
+  import('../cli/load-jobs.js'),
+  import('../cli/redis.js'),
+  import('./heartbeat.js'),
+]);
 const jobs = await loadJobs(config.modules);
+if (stopRequest) {
+  // Stopped before it took a job or fired a hook: nothing to hand back.
+  log(`${stopRequest.signal} before start-up finished; exiting 0`);
+  process.exit(0);
+}
 redis = createRedis(config.redisUrl);
-heartbeat = new Heartbeat(redis, config.queue, 'worker', config.heartbeatMs, process.ppid);
+heartbeat = new HeartbeatClass(redis, config.queue, 'worker', config.heartbeatMs, process.ppid);
 await heartbeat.start();
 
-worker = new IterationWorker(config.queue, {
+worker = new Worker(config.queue, {
   jobs: [...jobs.values()],
   connection: { url: config.redisUrl },
   concurrency: config.concurrency,
