@@ -21,7 +21,7 @@ export class ActiveRun {
   handback: Promise<unknown> | undefined;
   /** The run promise settled: the processor is finishing on its own. */
   settled = false;
-  /** The engine's live state, as of the last finished item (read by the control adapter). */
+  /** The engine's live state, as of the last finished item (handed over by `observe`; read by an urgent close). */
   live: JobState<unknown> | undefined;
   instance: IterableJob<any, any, any> | undefined;
   control: ControlRequest | undefined;

@@ -276,13 +276,7 @@ export class IterationWorker extends EventEmitter {
     const { job, JobClass, params } = run;
     if (this.bullWorker.closing) {
       // Fetched just before the close: give it back untouched rather than run one item of it.
-      const moved = job.moveToWait(run.token);
-      run.handback = moved;
-      try {
-        await moved;
-      } catch {
-        return this.#lockLost(run);
-      }
+      await this.#handOver(run, job.moveToWait(run.token), 'give back a job fetched during the close');
       this.#requeuedOnClose++;
       throw new WaitingError();
     }
@@ -300,13 +294,12 @@ export class IterationWorker extends EventEmitter {
     run.runStartedAt = performance.now();
     const signal = bullSignal ? AbortSignal.any([bullSignal, run.urgent.signal]) : run.urgent.signal;
     const control: InterruptionAdapterFn = (ctx) => {
-      run.live = ctx.state as JobState<unknown>;
-      run.instance = ctx.job;
       if (!run.announced) {
+        run.instance = ctx.job;
         // Dashboards and `status` learn that the run is under way (and its total) now, not a full interval later.
         // A refused write is not handled here: the run's own next checkpoint meets the same lock and reports it.
         run.announced = true;
-        this.#persist(run, run.live, false).catch(() => undefined);
+        this.#persist(run, ctx.state as JobState<unknown>, false).catch(() => undefined);
       }
       if (run.lockLost) return 'lock lost';
       if (run.control === 'cancel') return 'cancel requested';
@@ -319,6 +312,9 @@ export class IterationWorker extends EventEmitter {
       result = await runInline(JobClass, params, {
         state: run.initialState,
         persist: (state) => this.#persist(run, state, false),
+        observe: (state) => {
+          run.live = state as JobState<unknown>;
+        },
         checkpointIntervalMs: JobClass.checkpointIntervalMs ?? this.#checkpointIntervalMs ?? getConfig().checkpointIntervalMs,
         signal,
         runtime: { kind: 'bullmq', worker: this.bullWorker, job, iterationWorker: this },
@@ -412,6 +408,17 @@ export class IterationWorker extends EventEmitter {
     throw error;
   }
 
+  /** Awaits the move that hands a job back (to wait, delayed, parked); a refused move means another worker owns it. */
+  async #handOver(run: ActiveRun, move: Promise<unknown>, what: string): Promise<void> {
+    run.handback = move;
+    try {
+      await move;
+    } catch (error) {
+      log('%s %s: could not %s: %O', this.name, run.job.id, what, error);
+      this.#lockLost(run);
+    }
+  }
+
   #lockLost(run: ActiveRun): never {
     const error = new LockLostError(run.jobName, run.job.id!);
     log('%s %s: %s', this.name, run.job.id, error.message);
@@ -432,25 +439,14 @@ export class IterationWorker extends EventEmitter {
     const workerStopping = Boolean(this.bullWorker.closing) || this.closing !== undefined;
     const info: InterruptionInfo = { ...interruption, workerStopping };
     const delayMs = this.#delayFor(info, job);
-    let moved: Promise<unknown>;
-    if (delayMs === 0 && workerStopping) {
-      // A deploy: the job goes to the front of the queue, to be resumed first by the next worker.
-      moved = job.moveToWait(token);
-    } else {
-      // Its own budget or a throttle: behind the jobs already waiting.
-      moved = job.moveToDelayed(Date.now() + delayMs, token);
-    }
-    run.handback = moved;
-    try {
-      await moved;
-    } catch (error) {
-      log('%s %s: could not move the interrupted job back: %O', this.name, job.id, error);
-      return this.#lockLost(run);
-    }
+    // A deploy sends the job to the front of the queue, to be resumed first by the next worker; its own budget or a
+    // throttle sends it behind the jobs already waiting.
+    const toFront = delayMs === 0 && workerStopping;
+    await this.#handOver(run, toFront ? job.moveToWait(token) : job.moveToDelayed(Date.now() + delayMs, token), 'move the interrupted job back');
     if (workerStopping) this.#requeuedOnClose++;
     log('%s %s: interrupted by %s (%s) at cursor %j; back in the queue (delay %d ms)', this.name, job.id, info.adapter, info.reason, state.cursor, delayMs);
     this.emit('interrupted', job, { ...info, delayMs, state: structuredClone(state) });
-    throw delayMs === 0 && workerStopping ? new WaitingError() : new DelayedError();
+    throw toFront ? new WaitingError() : new DelayedError();
   }
 
   /** Runs `onCancel`, records the job as cancelled and fails it without retries. */
@@ -484,14 +480,7 @@ export class IterationWorker extends EventEmitter {
   /** Parks a paused job in the delayed set until `resumeJob`. */
   async #park(run: ActiveRun, state: JobState<unknown> | undefined): Promise<never> {
     const { job, token } = run;
-    const pending = job.moveToDelayed(Date.now() + PARK_DELAY_MS, token);
-    run.handback = pending;
-    try {
-      await pending;
-    } catch (error) {
-      log('%s %s: could not park the paused job: %O', this.name, job.id, error);
-      return this.#lockLost(run);
-    }
+    await this.#handOver(run, job.moveToDelayed(Date.now() + PARK_DELAY_MS, token), 'park the paused job');
     // resumeJob clears the request and then promotes a delayed job; if it looked while the job was still
     // active, only this look sees the cleared request, so one of the two always promotes it.
     const [still] = await readControl(this.bullWorker, [job.id!]);
