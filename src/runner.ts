@@ -13,7 +13,7 @@ import {
 } from './interruption.js';
 import { jobNameOf, type IterableJob, type IterableJobClass } from './iterable-job.js';
 import { ABORT_SIGNAL_ADAPTER as ABORT_SIGNAL, describeAbortReason } from './abort-reason.js';
-import { assertJsonCursor, newState, parseState, type JobState } from './state.js';
+import { jsonCursor, newState, parseState, type JobState } from './state.js';
 
 /** Options of one run. */
 export interface RunOptions<Cursor = unknown> {
@@ -231,6 +231,8 @@ class Run<Params, Item, Cursor> {
   #checks: InterruptionAdapterFn[] = [];
   #iterationCtx!: { cursor: Cursor; signal: AbortSignal };
   #maxIterations = Infinity;
+  /** Our own copy of the cursor of the item in flight, recorded once the item is done. */
+  #doneCursor: Cursor | undefined;
   #lastSave = 0;
   #lastTurn = 0;
   #lastClock = 0;
@@ -267,9 +269,9 @@ class Run<Params, Item, Cursor> {
       throw new InvalidEnumeratorError(this.jobName, `the enumerator must yield [item, cursor] pairs; item ${this.state.iterations + 1} was ${describePair(pair)}.`);
     }
     const cursor = pair[1] as Cursor;
-    // Checked before the work, so nothing is done that could not be checkpointed afterwards. Integer cursors,
-    // the common case, skip the call.
-    if (!Number.isSafeInteger(cursor)) assertJsonCursor(this.jobName, cursor);
+    // Checked (and copied) before the work, so nothing is done that could not be checkpointed afterwards, and an
+    // enumerator that reuses one cursor object cannot move the cursor we record. Integer cursors skip the call.
+    this.#doneCursor = Number.isSafeInteger(cursor) ? cursor : jsonCursor(this.jobName, cursor);
     this.#iterationCtx.cursor = cursor;
     return this.job.eachIteration(pair[0] as Item, this.params, this.#iterationCtx);
   }
@@ -280,14 +282,12 @@ class Run<Params, Item, Cursor> {
    */
   #finish(): Interruption | Promise<Interruption> {
     const { state, ctx } = this;
-    const cursor = this.#iterationCtx.cursor;
-    // An enumerator may reuse and mutate one cursor object; keep our own copy of the one that is now done.
-    state.cursor = cursor !== null && typeof cursor === 'object' ? (JSON.parse(JSON.stringify(cursor)) as Cursor) : cursor;
+    state.cursor = this.#doneCursor;
     state.iterations++;
     ctx.runIterations++;
 
     // Reading the clock costs more than a no-op iteration, so fast loops read it only every `stride` items; the
-    // stride halves again as soon as items get slow, keeping checkpoints and event-loop turns on time.
+    // stride drops to 1 as soon as items get slow, keeping checkpoints and event-loop turns on time.
     if (this.intervalMs === 0 || --this.#untilClock === 0) {
       const now = performance.now();
       const sinceLast = now - this.#lastClock;

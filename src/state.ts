@@ -43,51 +43,70 @@ export function newState<C>(jobName: string): JobState<C> {
 }
 
 /**
- * Throws `CursorNotSerializableError` unless `cursor` is a plain JSON value that round-trips exactly.
- * Scalars take the first branch, so the per-iteration cost for the common cursor (a number or a string) is a
- * `typeof` check.
+ * Returns `cursor` as a plain JSON value of its own (a deep copy for objects and arrays, the value itself for
+ * scalars), or throws `CursorNotSerializableError` unless it round-trips through JSON exactly. Validating and
+ * copying are one walk: the engine needs both once per item, and the copy keeps a saved cursor safe from an
+ * enumerator that reuses and mutates one cursor object.
  */
-export function assertJsonCursor(jobName: string, cursor: unknown): void {
+export function jsonCursor<C>(jobName: string, cursor: C): C {
   const t = typeof cursor;
-  if (t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(cursor as number))) return;
-  walk(jobName, cursor, cursor, 'cursor', new Set());
+  if (t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(cursor as number))) return cursor;
+  return walk(jobName, cursor, cursor, [], new Set()) as C;
 }
 
-function walk(jobName: string, root: unknown, value: unknown, path: string, seen: Set<object>): void {
+/** Throws `CursorNotSerializableError` unless `cursor` is a plain JSON value that round-trips exactly. */
+export function assertJsonCursor(jobName: string, cursor: unknown): void {
+  jsonCursor(jobName, cursor);
+}
+
+type Key = string | number;
+
+/** Formats the path to a value only when there is an error to report: valid cursors never pay for the strings. */
+function pathOf(keys: readonly Key[]): string {
+  return keys.reduce<string>((path, key) => (typeof key === 'number' ? `${path}[${key}]` : `${path}.${key}`), 'cursor');
+}
+
+function walk(jobName: string, root: unknown, value: unknown, keys: Key[], seen: Set<object>): unknown {
+  const fail = (what: string): never => {
+    throw new CursorNotSerializableError(jobName, root, pathOf(keys), what);
+  };
   switch (typeof value) {
     case 'string':
     case 'boolean':
-      return;
+      return value;
     case 'number':
-      if (!Number.isFinite(value)) throw new CursorNotSerializableError(jobName, root, path, String(value));
-      return;
+      return Number.isFinite(value) ? value : fail(String(value));
     case 'object': {
-      if (value === null) return;
-      if (seen.has(value)) throw new CursorNotSerializableError(jobName, root, path, 'a circular reference');
+      if (value === null) return null;
+      if (seen.has(value)) fail('a circular reference');
       if (Array.isArray(value)) {
         seen.add(value);
+        const copy: unknown[] = new Array(value.length);
         for (let i = 0; i < value.length; i++) {
-          if (!(i in value)) throw new CursorNotSerializableError(jobName, root, `${path}[${i}]`, 'a hole in a sparse array');
-          walk(jobName, root, value[i], `${path}[${i}]`, seen);
+          keys.push(i);
+          if (!(i in value)) fail('a hole in a sparse array');
+          copy[i] = walk(jobName, root, value[i], keys, seen);
+          keys.pop();
         }
         seen.delete(value);
-        return;
+        return copy;
       }
       const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) {
-        throw new CursorNotSerializableError(jobName, root, path, describeValue(value));
-      }
-      if (Object.getOwnPropertySymbols(value).length > 0) {
-        throw new CursorNotSerializableError(jobName, root, path, 'an object with symbol keys');
-      }
+      if (proto !== Object.prototype && proto !== null) fail(describeValue(value));
+      if (Object.getOwnPropertySymbols(value).length > 0) fail('an object with symbol keys');
       seen.add(value);
-      for (const [key, v] of Object.entries(value)) walk(jobName, root, v, `${path}.${key}`, seen);
+      const copy: Record<string, unknown> = {};
+      for (const [key, v] of Object.entries(value)) {
+        keys.push(key);
+        copy[key] = walk(jobName, root, v, keys, seen);
+        keys.pop();
+      }
       seen.delete(value);
-      return;
+      return copy;
     }
     default:
       // undefined, bigint, function, symbol: JSON drops them or throws on them.
-      throw new CursorNotSerializableError(jobName, root, path, describeValue(value));
+      return fail(describeValue(value));
   }
 }
 
