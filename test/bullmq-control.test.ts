@@ -29,137 +29,117 @@ function failure(w: IterationWorker): Promise<[Job | undefined, Error]> {
 }
 
 describe('control from any process', () => {
-  test('cancelJob stops a running job at its next checkpoint, runs onCancel, and fails it as cancelled without retries', async () => {
-    const t = await freshQueue('cancel-running');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 1000, delayMs: 5, record: t.record }, { attempts: 3 });
-      const w = worker(t.name);
-      const failed = failure(w);
-      await waitFor('progress', async () => (await t.items()).length >= 5);
-      const result = await cancelJob(t.queue, job.id!);
-      assert.deepEqual(result, { jobId: job.id, queueState: 'active', effect: 'requested' });
-      const [failedJob, error] = await failed;
-      assert.equal(failedJob?.id, job.id);
-      assert.equal(error.name, 'UnrecoverableError');
-      assert.equal((error as { code?: string }).code, 'ERR_JOB_CANCELLED');
-      await sleep(100);
-      await w.close();
+  test('cancelJob stops a running job at its next checkpoint, runs onCancel, and fails it as cancelled without retries', async (ctx) => {
+    const t = await freshQueue('cancel-running', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 1000, delayMs: 5, record: t.record }, { attempts: 3 });
+    const w = worker(t.name);
+    const failed = failure(w);
+    await waitFor('progress', async () => (await t.items()).length >= 5);
+    const result = await cancelJob(t.queue, job.id!);
+    assert.deepEqual(result, { jobId: job.id, queueState: 'active', effect: 'requested' });
+    const [failedJob, error] = await failed;
+    assert.equal(failedJob?.id, job.id);
+    assert.equal(error.name, 'UnrecoverableError');
+    assert.equal((error as { code?: string }).code, 'ERR_JOB_CANCELLED');
+    await sleep(100);
+    await w.close();
 
-      const info = await getIterationState<number>(t.queue, job.id!);
-      assert.equal(info?.queueState, 'failed');
-      assert.equal(info?.status, 'cancelled');
-      assert.equal(info?.state?.status, 'cancelled');
-      assert.equal(info?.failedReason, `Job "sequence" (id ${job.id}) was cancelled.`);
-      assert.equal(info?.attemptsMade, 1, 'not retried');
-      assert.equal(info?.control, undefined, 'the request is cleared once acted on');
-      const done = await t.items();
-      assert.ok(done.length < 1000);
-      assert.equal(info?.state?.cursor, done.at(-1));
-      assert.deepEqual(await t.hooks(), ['onStart', 'onCancel']);
-    } finally {
-      await t.cleanup();
-    }
+    const info = await getIterationState<number>(t.queue, job.id!);
+    assert.equal(info?.queueState, 'failed');
+    assert.equal(info?.status, 'cancelled');
+    assert.equal(info?.state?.status, 'cancelled');
+    assert.equal(info?.failedReason, `Job "sequence" (id ${job.id}) was cancelled.`);
+    assert.equal(info?.attemptsMade, 1, 'not retried');
+    assert.equal(info?.control, undefined, 'the request is cleared once acted on');
+    const done = await t.items();
+    assert.ok(done.length < 1000);
+    assert.equal(info?.state?.cursor, done.at(-1));
+    assert.deepEqual(await t.hooks(), ['onStart', 'onCancel']);
   });
 
-  test('cancelJob on a waiting job: the worker that picks it up cancels it before any item', async () => {
-    const t = await freshQueue('cancel-waiting');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 10, record: t.record });
-      assert.deepEqual(await cancelJob(t.queue, job.id!), { jobId: job.id, queueState: 'waiting', effect: 'requested' });
-      assert.equal((await getIterationState(t.queue, job.id!))?.status, 'cancelling');
-      const w = worker(t.name);
-      const [failedJob] = await failure(w);
-      await w.close();
-      assert.equal(failedJob?.id, job.id);
-      assert.deepEqual(await t.items(), []);
-      assert.deepEqual(await t.hooks(), ['onCancel']);
-      assert.equal((await getIterationState(t.queue, job.id!))?.status, 'cancelled');
-      assert.deepEqual(await cancelJob(t.queue, job.id!), { jobId: job.id, queueState: 'failed', effect: 'none' });
-    } finally {
-      await t.cleanup();
-    }
+  test('cancelJob on a waiting job: the worker that picks it up cancels it before any item', async (ctx) => {
+    const t = await freshQueue('cancel-waiting', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 10, record: t.record });
+    assert.deepEqual(await cancelJob(t.queue, job.id!), { jobId: job.id, queueState: 'waiting', effect: 'requested' });
+    assert.equal((await getIterationState(t.queue, job.id!))?.status, 'cancelling');
+    const w = worker(t.name);
+    const [failedJob] = await failure(w);
+    await w.close();
+    assert.equal(failedJob?.id, job.id);
+    assert.deepEqual(await t.items(), []);
+    assert.deepEqual(await t.hooks(), ['onCancel']);
+    assert.equal((await getIterationState(t.queue, job.id!))?.status, 'cancelled');
+    assert.deepEqual(await cancelJob(t.queue, job.id!), { jobId: job.id, queueState: 'failed', effect: 'none' });
   });
 
-  test('pauseJob parks a running job with its cursor; resumeJob puts it back and it finishes every item once', async () => {
-    const t = await freshQueue('pause-running');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 60, delayMs: 5, record: t.record });
-      const w = worker(t.name);
-      const parked = new Promise<Job>((resolve) => w.on('parked', (j) => resolve(j)));
-      await waitFor('progress', async () => (await t.items()).length >= 5);
-      assert.equal((await pauseJob(t.queue, job.id!)).effect, 'requested');
-      assert.equal((await parked).id, job.id);
+  test('pauseJob parks a running job with its cursor; resumeJob puts it back and it finishes every item once', async (ctx) => {
+    const t = await freshQueue('pause-running', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 60, delayMs: 5, record: t.record });
+    const w = worker(t.name);
+    const parked = new Promise<Job>((resolve) => w.on('parked', (j) => resolve(j)));
+    await waitFor('progress', async () => (await t.items()).length >= 5);
+    assert.equal((await pauseJob(t.queue, job.id!)).effect, 'requested');
+    assert.equal((await parked).id, job.id);
 
-      const info = await getIterationState<number>(t.queue, job.id!);
-      assert.equal(info?.queueState, 'delayed');
-      assert.equal(info?.status, 'paused');
-      const atPause = await t.items();
-      assert.equal(info?.state?.cursor, atPause.at(-1));
-      await sleep(200);
-      assert.deepEqual(await t.items(), atPause, 'a parked job is not picked up');
+    const info = await getIterationState<number>(t.queue, job.id!);
+    assert.equal(info?.queueState, 'delayed');
+    assert.equal(info?.status, 'paused');
+    const atPause = await t.items();
+    assert.equal(info?.state?.cursor, atPause.at(-1));
+    await sleep(200);
+    assert.deepEqual(await t.items(), atPause, 'a parked job is not picked up');
 
-      const completed = new Promise<Job>((resolve) => w.on('completed', (j) => resolve(j)));
-      assert.deepEqual(await resumeJob(t.queue, job.id!), { jobId: job.id, queueState: 'delayed', effect: 'applied' });
-      assert.equal((await completed).id, job.id);
-      await w.close();
-      assert.deepEqual(await t.items(), range(60));
-      assert.equal((await getIterationState(t.queue, job.id!))?.status, 'completed');
-    } finally {
-      await t.cleanup();
-    }
+    const completed = new Promise<Job>((resolve) => w.on('completed', (j) => resolve(j)));
+    assert.deepEqual(await resumeJob(t.queue, job.id!), { jobId: job.id, queueState: 'delayed', effect: 'applied' });
+    assert.equal((await completed).id, job.id);
+    await w.close();
+    assert.deepEqual(await t.items(), range(60));
+    assert.equal((await getIterationState(t.queue, job.id!))?.status, 'completed');
   });
 
-  test('a paused waiting job is parked when picked up, and runs from the start once resumed', async () => {
-    const t = await freshQueue('pause-waiting');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 10, record: t.record });
-      assert.equal((await pauseJob(t.queue, job.id!)).effect, 'requested');
-      assert.equal((await getIterationState(t.queue, job.id!))?.status, 'pausing');
-      const w = worker(t.name);
-      await new Promise((resolve) => w.on('parked', resolve));
-      assert.equal((await getIterationState(t.queue, job.id!))?.status, 'paused');
-      assert.deepEqual(await t.items(), []);
-      const completed = new Promise((resolve) => w.on('completed', resolve));
-      await resumeJob(t.queue, job.id!);
-      await completed;
-      await w.close();
-      assert.deepEqual(await t.items(), range(10));
-    } finally {
-      await t.cleanup();
-    }
+  test('a paused waiting job is parked when picked up, and runs from the start once resumed', async (ctx) => {
+    const t = await freshQueue('pause-waiting', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 10, record: t.record });
+    assert.equal((await pauseJob(t.queue, job.id!)).effect, 'requested');
+    assert.equal((await getIterationState(t.queue, job.id!))?.status, 'pausing');
+    const w = worker(t.name);
+    await new Promise((resolve) => w.on('parked', resolve));
+    assert.equal((await getIterationState(t.queue, job.id!))?.status, 'paused');
+    assert.deepEqual(await t.items(), []);
+    const completed = new Promise((resolve) => w.on('completed', resolve));
+    await resumeJob(t.queue, job.id!);
+    await completed;
+    await w.close();
+    assert.deepEqual(await t.items(), range(10));
   });
 
-  test('listIterableJobs reports cursor, status and progress across states; control calls on a missing job throw', async () => {
-    const t = await freshQueue('list');
-    try {
-      const done = await enqueue(t.queue, Sequence, { upTo: 3 });
-      const w = worker(t.name);
-      await new Promise((resolve) => w.on('completed', resolve));
-      await w.close();
-      const waiting = await enqueue(t.queue, Sequence, { upTo: 3 });
-      const paused = await enqueue(t.queue, Sequence, { upTo: 3 }, { delay: 60_000 });
-      await pauseJob(t.queue, paused.id!);
-      await t.queue.add('plain-bullmq-job', { some: 'thing' });
+  test('listIterableJobs reports cursor, status and progress across states; control calls on a missing job throw', async (ctx) => {
+    const t = await freshQueue('list', ctx);
+    const done = await enqueue(t.queue, Sequence, { upTo: 3 });
+    const w = worker(t.name);
+    await new Promise((resolve) => w.on('completed', resolve));
+    await w.close();
+    const waiting = await enqueue(t.queue, Sequence, { upTo: 3 });
+    const paused = await enqueue(t.queue, Sequence, { upTo: 3 }, { delay: 60_000 });
+    await pauseJob(t.queue, paused.id!);
+    await t.queue.add('plain-bullmq-job', { some: 'thing' });
 
-      const listed = await listIterableJobs(t.queue);
-      const byId = new Map(listed.map((info) => [info.id, info]));
-      assert.equal(listed.length, 3, 'the plain BullMQ job is not listed');
-      assert.equal(byId.get(done.id!)?.status, 'completed');
-      assert.equal(byId.get(done.id!)?.state?.iterations, 3);
-      assert.equal(byId.get(done.id!)?.state?.cursor, 2);
-      assert.equal(byId.get(waiting.id!)?.status, 'pending');
-      assert.equal(byId.get(paused.id!)?.status, 'paused');
-      assert.equal(byId.get(paused.id!)?.control, 'pause');
-      assert.equal(await t.redis.hget(t.queue.toKey(paused.id!), CONTROL_FIELD), 'pause');
-      assert.deepEqual((await listIterableJobs(t.queue, { states: ['waiting'] })).map((i) => i.id), [waiting.id]);
+    const listed = await listIterableJobs(t.queue);
+    const byId = new Map(listed.map((info) => [info.id, info]));
+    assert.equal(listed.length, 3, 'the plain BullMQ job is not listed');
+    assert.equal(byId.get(done.id!)?.status, 'completed');
+    assert.equal(byId.get(done.id!)?.state?.iterations, 3);
+    assert.equal(byId.get(done.id!)?.state?.cursor, 2);
+    assert.equal(byId.get(waiting.id!)?.status, 'pending');
+    assert.equal(byId.get(paused.id!)?.status, 'paused');
+    assert.equal(byId.get(paused.id!)?.control, 'pause');
+    assert.equal(await t.redis.hget(t.queue.toKey(paused.id!), CONTROL_FIELD), 'pause');
+    assert.deepEqual((await listIterableJobs(t.queue, { states: ['waiting'] })).map((i) => i.id), [waiting.id]);
 
-      assert.equal(await getIterationState(t.queue, 'nope'), undefined);
-      await assert.rejects(cancelJob(t.queue, 'nope'), JobNotFoundError);
-      await assert.rejects(pauseJob(t.queue, 'nope'), { code: 'ERR_JOB_NOT_FOUND' });
-      await assert.rejects(resumeJob(t.queue, 'nope'), { code: 'ERR_JOB_NOT_FOUND' });
-      assert.equal(await t.redis.exists(t.queue.toKey('nope')), 0, 'no stray hash for a missing job');
-    } finally {
-      await t.cleanup();
-    }
+    assert.equal(await getIterationState(t.queue, 'nope'), undefined);
+    await assert.rejects(cancelJob(t.queue, 'nope'), JobNotFoundError);
+    await assert.rejects(pauseJob(t.queue, 'nope'), { code: 'ERR_JOB_NOT_FOUND' });
+    await assert.rejects(resumeJob(t.queue, 'nope'), { code: 'ERR_JOB_NOT_FOUND' });
+    assert.equal(await t.redis.exists(t.queue.toKey('nope')), 0, 'no stray hash for a missing job');
   });
 });

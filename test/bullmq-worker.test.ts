@@ -35,58 +35,50 @@ describe('IterationWorker', () => {
     assert.ok(names.includes('max-runtime'));
   });
 
-  test('enqueue names the job after its class and refuses params that are not JSON', async () => {
-    const t = await freshQueue('enqueue');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 3 });
-      assert.equal(job.name, 'sequence');
-      assert.deepEqual(job.data, { params: { upTo: 3 } });
-      await assert.rejects(enqueue(t.queue, Sequence, { upTo: 3, at: new Date() } as never), InvalidParamsError);
-      await assert.rejects(enqueue(t.queue, Sequence, { upTo: 10n } as never), { code: 'ERR_INVALID_PARAMS' });
-      assert.equal(await t.queue.count(), 1);
-    } finally {
-      await t.cleanup();
-    }
+  test('enqueue names the job after its class and refuses params that are not JSON', async (ctx) => {
+    const t = await freshQueue('enqueue', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 3 });
+    assert.equal(job.name, 'sequence');
+    assert.deepEqual(job.data, { params: { upTo: 3 } });
+    await assert.rejects(enqueue(t.queue, Sequence, { upTo: 3, at: new Date() } as never), InvalidParamsError);
+    await assert.rejects(enqueue(t.queue, Sequence, { upTo: 10n } as never), { code: 'ERR_INVALID_PARAMS' });
+    assert.equal(await t.queue.count(), 1);
   });
 
-  test('close() stops a running job after its current item and puts it back under the same id; the next worker finishes it exactly once', async () => {
-    const t = await freshQueue('graceful');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 80, delayMs: 10, record: t.record });
-      const first = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
-      await waitFor('10 items', async () => (await t.items()).length >= 10);
-      const started = performance.now();
-      await first.close();
-      const closeMs = performance.now() - started;
-      assert.ok(closeMs < 200, `close took ${closeMs} ms; one item is 10 ms`);
-      assert.equal(first.requeuedOnClose, 1);
+  test('close() stops a running job after its current item and puts it back under the same id; the next worker finishes it exactly once', async (ctx) => {
+    const t = await freshQueue('graceful', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 80, delayMs: 10, record: t.record });
+    const first = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
+    await waitFor('10 items', async () => (await t.items()).length >= 10);
+    const started = performance.now();
+    await first.close();
+    const closeMs = performance.now() - started;
+    assert.ok(closeMs < 200, `close took ${closeMs} ms; one item is 10 ms`);
+    assert.equal(first.requeuedOnClose, 1);
 
-      const done = await t.items();
-      const info = await getIterationState<number>(t.queue, job.id!);
-      assert.equal(info?.queueState, 'waiting');
-      assert.equal(info?.status, 'interrupted');
-      assert.equal(info?.state?.cursor, done.at(-1));
-      assert.equal(info?.state?.iterations, done.length);
-      assert.equal(info?.state?.timesInterrupted, 1);
-      assert.equal(info?.state?.lastInterruption?.adapter, 'bullmq');
-      assert.equal(info?.attemptsMade, 0, 'an interruption is not a failed attempt');
-      const progress = info?.progress as IterationProgress;
-      assert.equal(progress.cursor, done.at(-1));
-      assert.equal(progress.total, 80);
+    const done = await t.items();
+    const info = await getIterationState<number>(t.queue, job.id!);
+    assert.equal(info?.queueState, 'waiting');
+    assert.equal(info?.status, 'interrupted');
+    assert.equal(info?.state?.cursor, done.at(-1));
+    assert.equal(info?.state?.iterations, done.length);
+    assert.equal(info?.state?.timesInterrupted, 1);
+    assert.equal(info?.state?.lastInterruption?.adapter, 'bullmq');
+    assert.equal(info?.attemptsMade, 0, 'an interruption is not a failed attempt');
+    const progress = info?.progress as IterationProgress;
+    assert.equal(progress.cursor, done.at(-1));
+    assert.equal(progress.total, 80);
 
-      const second = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
-      const [finished] = await completion(second);
-      await second.close();
-      assert.equal(finished!.id, job.id, 'same job id');
-      assert.deepEqual(await t.items(), range(80), 'every item exactly once, in order');
-      assert.deepEqual(await t.hooks(), ['onStart', 'onComplete']);
-      const final = await getIterationState(t.queue, job.id!);
-      assert.equal(final?.status, 'completed');
-      assert.equal((final?.progress as IterationProgress).percentage, 100);
-      assert.deepEqual(finished!.returnvalue, { iterations: 80, cursor: 79, totalTimeMs: final?.state?.totalTimeMs, timesInterrupted: 1 });
-    } finally {
-      await t.cleanup();
-    }
+    const second = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
+    const [finished] = await completion(second);
+    await second.close();
+    assert.equal(finished!.id, job.id, 'same job id');
+    assert.deepEqual(await t.items(), range(80), 'every item exactly once, in order');
+    assert.deepEqual(await t.hooks(), ['onStart', 'onComplete']);
+    const final = await getIterationState(t.queue, job.id!);
+    assert.equal(final?.status, 'completed');
+    assert.equal((final?.progress as IterationProgress).percentage, 100);
+    assert.deepEqual(finished!.returnvalue, { iterations: 80, cursor: 79, totalTimeMs: final?.state?.totalTimeMs, timesInterrupted: 1 });
   });
 
   test('with concurrency 5, one close stops every job; none is lost or run twice', async () => {
@@ -119,25 +111,21 @@ describe('IterationWorker', () => {
     }
   });
 
-  test('an unknown job name fails that job with UnknownJobError and the worker goes on', async () => {
-    const t = await freshQueue('unknown');
-    try {
-      const stray = await t.queue.add('no-such-job', { params: {} });
-      const good = await enqueue(t.queue, Sequence, { upTo: 5, record: t.record });
-      const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
-      const failed = new Promise<[Job | undefined, Error]>((resolve) => worker.on('failed', (job, error) => resolve([job, error])));
-      const [done] = await completion(worker);
-      const [failedJob, error] = await failed;
-      await worker.close();
-      assert.equal(failedJob?.id, stray.id);
-      assert.equal(error.name, 'UnknownJobError');
-      assert.equal((error as { code?: string }).code, 'ERR_UNKNOWN_JOB');
-      assert.match((await t.queue.getJob(stray.id!))!.failedReason, /No iterable job is registered as "no-such-job".*known: sequence/);
-      assert.equal(done!.id, good.id);
-      assert.deepEqual(await t.items(), range(5));
-    } finally {
-      await t.cleanup();
-    }
+  test('an unknown job name fails that job with UnknownJobError and the worker goes on', async (ctx) => {
+    const t = await freshQueue('unknown', ctx);
+    const stray = await t.queue.add('no-such-job', { params: {} });
+    const good = await enqueue(t.queue, Sequence, { upTo: 5, record: t.record });
+    const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
+    const failed = new Promise<[Job | undefined, Error]>((resolve) => worker.on('failed', (job, error) => resolve([job, error])));
+    const [done] = await completion(worker);
+    const [failedJob, error] = await failed;
+    await worker.close();
+    assert.equal(failedJob?.id, stray.id);
+    assert.equal(error.name, 'UnknownJobError');
+    assert.equal((error as { code?: string }).code, 'ERR_UNKNOWN_JOB');
+    assert.match((await t.queue.getJob(stray.id!))!.failedReason, /No iterable job is registered as "no-such-job".*known: sequence/);
+    assert.equal(done!.id, good.id);
+    assert.deepEqual(await t.items(), range(5));
   });
 
   test('an error in eachIteration uses BullMQ attempts, and the retry resumes from the last cursor', async () => {
@@ -163,152 +151,132 @@ describe('IterationWorker', () => {
     }
   });
 
-  test("BullMQ's own cancelJob aborts the job's signal and fails the attempt, with the cursor saved", async () => {
-    const t = await freshQueue('bull-cancel');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 1000, delayMs: 20, record: t.record });
-      const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 60_000 });
-      const failed = new Promise<[Job | undefined, Error]>((resolve) => worker.on('failed', (j, e) => resolve([j, e])));
-      await waitFor('some progress', async () => (await t.items()).length >= 3);
-      assert.equal(worker.bullWorker.cancelJob(job.id!, 'operator stop'), true);
-      const [failedJob, error] = await failed;
-      await worker.close();
-      assert.equal(failedJob?.id, job.id);
-      assert.match(error.message, /operator stop/);
-      const done = await t.items();
-      const info = await getIterationState<number>(t.queue, job.id!);
-      assert.equal(info?.queueState, 'failed');
-      assert.equal(info?.state?.cursor, done.at(-1), 'a retry would resume after the last finished item');
-      assert.ok(done.length < 1000);
-    } finally {
-      await t.cleanup();
-    }
+  test("BullMQ's own cancelJob aborts the job's signal and fails the attempt, with the cursor saved", async (ctx) => {
+    const t = await freshQueue('bull-cancel', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 1000, delayMs: 20, record: t.record });
+    const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 60_000 });
+    const failed = new Promise<[Job | undefined, Error]>((resolve) => worker.on('failed', (j, e) => resolve([j, e])));
+    await waitFor('some progress', async () => (await t.items()).length >= 3);
+    assert.equal(worker.bullWorker.cancelJob(job.id!, 'operator stop'), true);
+    const [failedJob, error] = await failed;
+    await worker.close();
+    assert.equal(failedJob?.id, job.id);
+    assert.match(error.message, /operator stop/);
+    const done = await t.items();
+    const info = await getIterationState<number>(t.queue, job.id!);
+    assert.equal(info?.queueState, 'failed');
+    assert.equal(info?.state?.cursor, done.at(-1), 'a retry would resume after the last finished item');
+    assert.ok(done.length < 1000);
   });
 
-  test('a worker that lost the lock cannot overwrite the newer cursor; its run stops without moving the job', async () => {
-    const t = await freshQueue('fenced');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 5000, delayMs: 5, record: t.record });
-      const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 20 });
-      const lost = new Promise<[Job, LockLostError]>((resolve) => worker.on('lockLost', (j, e) => resolve([j, e])));
-      await waitFor('some progress', async () => (await t.items()).length >= 5);
+  test('a worker that lost the lock cannot overwrite the newer cursor; its run stops without moving the job', async (ctx) => {
+    const t = await freshQueue('fenced', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 5000, delayMs: 5, record: t.record });
+    const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 20 });
+    const lost = new Promise<[Job, LockLostError]>((resolve) => worker.on('lockLost', (j, e) => resolve([j, e])));
+    await waitFor('some progress', async () => (await t.items()).length >= 5);
 
-      // Another worker takes the job over and saves a newer cursor, as after a stall.
-      const jobKey = t.queue.toKey(job.id!);
-      const newer: JobState<number> = {
-        version: 1,
-        jobName: 'sequence',
-        status: 'running',
-        cursor: 4000,
-        iterations: 4001,
-        timesInterrupted: 0,
-        totalTimeMs: 1,
-      };
-      await t.redis.set(`${jobKey}:lock`, 'another-worker-token', 'PX', 30_000);
-      await t.redis.hset(jobKey, 'data', JSON.stringify({ params: job.data.params, state: newer }));
+    // Another worker takes the job over and saves a newer cursor, as after a stall.
+    const jobKey = t.queue.toKey(job.id!);
+    const newer: JobState<number> = {
+      version: 1,
+      jobName: 'sequence',
+      status: 'running',
+      cursor: 4000,
+      iterations: 4001,
+      timesInterrupted: 0,
+      totalTimeMs: 1,
+    };
+    await t.redis.set(`${jobKey}:lock`, 'another-worker-token', 'PX', 30_000);
+    await t.redis.hset(jobKey, 'data', JSON.stringify({ params: job.data.params, state: newer }));
 
-      const [lostJob, error] = await lost;
-      assert.equal(lostJob.id, job.id);
-      assert.equal(error.code, 'ERR_LOCK_LOST');
-      const countAtStop = (await t.items()).length;
-      await worker.close();
-      await sleep(50);
-      assert.equal((await t.items()).length, countAtStop, 'the run stopped');
-      const stored = JSON.parse((await t.redis.hget(jobKey, 'data'))!) as { state: JobState<number> };
-      assert.deepEqual(stored.state, newer, 'the newer state was not overwritten');
-      assert.equal(await t.queue.getJobState(job.id!), 'active', 'the job was left to its new owner');
-      assert.equal(await t.redis.get(`${jobKey}:lock`), 'another-worker-token');
-    } finally {
-      await t.cleanup();
-    }
+    const [lostJob, error] = await lost;
+    assert.equal(lostJob.id, job.id);
+    assert.equal(error.code, 'ERR_LOCK_LOST');
+    const countAtStop = (await t.items()).length;
+    await worker.close();
+    await sleep(50);
+    assert.equal((await t.items()).length, countAtStop, 'the run stopped');
+    const stored = JSON.parse((await t.redis.hget(jobKey, 'data'))!) as { state: JobState<number> };
+    assert.deepEqual(stored.state, newer, 'the newer state was not overwritten');
+    assert.equal(await t.queue.getJobState(job.id!), 'active', 'the job was left to its new owner');
+    assert.equal(await t.redis.get(`${jobKey}:lock`), 'another-worker-token');
   });
 
-  test('a long synchronous no-op job keeps its lock renewed and never stalls', async () => {
-    const t = await freshQueue('spin');
-    try {
-      const job = await enqueue(t.queue, Spin, { forMs: 2500 });
-      const worker = new IterationWorker(t.name, {
-        jobs: [Spin],
-        handleSignals: false,
-        lockDuration: 1000,
-        stalledInterval: 300,
-        // No checkpoint during the run, so only lock renewal keeps the job alive.
-        checkpointIntervalMs: 60_000,
-      });
-      const stalled: string[] = [];
-      worker.on('stalled', (id) => stalled.push(id));
-      const [done] = await completion(worker);
-      await worker.close();
-      assert.deepEqual(stalled, []);
-      assert.equal(done!.id, job.id);
-      const hash = await t.redis.hgetall(t.queue.toKey(job.id!));
-      assert.equal(hash.ats, '1', 'started once');
-      assert.ok(!hash.stc || hash.stc === '0', `stalled counter is ${hash.stc}`);
-      assert.ok((done!.returnvalue as { iterations: number }).iterations > 100_000);
-    } finally {
-      await t.cleanup();
-    }
+  test('a long synchronous no-op job keeps its lock renewed and never stalls', async (ctx) => {
+    const t = await freshQueue('spin', ctx);
+    const job = await enqueue(t.queue, Spin, { forMs: 2500 });
+    const worker = new IterationWorker(t.name, {
+      jobs: [Spin],
+      handleSignals: false,
+      lockDuration: 1000,
+      stalledInterval: 300,
+      // No checkpoint during the run, so only lock renewal keeps the job alive.
+      checkpointIntervalMs: 60_000,
+    });
+    const stalled: string[] = [];
+    worker.on('stalled', (id) => stalled.push(id));
+    const [done] = await completion(worker);
+    await worker.close();
+    assert.deepEqual(stalled, []);
+    assert.equal(done!.id, job.id);
+    const hash = await t.redis.hgetall(t.queue.toKey(job.id!));
+    assert.equal(hash.ats, '1', 'started once');
+    assert.ok(!hash.stc || hash.stc === '0', `stalled counter is ${hash.stc}`);
+    assert.ok((done!.returnvalue as { iterations: number }).iterations > 100_000);
   });
 
-  test('close({ urgent: true }) does not wait for the item in flight, even during a graceful close; the job resumes after its last finished item', async () => {
-    const t = await freshQueue('urgent');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 6, delayMs: 300, record: t.record });
-      const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
-      await waitFor('two items', async () => (await t.items()).length >= 2);
-      await sleep(50); // the third item is in flight now
-      const graceful = worker.close();
-      await sleep(30);
-      const started = performance.now();
-      await worker.close({ urgent: true });
-      const urgentMs = performance.now() - started;
-      await graceful;
-      assert.ok(urgentMs < 150, `urgent close took ${urgentMs} ms with a 300 ms item in flight`);
-      assert.equal(worker.requeuedOnClose, 1);
+  test('close({ urgent: true }) does not wait for the item in flight, even during a graceful close; the job resumes after its last finished item', async (ctx) => {
+    const t = await freshQueue('urgent', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 6, delayMs: 300, record: t.record });
+    const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
+    await waitFor('two items', async () => (await t.items()).length >= 2);
+    await sleep(50); // the third item is in flight now
+    const graceful = worker.close();
+    await sleep(30);
+    const started = performance.now();
+    await worker.close({ urgent: true });
+    const urgentMs = performance.now() - started;
+    await graceful;
+    assert.ok(urgentMs < 150, `urgent close took ${urgentMs} ms with a 300 ms item in flight`);
+    assert.equal(worker.requeuedOnClose, 1);
 
-      const done = await t.items();
-      const info = await getIterationState<number>(t.queue, job.id!);
-      assert.equal(info?.queueState, 'waiting');
-      assert.equal(info?.state?.cursor, done.at(-1));
-      assert.equal(info?.state?.timesInterrupted, 1);
-      assert.equal(info?.state?.lastInterruption?.reason, 'urgent stop');
-      await sleep(350);
-      assert.deepEqual(await t.items(), done, 'the aborted item did not complete behind our back');
+    const done = await t.items();
+    const info = await getIterationState<number>(t.queue, job.id!);
+    assert.equal(info?.queueState, 'waiting');
+    assert.equal(info?.state?.cursor, done.at(-1));
+    assert.equal(info?.state?.timesInterrupted, 1);
+    assert.equal(info?.state?.lastInterruption?.reason, 'urgent stop');
+    await sleep(350);
+    assert.deepEqual(await t.items(), done, 'the aborted item did not complete behind our back');
 
-      const second = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
-      await completion(second);
-      await second.close();
-      assert.deepEqual(await t.items(), range(6));
-    } finally {
-      await t.cleanup();
-    }
+    const second = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
+    await completion(second);
+    await second.close();
+    assert.deepEqual(await t.items(), range(6));
   });
 
-  test('progress carries cursor, iterations, percent and ETA, on the job and on the queue events stream', async () => {
-    const t = await freshQueue('progress');
-    try {
-      const job = await enqueue(t.queue, Sequence, { upTo: 30, delayMs: 10 });
-      const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 50 });
-      const seen: IterationProgress[] = [];
-      worker.on('progress', (_job, progress) => seen.push(progress as IterationProgress));
-      await completion(worker);
-      await worker.close();
-      const mid = seen.find((p) => p.status === 'running');
-      assert.ok(mid, 'a progress report while running');
-      assert.equal(mid.total, 30);
-      assert.equal(mid.cursor, mid.iterations - 1);
-      assert.equal(mid.percentage, Math.round((mid.iterations / 30) * 10000) / 100);
-      assert.ok(typeof mid.etaMs === 'number' && mid.etaMs > 0);
-      assert.equal(seen.at(-1)?.status, 'completed');
+  test('progress carries cursor, iterations, percent and ETA, on the job and on the queue events stream', async (ctx) => {
+    const t = await freshQueue('progress', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 30, delayMs: 10 });
+    const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 50 });
+    const seen: IterationProgress[] = [];
+    worker.on('progress', (_job, progress) => seen.push(progress as IterationProgress));
+    await completion(worker);
+    await worker.close();
+    const mid = seen.find((p) => p.status === 'running');
+    assert.ok(mid, 'a progress report while running');
+    assert.equal(mid.total, 30);
+    assert.equal(mid.cursor, mid.iterations - 1);
+    assert.equal(mid.percentage, Math.round((mid.iterations / 30) * 10000) / 100);
+    assert.ok(typeof mid.etaMs === 'number' && mid.etaMs > 0);
+    assert.equal(seen.at(-1)?.status, 'completed');
 
-      const stream = await t.redis.xrange(t.queue.keys.events!, '-', '+');
-      const progressEvents = stream
-        .map(([, fields]) => Object.fromEntries(fields.flatMap((_, i) => (i % 2 ? [] : [[fields[i], fields[i + 1]]]))))
-        .filter((e) => e.event === 'progress' && e.jobId === job.id);
-      assert.ok(progressEvents.length >= 2);
-      assert.equal(JSON.parse(progressEvents.at(-1)!.data!).iterations, 30);
-    } finally {
-      await t.cleanup();
-    }
+    const stream = await t.redis.xrange(t.queue.keys.events!, '-', '+');
+    const progressEvents = stream
+      .map(([, fields]) => Object.fromEntries(fields.flatMap((_, i) => (i % 2 ? [] : [[fields[i], fields[i + 1]]]))))
+      .filter((e) => e.event === 'progress' && e.jobId === job.id);
+    assert.ok(progressEvents.length >= 2);
+    assert.equal(JSON.parse(progressEvents.at(-1)!.data!).iterations, 30);
   });
 });

@@ -9,10 +9,11 @@ export { waitFor };
 export type WorkerProcess = Started;
 
 /**
- * A fresh queue with a unique name, a plain Redis client, and a cleanup that removes every key the test made.
+ * A fresh queue with a unique name, a plain Redis client, and a cleanup that removes every key the test made
+ * (registered with `ctx.after` when the test's context is given).
  * Fails loudly when Redis is not reachable: these tests exist to run against a real one.
  */
-export async function freshQueue(label: string) {
+export async function freshQueue(label: string, ctx?: { after(fn: () => Promise<void>): void }) {
   const name = `ji-test-${label}-${randomUUID()}`;
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: () => null, lazyConnect: true });
   try {
@@ -24,7 +25,7 @@ export async function freshQueue(label: string) {
   }
   const queue = new Queue(name, { connection: { host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) } });
   const record = `${name}:record`;
-  return {
+  const fresh = {
     name,
     queue,
     redis,
@@ -43,6 +44,9 @@ export async function freshQueue(label: string) {
       await redis.quit();
     },
   };
+  // With the test's context, cleanup runs after the test whatever its outcome, with no try/finally in the test.
+  ctx?.after(() => fresh.cleanup());
+  return fresh;
 }
 
 /** Starts test/fixtures/bullmq-worker.ts as a real child process and waits until it takes jobs. */
