@@ -18,10 +18,15 @@ function paths() {
 }
 const MODULE = 'test/fixtures/cli-jobs.mjs';
 
+/** `run` of the `numbers` fixture job with these params and state file, plus any extra flags. */
+function numbersRun(params: Record<string, unknown>, state: string, ...flags: string[]): string[] {
+  return ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify(params), '--state', state, ...flags];
+}
+
 describe('job-iteration run', () => {
   test('SIGINT finishes the current item, saves the cursor and exits 75; the same command resumes to completion, every item exactly once', async () => {
     const { log, state, hooks } = paths();
-    const args = ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 300, delayMs: 5, log }), '--state', state];
+    const args = numbersRun({ upTo: 300, delayMs: 5, log }, state);
     const first = startCli(args, { HOOK_LOG: hooks });
     await waitFor('40 items done', () => numbersIn(log).length >= 40);
     first.child.kill('SIGINT');
@@ -51,14 +56,14 @@ describe('job-iteration run', () => {
     assert.match(third.stdout, /numbers already completed at .* \(300 items\); pass --restart/);
     assert.equal(numbersIn(log).length, 300, 'a rerun after completion does nothing');
 
-    const restarted = await runCli([...args.slice(0, 5), JSON.stringify({ upTo: 3, delayMs: 1, log }), '--state', state, '--restart']);
+    const restarted = await runCli(numbersRun({ upTo: 3, delayMs: 1, log }, state, '--restart'));
     assert.equal(restarted.code, 0, restarted.stderr);
     assert.deepEqual(numbersIn(log), [...range(300), 0, 1, 2]);
   });
 
   test('SIGTERM behaves like SIGINT', async () => {
     const { log, state } = paths();
-    const run = startCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 500, delayMs: 5, log }), '--state', state]);
+    const run = startCli(numbersRun({ upTo: 500, delayMs: 5, log }, state));
     await waitFor('10 items done', () => numbersIn(log).length >= 10);
     run.child.kill('SIGTERM');
     assert.equal((await run.exited).code, 75);
@@ -67,7 +72,7 @@ describe('job-iteration run', () => {
 
   test('a second signal stops at once (exit 130) without waiting for the slow item in flight, keeping the last finished cursor', async () => {
     const { log, state } = paths();
-    const run = startCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 50, delayMs: 2000, log }), '--state', state, '--checkpoint-interval', '600000']);
+    const run = startCli(numbersRun({ upTo: 50, delayMs: 2000, log }, state, '--checkpoint-interval', '600000'));
     await waitFor('2 items done', () => numbersIn(log).length >= 2, 20_000);
     run.child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 100));
@@ -85,7 +90,7 @@ describe('job-iteration run', () => {
     // 5 ms items: a 100 ms interval leaves at most about 20 finished items unsaved, plus the one in flight.
     for (const [interval, bound] of [['0', 1], ['100', 25]] as const) {
       const { log, state } = paths();
-      const args = ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 200, delayMs: 5, log }), '--state', state, '--checkpoint-interval', interval];
+      const args = numbersRun({ upTo: 200, delayMs: 5, log }, state, '--checkpoint-interval', interval);
       const first = startCli(args);
       await waitFor('60 items done', () => numbersIn(log).length >= 60);
       first.child.kill('SIGKILL');
@@ -112,7 +117,7 @@ describe('job-iteration run', () => {
 
   test('a failing job exits 1 with its state at the last good cursor, and the rerun retries from there', async () => {
     const { log, state } = paths();
-    const args = ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 20, delayMs: 1, log }), '--state', state];
+    const args = numbersRun({ upTo: 20, delayMs: 1, log }, state);
     const failed = await runCli(args, { FAIL_AT: '12' });
     assert.equal(failed.code, 1);
     assert.match(failed.stderr, /numbers failed: Error: item 12 failed/);
@@ -138,7 +143,7 @@ describe('job-iteration run', () => {
 
   test('off a TTY it prints periodic progress lines with percent and ETA', async () => {
     const { log, state } = paths();
-    const result = await runCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 60, delayMs: 5, log }), '--state', state, '--progress-interval', '100']);
+    const result = await runCli(numbersRun({ upTo: 60, delayMs: 5, log }, state, '--progress-interval', '100'));
     assert.equal(result.code, 0);
     const lines = result.stderr.split('\n').filter((l) => l.startsWith('numbers: '));
     assert.ok(lines.length >= 2, result.stderr);
@@ -178,11 +183,11 @@ describe('job-iteration run: bad input exits 2 with a one-line error and the usa
 
   test('params that differ from the saved run are refused rather than mixed', async () => {
     const { log, state } = paths();
-    const first = startCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 400, delayMs: 5, log }), '--state', state]);
+    const first = startCli(numbersRun({ upTo: 400, delayMs: 5, log }, state));
     await waitFor('5 items', () => numbersIn(log).length >= 5);
     first.child.kill('SIGINT');
     assert.equal((await first.exited).code, 75);
-    const other = await runCli(['run', MODULE, '--job', 'numbers', '--params', JSON.stringify({ upTo: 10, log }), '--state', state]);
+    const other = await runCli(numbersRun({ upTo: 10, log }, state));
     assert.equal(other.code, 2);
     assert.match(other.stderr, /was saved for params .* pass the same --params to resume, or --restart/);
   });

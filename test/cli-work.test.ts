@@ -50,6 +50,17 @@ async function enqueueNumbers(queue: Queue, count: number, params: { upTo: numbe
   return { ids, logs };
 }
 
+async function workersOf(queue: Queue) {
+  return (await listProcesses(redis, queue.name)).filter((p) => p.role === 'worker');
+}
+
+/** A job handed back by a stop: waiting in the queue again, with the last item its log shows as its cursor. */
+function assertBackInQueue(info: Awaited<ReturnType<typeof states>>[number], log: string) {
+  assert.ok(['waiting', 'delayed', 'prioritized'].includes(info.queueState), `job ${info.id} is ${info.queueState}`);
+  assert.equal(info.state?.status, 'interrupted');
+  assert.equal(info.state?.cursor, numbersIn(log).at(-1), 'saved cursor = last item finished');
+}
+
 async function states(queue: Queue, ids: string[]) {
   return Promise.all(ids.map(async (id) => (await getIterationState(queue, id))!));
 }
@@ -73,10 +84,8 @@ describe('job-iteration work', () => {
     assert.equal((sup.stderr().match(/workerStop hook failed \(the other hooks still ran\): Error: flaky hook/g) ?? []).length, 2, 'logged by both workers');
 
     for (const [i, info] of (await states(queue, ids)).entries()) {
-      assert.ok(['waiting', 'delayed', 'prioritized'].includes(info.queueState), `job ${info.id} is ${info.queueState}`);
-      assert.equal(info.state?.status, 'interrupted');
+      assertBackInQueue(info, logs[i]!);
       assert.equal(info.state?.timesInterrupted, 1);
-      assert.equal(info.state?.cursor, numbersIn(logs[i]!).at(-1), 'saved cursor = last item finished');
     }
 
     // Hooks: the supervisor's start/stop, and workerStart/workerStop/workerExit in each of the two workers, with
@@ -140,10 +149,7 @@ describe('job-iteration work', () => {
     assert.equal(exit.code, 0, sup.stderr());
     assert.match(sup.stderr(), /SIGTERM: stopping now; sending SIGQUIT to 1 worker/);
     assert.match(sup.stderr(), /worker\[\d+\] stopped in \d+ ms; 2 job\(s\) returned to the queue; exiting 130/);
-    for (const [i, info] of (await states(queue, ids)).entries()) {
-      assert.ok(['waiting', 'delayed', 'prioritized'].includes(info.queueState), `job ${info.id} is ${info.queueState}`);
-      assert.equal(info.state?.cursor, numbersIn(logs[i]!).at(-1));
-    }
+    for (const [i, info] of (await states(queue, ids)).entries()) assertBackInQueue(info, logs[i]!);
   });
 
   test('a crashed worker is restarted, and its job resumes from its last checkpoint', async () => {
@@ -151,7 +157,7 @@ describe('job-iteration work', () => {
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 150, delayMs: 10 });
     const sup = work(queue, ['--lock-duration', '1000', '--stalled-interval', '500', '--checkpoint-interval', '0']);
     await waitFor('20 items done', () => numbersIn(logs[0]!).length >= 20, 20_000);
-    const workers = (await listProcesses(redis, queue.name)).filter((p) => p.role === 'worker');
+    const workers = await workersOf(queue);
     assert.equal(workers.length, 1);
     process.kill(workers[0]!.pid, 'SIGKILL');
     await waitFor('restart logged', () => new RegExp(`worker ${workers[0]!.pid} exited unexpectedly with signal SIGKILL .*restarting it in 1 s`).test(sup.stderr()));
@@ -169,7 +175,7 @@ describe('job-iteration work', () => {
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 120, delayMs: 10 });
     const sup = work(queue);
     await waitFor('10 items done', () => numbersIn(logs[0]!).length >= 10, 20_000);
-    const [worker] = (await listProcesses(redis, queue.name)).filter((p) => p.role === 'worker');
+    const [worker] = await workersOf(queue);
     process.kill(worker!.pid, 'SIGTERM');
     await waitFor('the worker stopped cleanly', () => new RegExp(`worker ${worker!.pid} exited unexpectedly with code 0`).test(sup.stderr()));
     assert.match(sup.stderr(), new RegExp(`worker\\[${worker!.pid}\\] stopped in \\d+ ms; 1 job\\(s\\) returned to the queue; exiting 0`));
@@ -193,10 +199,7 @@ describe('process-group signals', () => {
     assert.equal(exit.code, 0, sup.stderr());
     assert.equal((sup.stderr().match(/exiting 0/g) ?? []).length, 3, 'both workers and the supervisor exit 0');
     assert.doesNotMatch(sup.stderr(), /stopping now|exiting 130/);
-    for (const [i, info] of (await states(queue, ids)).entries()) {
-      assert.equal(info.state?.status, 'interrupted');
-      assert.equal(info.state?.cursor, numbersIn(logs[i]!).at(-1));
-    }
+    for (const [i, info] of (await states(queue, ids)).entries()) assertBackInQueue(info, logs[i]!);
   });
 });
 
@@ -206,7 +209,7 @@ describe('orphans', () => {
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 1000, delayMs: 10 });
     const sup = work(queue);
     await waitFor('running', () => numbersIn(logs[0]!).length >= 5, 20_000);
-    const [worker] = (await listProcesses(redis, queue.name)).filter((p) => p.role === 'worker');
+    const [worker] = await workersOf(queue);
     sup.child.kill('SIGKILL');
     await waitFor('the orphaned worker to exit', () => {
       try {
@@ -217,9 +220,7 @@ describe('orphans', () => {
       }
     });
     const [info] = await states(queue, ids);
-    assert.ok(['waiting', 'delayed', 'prioritized'].includes(info!.queueState), `job is ${info!.queueState}`);
-    assert.equal(info!.state?.status, 'interrupted');
-    assert.equal(info!.state?.cursor, numbersIn(logs[0]!).at(-1));
+    assertBackInQueue(info!, logs[0]!);
   });
 });
 
