@@ -16,7 +16,10 @@ export type ErrorCode =
   | 'ERR_JOB_NOT_FOUND'
   | 'ERR_INVALID_PARAMS'
   | 'ERR_ITERATION_FAILED'
-  | 'ERR_SIGNALS_OWNED';
+  | 'ERR_SIGNALS_OWNED'
+  | 'ERR_INVALID_JOB_DATA'
+  | 'ERR_INVALID_CURSOR'
+  | 'ERR_JOB_STALLED';
 
 /**
  * Base class of every named error. `code` is stable across versions; match on it, not on the message.
@@ -197,4 +200,68 @@ export class SignalsOwnedError extends JobIterationError {
         'the CLI). Pass `handleSignals: false` to the others and stop them from the owner, e.g. with worker.stop().',
     );
   }
+}
+
+/**
+ * A queued job's stored data is not a job this library can run: not JSON, not an object, no `params`, or a `state`
+ * that is not a saved state of this job. The job fails without retries and its data is left as it is, for a person
+ * to look at: guessing would complete it with items never run, or restart it from zero.
+ */
+export class InvalidJobDataError extends JobIterationError {
+  readonly jobId: string;
+  readonly jobName: string;
+  constructor(jobName: string, jobId: string, problem: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_JOB_DATA', `Job ${jobId} ("${jobName}") has stored data that is not a valid iterable job: ${problem}`, options);
+    this.jobId = jobId;
+    this.jobName = jobName;
+  }
+}
+
+/**
+ * A saved cursor is valid JSON but not a cursor this job accepts (its `validateCursor` said no). Raised before any
+ * hook or item runs, so a cursor of the wrong shape can never make a job "complete" having done nothing.
+ */
+export class InvalidCursorError extends JobIterationError {
+  readonly jobName: string;
+  readonly cursor: unknown;
+  constructor(jobName: string, cursor: unknown, problem: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_CURSOR', `Job "${jobName}" cannot resume from the saved cursor ${preview(cursor)}: ${problem}`, options);
+    this.jobName = jobName;
+    this.cursor = cursor;
+  }
+}
+
+/**
+ * A job stalled (its worker crashed, was killed or froze past its lock) more times in a row than allowed without
+ * making progress: most likely the item after `cursor` crashes or blocks its worker every time.
+ */
+export class JobStalledError extends JobIterationError {
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly cursor: unknown;
+  readonly stalls: number;
+  constructor(jobName: string, jobId: string, cursor: unknown, stalls: number, limit: number) {
+    super(
+      'ERR_JOB_STALLED',
+      `Job ${jobId} ("${jobName}") stalled ${stalls} times in a row without progress ` +
+        `${cursor === undefined ? 'before its first item' : `after cursor ${preview(cursor)}`} (maxStalledCount ${limit}): ` +
+        `the ${cursor === undefined ? 'first item' : 'item after that cursor'} most likely crashes or blocks its worker.`,
+    );
+    this.jobId = jobId;
+    this.jobName = jobName;
+    this.cursor = cursor;
+    this.stalls = stalls;
+  }
+}
+
+/** A cursor as JSON, cut short: messages name it without flooding a log. */
+function preview(cursor: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(cursor);
+  } catch {
+    json = undefined;
+  }
+  if (json === undefined) return describeValue(cursor);
+  return json.length > 120 ? `${json.slice(0, 117)}...` : json;
 }

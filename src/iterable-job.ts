@@ -61,6 +61,15 @@ export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unk
   /** Runs when the job is cancelled through the control API (BullMQ runtime). */
   onCancel?(params: Params): unknown;
   /**
+   * Checks a saved cursor before a run resumes from it. A saved cursor is input from outside the process (a file,
+   * a queue's job data) and JSON alone does not say it has the shape `buildEnumerator` expects: a string where a
+   * number belongs could make an enumerator yield nothing and the job "complete" having done nothing. Return `true`
+   * to accept it; `false`, or a sentence saying what is wrong, refuses it: the run fails with `InvalidCursorError`
+   * (`ERR_INVALID_CURSOR`) before any hook or item runs, and the saved state is left as it is. A throw refuses it
+   * too, with the error as the cause. Not called on a fresh start (no cursor yet).
+   */
+  validateCursor?(cursor: unknown, params: Params): boolean | string;
+  /**
    * How many items the whole job has, when it can tell cheaply. Enables percent and ETA in progress reports.
    */
   count?(params: Params): number | Promise<number>;

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { assertDuration, getConfig } from './config.js';
-import { IterationFailedError, InvalidEnumeratorError, InvalidOptionError, JobIterationError } from './errors.js';
+import { IterationFailedError, InvalidCursorError, InvalidEnumeratorError, InvalidOptionError, JobIterationError } from './errors.js';
 import { events, type JobEventBase } from './events.js';
 import {
   InterruptionAdapters,
@@ -148,6 +148,7 @@ class Run<Params, Item, Cursor> {
 
   async execute(): Promise<RunResult<Cursor>> {
     const { job, params, state } = this;
+    if (state.cursor !== undefined && typeof job.validateCursor === 'function') this.#checkCursor(state.cursor);
     const resumed = state.startedAt !== undefined;
     state.status = 'running';
     if (resumed) events.emit('job:resume', { ...this.eventBase(), timesInterrupted: state.timesInterrupted });
@@ -224,6 +225,29 @@ class Run<Params, Item, Cursor> {
       events.emit('job:error', { ...this.eventBase(), error });
       throw error;
     }
+  }
+
+  /** Refuses a saved cursor the job does not accept, before anything runs or is written. */
+  #checkCursor(cursor: Cursor): void {
+    let verdict: unknown;
+    let cause: unknown;
+    try {
+      verdict = this.job.validateCursor!(cursor, this.params);
+    } catch (error) {
+      verdict = error instanceof Error ? error.message : String(error);
+      cause = error;
+    }
+    if (verdict === true) return;
+    const problem =
+      typeof verdict === 'string' && verdict !== ''
+        ? verdict
+        : isThenable(verdict)
+          ? 'validateCursor returned a Promise; it must answer synchronously (true, false or a reason)'
+          : 'validateCursor refused it';
+    const error = new InvalidCursorError(this.jobName, cursor, problem, cause === undefined ? undefined : { cause });
+    attachState(error, this.state);
+    events.emit('job:error', { ...this.eventBase(), error });
+    throw error;
   }
 
   // Loop state. Kept on the instance rather than in locals of `iterate`: every `await` saves and restores the

@@ -24,6 +24,18 @@ export interface JobState<Cursor = JsonValue> {
   iterations: number;
   /** Runs that ended by interruption. */
   timesInterrupted: number;
+  /**
+   * Runs that ended without saving an outcome: the worker crashed or was killed, its process froze until its lock
+   * expired, or it lost the lock. Counted by the run that picks the job up next. Absent in states written before
+   * it existed, which is read as 0.
+   */
+  timesStalled?: number;
+  /**
+   * Stalls since the job last made progress (a periodic checkpoint past the point of the previous stall). A runtime
+   * fails the job once this exceeds its limit (BullMQ: `maxStalledCount`), so an item that crashes or blocks its
+   * worker every time cannot keep the job alive forever.
+   */
+  stallsWithoutProgress?: number;
   /** Wall time spent inside runs, summed over all runs. */
   totalTimeMs: number;
   /** When the first run started (ISO 8601). Absent until then: `onStart` fires once, decided by this, not by attempts. */
@@ -98,7 +110,10 @@ function walk(jobName: string, root: unknown, value: unknown, keys: Key[], seen:
       const copy: Record<string, unknown> = {};
       for (const [key, v] of Object.entries(value)) {
         keys.push(key);
-        copy[key] = walk(jobName, root, v, keys, seen);
+        const item = walk(jobName, root, v, keys, seen);
+        // Assigning to "__proto__" would set the copy's prototype and drop the key; JSON.parse makes it an own key.
+        if (key === '__proto__') Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+        else copy[key] = item;
         keys.pop();
       }
       seen.delete(value);
@@ -139,6 +154,17 @@ export function parseState<C>(input: unknown, jobName: string): JobState<C> {
   for (const field of ['iterations', 'timesInterrupted', 'totalTimeMs'] as const) {
     const n = s[field];
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw bad(field, 'a non-negative number');
+  }
+  for (const field of ['timesStalled', 'stallsWithoutProgress'] as const) {
+    const n = s[field];
+    if (n !== undefined && !(Number.isSafeInteger(n) && (n as number) >= 0)) throw bad(field, 'absent or an integer >= 0');
+  }
+  for (const field of ['startedAt', 'updatedAt', 'completedAt', 'lastError'] as const) {
+    if (s[field] !== undefined && typeof s[field] !== 'string') throw bad(field, 'absent or a string');
+  }
+  const last = s.lastInterruption as Record<string, unknown> | undefined;
+  if (last !== undefined && (last === null || typeof last !== 'object' || typeof last.adapter !== 'string' || typeof last.reason !== 'string')) {
+    throw bad('lastInterruption', 'absent or { adapter, reason, at }');
   }
   if ('cursor' in s) {
     try {

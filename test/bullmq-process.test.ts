@@ -126,9 +126,11 @@ describe('worker processes', () => {
         proc.child.kill('SIGKILL');
         await proc.exited;
       }
-      await assert.rejects(finishInProcess(t.name, options), /failed: job stalled more than allowable limit/);
+      await assert.rejects(finishInProcess(t.name, options), /failed: ERR_JOB_STALLED: Job \d+ \("sequence"\) stalled 2 times in a row without progress before its first item/);
       const info = await getIterationState(t.queue, job.id!);
       assert.equal(info?.queueState, 'failed');
+      assert.equal(info?.state?.timesStalled, 2);
+      assert.equal(info?.state?.status, 'failed');
       assert.deepEqual(await t.items(), []);
     } finally {
       procs.forEach(reap);

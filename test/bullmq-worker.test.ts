@@ -264,7 +264,8 @@ describe('IterationWorker', () => {
     worker.on('progress', (_job, progress) => seen.push(progress as IterationProgress));
     await completion(worker);
     await worker.close();
-    const mid = seen.find((p) => p.status === 'running');
+    assert.deepEqual([seen[0]?.status, seen[0]?.iterations, seen[0]?.total], ['running', 0, 30], 'the run is announced with its total before its first item');
+    const mid = seen.find((p) => p.status === 'running' && p.iterations > 0);
     assert.ok(mid, 'a progress report while running');
     assert.equal(mid.total, 30);
     assert.equal(mid.cursor, mid.iterations - 1);

@@ -229,7 +229,7 @@ describe('queue commands', () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 2000, delayMs: 10 });
     const sup = work(queue);
-    await waitFor('running', () => numbersIn(logs[0]!).length >= 5, 20_000);
+    await waitFor('a saved cursor', async () => (await states(queue, ids))[0]!.state?.cursor !== undefined, 20_000, 50);
     const status = await runCli(['status', '--queue', queue.name]);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /processes alive: 2/);

@@ -27,12 +27,10 @@ export class ActiveRun {
   control: ControlRequest | undefined;
   controlReadAt = Date.now();
   lockLost = false;
-  /** The first finished item of the run has been published. */
-  announced = false;
-  persistedIterations = 0;
   persistedJson: string | undefined;
   total: number | undefined;
   runStartedAt = performance.now();
+  /** Items done when the run started: a checkpoint past this point is progress. */
   runStartIterations = 0;
   release!: (error: Released) => void;
   readonly releasedPromise = new Promise<never>((_, reject) => {
@@ -48,7 +46,6 @@ export class ActiveRun {
     readonly initialState: JobState<unknown>,
   ) {
     this.releasedPromise.catch(() => undefined);
-    this.persistedIterations = initialState.iterations;
     this.runStartIterations = initialState.iterations;
   }
 }

@@ -5,12 +5,14 @@ import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterabl
 import type { JobState } from '../state.js';
 import {
   assertJsonParams,
-  readControl,
   hasIterationShape,
-  readJobData,
+  parseStoredJob,
+  readStoredFields,
+  scriptedClient,
   writeControl,
   type ControlRequest,
   type IterationJobData,
+  type StoredFields,
 } from './redis.js';
 import { PARK_DELAY_MS, PAUSE_REASON } from './options.js';
 
@@ -46,6 +48,8 @@ export interface IterationJobInfo<Cursor = unknown> {
   params: unknown;
   /** The last progress the job published (an `IterationProgress` for jobs run by `IterationWorker`). */
   progress: unknown;
+  /** Why the job's stored data or state cannot be run, when it cannot (a worker fails it with `ERR_INVALID_JOB_DATA`). */
+  invalid?: string;
   /** A cancel or pause request not yet acted on, or the pause that keeps the job parked. */
   control: ControlRequest | undefined;
   attemptsMade: number;
@@ -151,10 +155,10 @@ export async function resumeJob(queue: Queue, jobId: string): Promise<ControlRes
 
 /** An iterable job's saved state and standing, or `undefined` when the queue has no such job. */
 export async function getIterationState<Cursor = unknown>(queue: Queue, jobId: string): Promise<IterationJobInfo<Cursor> | undefined> {
-  const job = await queue.getJob(jobId);
-  if (!job) return undefined;
-  const [queueState, [control]] = await Promise.all([stateOf(queue, jobId, true), readControl(queue, [jobId])]);
-  return describe<Cursor>(job, queueState, control);
+  const loaded = await loadJob(queue, jobId);
+  if (!loaded) return undefined;
+  const [queueState, [fields]] = await Promise.all([stateOf(queue, jobId, true), readStoredFields(queue, [jobId])]);
+  return describe<Cursor>(loaded, queueState, fields!);
 }
 
 /** Options of `listIterableJobs`. */
@@ -183,30 +187,80 @@ export async function listIterableJobs(queue: Queue, options: ListOptions = {}):
     if (!isIterableJobClass(JobClass)) throw new InvalidOptionError('jobs', JobClass, 'IterableJob subclasses only');
     return jobNameOf(JobClass);
   });
-  const found: { job: Job; queueState: QueueState }[] = [];
+  const found: { loaded: LoadedJob; queueState: QueueState }[] = [];
   const seen = new Set<string>();
   for (const queueState of options.states ?? LIST_STATES) {
-    const jobs = await queue.getJobs([queueState], 0, limit - 1, queueState !== 'completed' && queueState !== 'failed');
-    for (const job of jobs) {
-      if (!job?.id || seen.has(job.id)) continue;
-      if (names ? !names.includes(job.name) : !hasIterationShape(job.data)) continue;
-      seen.add(job.id);
-      found.push({ job, queueState });
+    const ids = await queue.getRanges([queueState], 0, limit - 1, queueState !== 'completed' && queueState !== 'failed');
+    for (const id of ids) {
+      if (seen.has(id)) continue;
+      const loaded = await loadJob(queue, id);
+      if (!loaded) continue;
+      // A job whose data cannot be read is listed whatever its name: it is broken, and a listing is where to see it.
+      const wanted = loaded.unreadable !== undefined || (names ? names.includes(loaded.job.name) : hasIterationShape(loaded.job.data));
+      if (!wanted) continue;
+      seen.add(id);
+      found.push({ loaded, queueState });
     }
   }
-  const controls = await readControl(queue, found.map(({ job }) => job.id!));
-  return found.map(({ job, queueState }, i) => describe(job, queueState, controls[i]));
+  const fields = await readStoredFields(queue, found.map(({ loaded }) => loaded.job.id!));
+  return found.map(({ loaded, queueState }, i) => describe(loaded, queueState, fields[i]!));
 }
 
-function describe<Cursor>(job: Job, queueState: QueueState, control: ControlRequest | undefined): IterationJobInfo<Cursor> {
+/** What a listing shows of a job. */
+type JobView = Pick<Job, 'id' | 'name' | 'data' | 'progress' | 'attemptsMade' | 'failedReason' | 'timestamp' | 'processedOn' | 'finishedOn'>;
+
+/** A job as read for a listing, with why its data could not be parsed when it could not. */
+interface LoadedJob {
+  job: JobView;
+  unreadable?: string;
+}
+
+/**
+ * Reads one job. BullMQ throws on a job whose stored data is not JSON; such a job is read raw instead, so that a
+ * listing shows it with what is wrong rather than failing as a whole.
+ */
+async function loadJob(queue: Queue, jobId: string): Promise<LoadedJob | undefined> {
+  try {
+    const job = await queue.getJob(jobId);
+    return job ? { job } : undefined;
+  } catch (error) {
+    const client = await scriptedClient(queue);
+    const raw = (await client.hgetall(queue.toKey(jobId))) as Record<string, string | undefined>;
+    if (!raw.name) return undefined;
+    const int = (value: string | undefined) => (value === undefined ? undefined : Number.parseInt(value, 10));
+    let progress: unknown = raw.progress;
+    try {
+      progress = JSON.parse(raw.progress ?? '0');
+    } catch {
+      // Shown as stored.
+    }
+    const job: JobView = {
+      id: jobId,
+      name: raw.name,
+      data: raw.data,
+      progress: progress as Job['progress'],
+      attemptsMade: int(raw.attemptsMade ?? raw.atm) ?? 0,
+      failedReason: raw.failedReason ?? '',
+      timestamp: int(raw.timestamp) ?? 0,
+      processedOn: int(raw.processedOn),
+      finishedOn: int(raw.finishedOn),
+    };
+    return { job, unreadable: (error as Error).message };
+  }
+}
+
+function describe<Cursor>({ job, unreadable }: LoadedJob, queueState: QueueState, { control, state: rawState }: StoredFields): IterationJobInfo<Cursor> {
   let params: unknown;
   let state: JobState<Cursor> | undefined;
+  let invalid: string | undefined;
   try {
-    const data = readJobData(job);
-    params = data.params;
-    state = data.state as JobState<Cursor> | undefined;
-  } catch {
-    params = job.data;
+    const stored = parseStoredJob(job, job.name, rawState, unreadable);
+    params = stored.params;
+    state = stored.state as JobState<Cursor> | undefined;
+  } catch (error) {
+    // A listing shows a broken job as it is, with what is wrong; only a worker acts on it (and fails it).
+    params = hasIterationShape(job.data) ? job.data.params : job.data;
+    invalid = (error as Error).message;
   }
   return {
     id: job.id!,
@@ -219,6 +273,7 @@ function describe<Cursor>(job: Job, queueState: QueueState, control: ControlRequ
     control,
     attemptsMade: job.attemptsMade,
     failedReason: job.failedReason || undefined,
+    ...(invalid === undefined ? {} : { invalid }),
     timestamp: job.timestamp,
     processedOn: job.processedOn ?? undefined,
     finishedOn: job.finishedOn ?? undefined,
@@ -260,8 +315,13 @@ async function setControl(queue: Queue, jobId: string, request: ControlRequest) 
 }
 
 async function isParked(queue: Queue, jobId: string): Promise<boolean> {
-  const job = await queue.getJob(jobId);
-  return job?.data?.state?.lastInterruption?.reason === PAUSE_REASON;
+  const [fields] = await readStoredFields(queue, [jobId]);
+  if (!fields?.state) return false;
+  try {
+    return (JSON.parse(fields.state) as Partial<JobState>)?.lastInterruption?.reason === PAUSE_REASON;
+  } catch {
+    return false;
+  }
 }
 
 async function promote(queue: Queue, jobId: string): Promise<void> {

@@ -75,12 +75,25 @@ export interface IterationWorkerOptions extends Omit<WorkerOptions, ManagedOptio
    */
   autorun?: boolean;
   /**
-   * BullMQ fails a job that stalls more than this many times. Every checkpoint that shows progress resets the
-   * job's stalled counter, so a job that keeps moving survives any number of worker crashes, while a job that
-   * crashes its worker without making progress still fails.
+   * A job fails with `JobStalledError` (`ERR_JOB_STALLED`) once it stalls more than this many times in a row
+   * without progress. A stall is a run that ended without an outcome: its worker crashed or was killed, froze past
+   * its lock, or lost the lock. Stalls are counted in the job's saved state (`timesStalled`, and
+   * `stallsWithoutProgress`, which a periodic checkpoint past the point of the last stall clears), so a job that
+   * keeps moving survives any number of crashes, while an item that crashes or blocks its worker every time fails
+   * the job after at most `maxStalledCount + 2` attempts. Also passed to BullMQ, whose own counter covers a worker
+   * that dies before the run has claimed the job.
    * @defaultValue 3 (BullMQ's own default is 1)
    */
   maxStalledCount?: number;
+  /**
+   * How long a close waits on Redis, in milliseconds. While Redis is unreachable, running jobs cannot be handed
+   * back: once it has been unreachable this long in a row, the close lets them go (they resume from their last
+   * checkpoint when their locks expire, as after a crash). BullMQ's own close, which can hang forever on a
+   * connection that broke before the close began, gets this long after the jobs are back; then its connections are
+   * dropped. So `close()` always resolves, whatever Redis does.
+   * @defaultValue 5000
+   */
+  closeTimeoutMs?: number;
 }
 
 /** Options of `close()` and `stop()`. */
@@ -129,6 +142,13 @@ export interface IterationWorkerEvents {
   parked: [job: Job, state: JobState<unknown> | undefined];
   /** A checkpoint was refused because another worker now holds the job; the run stopped without touching it. */
   lockLost: [job: Job, error: LockLostError];
+  /**
+   * A job was picked up whose previous run ended without an outcome (crash, kill, freeze, lost lock); it resumes
+   * from its last checkpoint. `state.timesStalled` counts it.
+   */
+  stalledRun: [job: Job, state: JobState<unknown>];
+  /** A close let a running job go without handing it back, because Redis stayed unreachable; it resumes from its last checkpoint. */
+  abandoned: [job: Job, reason: string];
   active: [job: Job, prev: string];
   completed: [job: Job, result: unknown, prev: string];
   failed: [job: Job | undefined, error: Error, prev: string];

@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ConnectionOptions, Job, QueueBase } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
-import { InvalidOptionError, InvalidParamsError, InvalidStateError, describeValue } from '../errors.js';
-import type { JobState } from '../state.js';
+import { InvalidJobDataError, InvalidOptionError, InvalidParamsError, describeValue } from '../errors.js';
+import { parseState, type JobState } from '../state.js';
 
 /**
  * What `connection` accepts: an ioredis instance, ioredis options (optionally with a `url` whose host, port,
@@ -24,6 +24,13 @@ export function redisUrlFromEnv(): string {
  */
 export const CONTROL_FIELD = 'ji:control';
 export type ControlRequest = 'cancel' | 'pause';
+
+/**
+ * The job hash field that holds the saved iteration state (JSON). It sits beside `data` rather than inside it, so
+ * a checkpoint writes the state alone: params of any size are written once, by `enqueue`, and never again, and
+ * whatever else a producer put in `data` stays exactly as it was.
+ */
+export const STATE_FIELD = 'ji:state';
 
 /** BullMQ's stalled counter field (see moveStalledJobsToWait-*.lua: `HINCRBY jobKey "stc" 1`). */
 export const STALLED_COUNTER_FIELD = 'stc';
@@ -80,26 +87,24 @@ function optionsFromUrl(url: string, option: string): RedisOptions {
 
 /**
  * Writes a checkpoint only while the caller still holds the job's lock, so a worker that lost the job (stalled,
- * taken over) can never overwrite the cursor of the worker that owns it now. In the same round trip it resets
- * BullMQ's stalled counter when the run made progress (a job that keeps moving survives any number of crashes;
- * one that crashes without progress still reaches maxStalledCount), and returns any pending control request so
- * cancel/pause reach the run without an extra query.
+ * taken over) can never overwrite the cursor of the worker that owns it now. Only the state field is written, never
+ * `data`. In the same round trip it resets BullMQ's stalled counter (stalls are counted in the state instead, across
+ * checkpoints; see the worker's claim) and returns any pending control request, so cancel/pause reach the run
+ * without an extra query.
  */
 const PERSIST_LUA = `
 local jobKey = KEYS[1]
 if redis.call("GET", KEYS[2]) ~= ARGV[1] or redis.call("EXISTS", jobKey) == 0 then
   return {0, ""}
 end
-redis.call("HSET", jobKey, "data", ARGV[2])
+redis.call("HSET", jobKey, "${STATE_FIELD}", ARGV[2])
 if ARGV[3] ~= "" then
   redis.call("HSET", jobKey, "progress", ARGV[3])
   local maxEvents = redis.call("HGET", KEYS[4], "opts.maxLenEvents") or 10000
   redis.call("XADD", KEYS[3], "MAXLEN", "~", maxEvents, "*", "event", "progress", "jobId", ARGV[4], "data", ARGV[3])
 end
+redis.call("HSET", jobKey, "${STALLED_COUNTER_FIELD}", 0)
 if ARGV[5] == "1" then
-  redis.call("HSET", jobKey, "${STALLED_COUNTER_FIELD}", 0)
-end
-if ARGV[6] == "1" then
   redis.call("HDEL", jobKey, "${CONTROL_FIELD}")
 end
 return {1, redis.call("HGET", jobKey, "${CONTROL_FIELD}") or ""}
@@ -137,10 +142,10 @@ export async function scriptedClient(owner: QueueBase): Promise<ScriptedRedis> {
 
 export interface PersistArgs {
   token: string;
-  data: string;
+  /** JSON of the state. */
+  state: string;
   /** JSON of the progress to publish, or '' to leave progress alone. */
   progress: string;
-  resetStalled: boolean;
   clearControl: boolean;
 }
 
@@ -158,10 +163,9 @@ export async function persistFenced(
     owner.keys.events!,
     owner.keys.meta!,
     args.token,
-    args.data,
+    args.state,
     args.progress,
     jobId,
-    args.resetStalled ? '1' : '0',
     args.clearControl ? '1' : '0',
   );
   return { ok: ok === 1, control: asControl(control) };
@@ -187,39 +191,101 @@ export async function readControl(owner: QueueBase, jobIds: readonly string[]): 
   return results.map(([error, value]) => (error ? undefined : asControl(value)));
 }
 
+/** The fields this library keeps beside a job's BullMQ fields. */
+export interface StoredFields {
+  control: ControlRequest | undefined;
+  /** The raw JSON of the saved state, when the job has checkpointed. */
+  state: string | undefined;
+}
+
+/** Reads the control request and the saved state of each job in one round trip. */
+export async function readStoredFields(owner: QueueBase, jobIds: readonly string[]): Promise<StoredFields[]> {
+  if (jobIds.length === 0) return [];
+  const client = await scriptedClient(owner);
+  const pipeline = client.pipeline();
+  for (const id of jobIds) pipeline.hmget(owner.toKey(id), CONTROL_FIELD, STATE_FIELD);
+  const results = (await pipeline.exec()) ?? [];
+  return results.map(([error, value]) => {
+    const [control, state] = error ? [] : (value as (string | null)[]);
+    return { control: asControl(control), state: state ?? undefined };
+  });
+}
+
+/** Whether the lock of a job is still held with `token`. */
+export async function holdsLock(owner: QueueBase, jobId: string, token: string): Promise<boolean> {
+  const client = await scriptedClient(owner);
+  return (await client.get(`${owner.toKey(jobId)}:lock`)) === token;
+}
+
 export function asControl(value: unknown): ControlRequest | undefined {
   return value === 'cancel' || value === 'pause' ? value : undefined;
 }
 
-/** The shape of an iterable job's BullMQ data: its params and, once it has run, its saved state. */
+/**
+ * The shape of an iterable job's BullMQ data: `{ params }`, as `enqueue` writes it. Other keys a producer adds are
+ * kept as they are. A `state` key is read only from jobs that have never checkpointed (the state lives in its own
+ * hash field, `STATE_FIELD`); it lets a saved state be handed to a new job to resume it.
+ */
 export interface IterationJobData<Params = unknown, Cursor = unknown> {
   params: Params;
   state?: JobState<Cursor>;
 }
 
-/**
- * Reads `job.data`. A job added by hand with plain params (`queue.add(name, { upTo: 10 })`) works too: anything
- * that is not exactly `{ params, state? }` is taken as the params.
- */
-/** Whether a job's data is `{ params, state? }`, the shape `enqueue` and the worker write. */
+/** Whether a job's data has the `{ params, ... }` shape that `enqueue` writes. */
 export function hasIterationShape(data: unknown): data is { params: unknown; state?: unknown } {
-  return (
-    data !== null &&
-    typeof data === 'object' &&
-    !Array.isArray(data) &&
-    'params' in data &&
-    Object.keys(data).every((k) => k === 'params' || k === 'state')
-  );
+  return data !== null && typeof data === 'object' && !Array.isArray(data) && Object.hasOwn(data, 'params');
 }
 
-export function readJobData(job: Pick<Job, 'data' | 'name' | 'id'>): IterationJobData {
+/** A job as it is read back from the queue: its params and, when it has run before, its saved state. */
+export interface StoredJob {
+  params: unknown;
+  state: JobState<unknown> | undefined;
+}
+
+/**
+ * Reads what a worker needs to run a job, treating everything that comes from the queue as untrusted: data that
+ * is not `{ params, ... }`, or a saved state that is not this job's, throws `InvalidJobDataError` naming the job and
+ * what is wrong. Nothing is guessed: a guess could complete the job with its items never run, or restart it.
+ *
+ * @param rawState the job's `STATE_FIELD`, when it has one; it wins over a `state` inside `data`.
+ * @param unreadable why `data` could not be parsed as JSON at all, when it could not.
+ */
+export function parseStoredJob(
+  job: Pick<Job, 'data' | 'id'>,
+  jobName: string,
+  rawState: string | undefined,
+  unreadable?: string,
+): StoredJob {
+  const id = String(job.id);
+  if (unreadable !== undefined) throw new InvalidJobDataError(jobName, id, `its data is not valid JSON (${unreadable}).`);
   const data: unknown = job.data;
-  if (!hasIterationShape(data)) return { params: data };
-  const { params, state } = data;
-  if (state !== undefined && state !== null && (typeof state !== 'object' || Array.isArray(state))) {
-    throw new InvalidStateError(`Job ${job.id} ("${job.name}") has a data.state that is ${describeValue(state)}, not a saved state.`);
+  if (!hasIterationShape(data)) {
+    throw new InvalidJobDataError(
+      jobName,
+      id,
+      `its data must be an object with a "params" key (as enqueue() writes it); got ${describeData(data)}.`,
+    );
   }
-  return { params, state: (state ?? undefined) as JobState<unknown> | undefined };
+  const fromData = rawState === undefined && Object.hasOwn(data, 'state');
+  const state: unknown = fromData ? data.state : rawState;
+  const source = fromData ? 'data.state' : 'its saved state';
+  if (state === undefined) return { params: data.params, state: undefined };
+  if (state === null || (typeof state !== 'string' && typeof state !== 'object')) {
+    throw new InvalidJobDataError(jobName, id, `${source} is ${describeValue(state)}, not a saved state.`);
+  }
+  try {
+    return { params: data.params, state: parseState<unknown>(state, jobName) };
+  } catch (cause) {
+    throw new InvalidJobDataError(jobName, id, `${source} is not a saved state of this job: ${(cause as Error).message}`, { cause });
+  }
+}
+
+function describeData(data: unknown): string {
+  if (data !== null && typeof data === 'object' && !Array.isArray(data)) {
+    const keys = Object.keys(data);
+    return keys.length ? `an object with keys ${keys.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')}${keys.length > 5 ? ', ...' : ''}` : 'an empty object';
+  }
+  return describeValue(data);
 }
 
 /** Throws `InvalidParamsError` unless `params` survives JSON unchanged (what BullMQ will store). */

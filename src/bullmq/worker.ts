@@ -1,21 +1,17 @@
 import { EventEmitter } from 'node:events';
-import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import createDebug from 'debug';
 import { assertDuration, getConfig } from '../config.js';
-import { InvalidOptionError, JobCancelledError, LockLostError, UnknownJobError } from '../errors.js';
+import { InvalidCursorError, InvalidOptionError, JobCancelledError, JobIterationError, JobStalledError, LockLostError, UnknownJobError } from '../errors.js';
 import { events } from '../events.js';
 import type { InterruptionAdapterFn } from '../interruption.js';
 import { countItems, isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
 import { lifecycle } from '../lifecycle.js';
 import { runInline, type RunResult } from '../runner.js';
 import { trapStopSignals } from '../signals.js';
-import { newState, parseState, type JobState } from '../state.js';
-import {
-  persistFenced,
-  readControl,
-  readJobData,
-  resolveConnection,
-} from './redis.js';
+import { newState, type JobState } from '../state.js';
+import { GuardedWorker } from './bull-worker.js';
+import { holdsLock, parseStoredJob, persistFenced, readControl, readStoredFields, resolveConnection } from './redis.js';
 import { ActiveRun, Released } from './active-run.js';
 import {
   CONTROL_ADAPTER,
@@ -41,7 +37,7 @@ const FORWARDED = ['active', 'completed', 'failed', 'stalled', 'ready', 'drained
  */
 export class IterationWorker extends EventEmitter {
   /** The BullMQ worker underneath. */
-  readonly bullWorker: Worker;
+  readonly bullWorker: GuardedWorker;
   readonly name: string;
   readonly #routes = new Map<string, IterableJobClass>();
   readonly #active = new Map<string, ActiveRun>();
@@ -57,6 +53,13 @@ export class IterationWorker extends EventEmitter {
   #polling = false;
   #signals: { release(): void } | undefined;
   #requeuedOnClose = 0;
+  #lostLocks = 0;
+  readonly #maxStalledCount: number;
+  readonly #closeTimeoutMs: number;
+  /** After a pause between two items longer than this, a run confirms it still holds its job's lock before going on. */
+  readonly #freezeMs: number;
+  /** Resolved whenever the last running job leaves. */
+  #idle: (() => void)[] = [];
 
   constructor(queueName: string, options: IterationWorkerOptions) {
     super();
@@ -69,6 +72,7 @@ export class IterationWorker extends EventEmitter {
       controlPollIntervalMs = 1000,
       autorun = true,
       maxStalledCount = 3,
+      closeTimeoutMs = 5000,
       ...bullOptions
     } = options ?? ({} as IterationWorkerOptions);
     if (!Array.isArray(jobs) || jobs.length === 0) {
@@ -87,6 +91,13 @@ export class IterationWorker extends EventEmitter {
     if (!(typeof controlPollIntervalMs === 'number' && controlPollIntervalMs >= 10 && Number.isFinite(controlPollIntervalMs))) {
       throw new InvalidOptionError('controlPollIntervalMs', controlPollIntervalMs, 'a number of milliseconds >= 10');
     }
+    if (!(Number.isSafeInteger(maxStalledCount) && maxStalledCount >= 0)) {
+      throw new InvalidOptionError('maxStalledCount', maxStalledCount, 'an integer >= 0');
+    }
+    assertDuration('closeTimeoutMs', closeTimeoutMs);
+    this.#maxStalledCount = maxStalledCount;
+    this.#closeTimeoutMs = closeTimeoutMs;
+    this.#freezeMs = (bullOptions.lockDuration ?? 30_000) / 2;
     this.name = queueName;
     this.#checkpointIntervalMs = checkpointIntervalMs;
     this.#interruptDelay = interruptDelayMs;
@@ -94,7 +105,7 @@ export class IterationWorker extends EventEmitter {
 
     // Three declared parameters: BullMQ creates the per-job AbortController only for processors that take one.
     const processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => this.#process(job, token!, signal);
-    this.bullWorker = new Worker(queueName, processor, {
+    this.bullWorker = new GuardedWorker(queueName, processor, {
       ...bullOptions,
       maxStalledCount,
       connection: resolveConnection(connection),
@@ -169,6 +180,15 @@ export class IterationWorker extends EventEmitter {
     return this.#requeuedOnClose;
   }
 
+  /**
+   * Jobs this worker lost to another worker: its lock expired (the process froze, the event loop was blocked, Redis
+   * was unreachable) and the job was taken over. Nothing was written for them once the loss was seen; their new
+   * owner resumes them from their last checkpoint and counts the stall in `state.timesStalled`.
+   */
+  get lostLocks(): number {
+    return this.#lostLocks;
+  }
+
   /** The job classes this worker routes to, by job name. */
   get jobNames(): string[] {
     return [...this.#routes.keys()];
@@ -211,8 +231,8 @@ export class IterationWorker extends EventEmitter {
   async #closeGracefully(): Promise<void> {
     log('%s: closing gracefully with %d running jobs', this.name, this.#active.size);
     // Setting BullMQ's `closing` is what the `bullmq` adapter of every running job reads.
-    await this.bullWorker.close();
-    this.#finish();
+    const closed = this.bullWorker.close();
+    await this.#settle(closed, this.#whenIdle());
   }
 
   async #closeUrgently(): Promise<void> {
@@ -220,9 +240,62 @@ export class IterationWorker extends EventEmitter {
     // Close first so that no job is fetched once the runs below are released; the connection stays open until
     // the processors return, which the hand-backs below make them do.
     const closed = this.bullWorker.close();
-    await Promise.all([...this.#active.values()].map((run) => this.#urgentHandback(run)));
-    await closed;
+    const handbacks = Promise.all([...this.#active.values()].map((run) => this.#urgentHandback(run)));
+    await this.#settle(closed, handbacks.then(() => this.#whenIdle()));
+  }
+
+  /**
+   * The end of every close, bounded whatever Redis does. First the jobs go back to the queue: that needs Redis, so
+   * once Redis has been unreachable for `closeTimeoutMs` in a row the runs still waiting on it are let go (their
+   * jobs resume from their last checkpoint once their locks expire). Then BullMQ's own close, which can wait
+   * forever on a connection that broke before it began: after `closeTimeoutMs` its sockets are dropped.
+   */
+  async #settle(closed: Promise<void>, handedBack: Promise<unknown>): Promise<void> {
+    closed.catch((error) => log('%s: BullMQ close failed: %O', this.name, error));
+    const outage = this.#redisOutage(this.#closeTimeoutMs);
+    try {
+      await Promise.race([handedBack, outage.promise]);
+    } finally {
+      outage.cancel();
+    }
+    for (const run of this.#active.values()) {
+      if (run.released) continue;
+      log('%s %s: Redis unreachable for %d ms; leaving the job to resume from its last checkpoint', this.name, run.job.id, this.#closeTimeoutMs);
+      this.emit('abandoned', run.job, `Redis unreachable for ${this.#closeTimeoutMs} ms during close`);
+      run.released = true;
+      run.urgent.abort(new Error('Redis unreachable during close'));
+      run.release(new Released());
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      closed.then(() => true, () => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.#closeTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      log('%s: BullMQ close still pending after %d ms; dropping its connections', this.name, this.#closeTimeoutMs);
+      this.bullWorker.forceDisconnect();
+    }
     this.#finish();
+  }
+
+  /** Resolves once no job is running here. */
+  #whenIdle(): Promise<void> {
+    if (this.#active.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Resolves once the worker's Redis connection has been down for `ms` without a break; `cancel` stops watching. */
+  #redisOutage(ms: number): { promise: Promise<void>; cancel(): void } {
+    let timer: NodeJS.Timeout | undefined;
+    const promise = new Promise<void>((resolve) => {
+      let downSince: number | undefined;
+      timer = setInterval(() => {
+        if (this.bullWorker.connected()) downSince = undefined;
+        else if ((downSince ??= Date.now()) + ms <= Date.now()) resolve();
+      }, Math.min(100, ms || 1));
+    });
+    return { promise, cancel: () => clearInterval(timer) };
   }
 
   #finish(): void {
@@ -249,18 +322,19 @@ export class IterationWorker extends EventEmitter {
     const JobClass = this.#routes.get(job.name);
     if (!JobClass) throw new UnknownJobError(job.name, [...this.#routes.keys()], `IterationWorker "${this.name}"`);
     const jobName = jobNameOf(JobClass);
-    let params: unknown;
-    let initial: JobState<unknown>;
+    // The saved state and any request made while the job waited, in one round trip, before any work starts.
+    const [fields] = await readStoredFields(this.bullWorker, [job.id!]);
+    let stored: ReturnType<typeof parseStoredJob>;
     try {
-      const data = readJobData(job);
-      params = data.params;
-      initial = data.state === undefined ? newState<unknown>(jobName) : parseState<unknown>(data.state, jobName);
+      stored = parseStoredJob(job, jobName, fields?.state, this.bullWorker.unreadableData(job));
     } catch (error) {
-      // A saved state that cannot be read will not read better on the next attempt: fail now, keep the data as
-      // it is for a person to look at.
-      throw Object.assign(new UnrecoverableError((error as Error).message), { code: (error as { code?: string }).code, cause: error });
+      // Data that cannot be read will not read better on the next attempt: fail now, and leave it exactly as it is
+      // for a person to look at. Nothing is written.
+      log('%s %s: %s', this.name, job.id, (error as Error).message);
+      throw permanentFailure(error as JobIterationError);
     }
-    const run = new ActiveRun(job, token, JobClass, jobName, params, initial);
+    const run = new ActiveRun(job, token, JobClass, jobName, stored.params, stored.state ?? newState<unknown>(jobName));
+    run.control = fields?.control;
     this.#active.set(job.id!, run);
     try {
       const body = this.#execute(run, bullSignal);
@@ -269,6 +343,7 @@ export class IterationWorker extends EventEmitter {
       return await Promise.race([body, run.releasedPromise]);
     } finally {
       this.#active.delete(job.id!);
+      if (this.#active.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
   }
 
@@ -280,38 +355,42 @@ export class IterationWorker extends EventEmitter {
       this.#requeuedOnClose++;
       throw new WaitingError();
     }
-    // A request made while the job waited is seen before any work starts.
-    const [pending] = await readControl(this.bullWorker, [job.id!]);
-    if (run.released) throw new Released();
-    run.control = pending;
-    run.controlReadAt = Date.now();
+    const pending = run.control;
     if (pending === 'cancel') return this.#cancel(run, structuredClone(run.initialState));
     if (pending === 'pause') return this.#park(run, undefined);
 
     run.total = await countItems(JobClass, params);
     // An urgent close may have taken the job over during the awaits above; it owns the job now.
     if (run.released) throw new Released();
+    await this.#claim(run);
+    if (run.released) throw new Released();
     run.runStartedAt = performance.now();
     const signal = bullSignal ? AbortSignal.any([bullSignal, run.urgent.signal]) : run.urgent.signal;
+    let lastItemAt = Date.now();
     const control: InterruptionAdapterFn = (ctx) => {
-      if (!run.announced) {
-        run.instance = ctx.job;
-        // Dashboards and `status` learn that the run is under way (and its total) now, not a full interval later.
-        // A refused write is not handled here: the run's own next checkpoint meets the same lock and reports it.
-        run.announced = true;
-        this.#persist(run, ctx.state as JobState<unknown>, false).catch(() => undefined);
-      }
+      run.instance ??= ctx.job;
       if (run.lockLost) return 'lock lost';
       if (run.control === 'cancel') return 'cancel requested';
       if (run.control === 'pause') return PAUSE_REASON;
-      return false;
+      const now = Date.now();
+      const gap = now - lastItemAt;
+      lastItemAt = now;
+      // A pause this long (SIGSTOP, a suspended VM, an item that blocked the event loop) may have outlasted the
+      // lock, and another worker may already be running the job: make sure before doing one more item.
+      return gap > this.#freezeMs ? this.#confirmLock(run) : false;
     };
 
     let result: RunResult<unknown>;
     try {
       result = await runInline(JobClass, params, {
         state: run.initialState,
-        persist: (state) => this.#persist(run, state, false),
+        persist: (state) => {
+          // Progress past the point of the last stall, or a clean end, clears the run of stalls without progress.
+          if (state.stallsWithoutProgress && (state.status === 'interrupted' || state.status === 'completed' || state.iterations > run.runStartIterations)) {
+            state.stallsWithoutProgress = 0;
+          }
+          return this.#persist(run, state as JobState<unknown>, false);
+        },
         observe: (state) => {
           run.live = state as JobState<unknown>;
         },
@@ -344,30 +423,71 @@ export class IterationWorker extends EventEmitter {
     return this.#handBack(run, result.state, interruption);
   }
 
-  /** Saves a checkpoint, fenced by the job's lock token. */
+  /**
+   * Takes the job for this run: a saved state still marked `running` means the run before this one ended without
+   * an outcome (its worker crashed, was killed, froze past its lock or lost it), which is counted as a stall. A job
+   * that stalls more than `maxStalledCount` times in a row without progress fails with `JobStalledError`: the item
+   * after its cursor most likely crashes or blocks its worker every time. The state is then written as `running`,
+   * so the next pickup can tell whether this run ended well, and BullMQ's own stall counter is reset: from here on
+   * stalls are counted in the state, across checkpoints.
+   */
+  async #claim(run: ActiveRun): Promise<void> {
+    const state = run.initialState;
+    if (state.status === 'running') {
+      state.timesStalled = (state.timesStalled ?? 0) + 1;
+      state.stallsWithoutProgress = (state.stallsWithoutProgress ?? 0) + 1;
+      log('%s %s: the previous run ended without an outcome (stall %d in a row); resuming after cursor %j', this.name, run.job.id, state.stallsWithoutProgress, state.cursor);
+      this.emit('stalledRun', run.job, structuredClone(state));
+      if (state.stallsWithoutProgress > this.#maxStalledCount) {
+        const error = new JobStalledError(run.jobName, run.job.id!, state.cursor, state.stallsWithoutProgress, this.#maxStalledCount);
+        state.status = 'failed';
+        state.lastError = error.message;
+        state.updatedAt = new Date().toISOString();
+        await this.#persist(run, state, false, true).catch((persistError) => {
+          if (persistError instanceof LockLostError) this.#lockLost(run);
+          throw persistError;
+        });
+        log('%s %s: %s', this.name, run.job.id, error.message);
+        throw permanentFailure(error);
+      }
+    }
+    state.status = 'running';
+    state.updatedAt = new Date().toISOString();
+    try {
+      await this.#persist(run, state, false);
+    } catch (error) {
+      if (error instanceof LockLostError) this.#lockLost(run);
+      throw error;
+    }
+  }
+
+  /** Checks, after the process was frozen, that this worker still holds the job's lock. */
+  async #confirmLock(run: ActiveRun): Promise<false | string> {
+    if (await holdsLock(this.bullWorker, run.job.id!, run.token)) return false;
+    run.lockLost = true;
+    return 'lock lost';
+  }
+
+  /** Saves a checkpoint, fenced by the job's lock token. Writes the state alone: params are never rewritten. */
   async #persist(run: ActiveRun, state: JobState<unknown>, clearControl: boolean, force = false): Promise<void> {
     if (run.released && !force) return;
-    const data = JSON.stringify({ params: run.params, state });
-    if (data === run.persistedJson && !clearControl) return;
+    const json = JSON.stringify(state);
+    if (json === run.persistedJson && !clearControl) return;
     const progress = this.#progress(run, state);
-    const progressJson = JSON.stringify(progress);
     const { ok, control } = await persistFenced(this.bullWorker, run.job.id!, {
       token: run.token,
-      data,
-      progress: progressJson,
-      resetStalled: state.iterations > run.persistedIterations,
+      state: json,
+      progress: JSON.stringify(progress),
       clearControl,
     });
     if (!ok) {
       run.lockLost = true;
       throw new LockLostError(run.jobName, run.job.id!);
     }
-    run.persistedJson = data;
-    run.persistedIterations = state.iterations;
+    run.persistedJson = json;
     run.controlReadAt = Date.now();
     if (control !== run.control) logControl('%s %s: control request %s', this.name, run.job.id, control ?? 'cleared');
     run.control = control;
-    run.job.data = { params: run.params, state: structuredClone(state) };
     run.job.progress = progress as unknown as object;
     // The Lua script already published BullMQ's progress event on the queue's stream; this is the local one.
     this.bullWorker.emit('progress', run.job, progress as unknown as object);
@@ -396,6 +516,11 @@ export class IterationWorker extends EventEmitter {
   /** The run threw: save the last good cursor (fenced) and let BullMQ's attempts/backoff decide. */
   async #failed(run: ActiveRun, error: unknown): Promise<never> {
     if (error instanceof LockLostError || run.lockLost) return this.#lockLost(run);
+    // A saved cursor the job refuses will be refused by every retry: fail for good, the state left as it is.
+    if (error instanceof InvalidCursorError) {
+      log('%s %s: %s', this.name, run.job.id, error.message);
+      throw permanentFailure(error);
+    }
     const state = (error as { state?: JobState<unknown> } | null)?.state;
     if (state) {
       try {
@@ -421,6 +546,7 @@ export class IterationWorker extends EventEmitter {
 
   #lockLost(run: ActiveRun): never {
     const error = new LockLostError(run.jobName, run.job.id!);
+    this.#lostLocks++;
     log('%s %s: %s', this.name, run.job.id, error.message);
     this.emit('lockLost', run.job, error);
     // DelayedError tells BullMQ that the processor already dealt with the job: it must not move a job it no
@@ -542,3 +668,11 @@ export class IterationWorker extends EventEmitter {
   }
 }
 
+
+/**
+ * The error that fails a job for good, whatever attempts it has left. Its message leads with the code, because the
+ * message is all BullMQ keeps (`failedReason`) and the code is what a person or a script looks for.
+ */
+function permanentFailure(error: JobIterationError): UnrecoverableError {
+  return Object.assign(new UnrecoverableError(`${error.code}: ${error.message}`), { code: error.code, cause: error });
+}
