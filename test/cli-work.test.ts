@@ -111,11 +111,38 @@ describe('job-iteration work', () => {
     for (const log of logs) assert.deepEqual(numbersIn(log), range(400));
   });
 
-  test('a worker that ignores shutdown is killed at the timeout (exit 1), and its job completes later from its last checkpoint', async () => {
+  test('an item that outlasts the shutdown timeout: TERM, then QUIT before the deadline saves its last finished item and hands the job back; exit 0 within the timeout', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 100, delayMs: 5, stuckAt: 20 });
+    // No checkpoint after the start: killed at the deadline, the job would lose every item since then.
+    const sup = work(queue, ['--shutdown-timeout', '2', '--checkpoint-interval', '600000'], { STUCK: '1' });
+    await waitFor('items 0-19 done, item 20 stuck', () => numbersIn(logs[0]!).length === 20, 20_000);
+    const termAt = performance.now();
+    sup.child.kill('SIGTERM');
+    const exit = await sup.exited;
+    const tookMs = exit.at - termAt;
+    assert.equal(exit.code, 0, sup.stderr());
+    assert.ok(tookMs >= 1000 && tookMs < 2000, `exited ${Math.round(tookMs)} ms after TERM: after the 1 s urgent step, before the 2 s timeout`);
+    assert.match(sup.stderr(), /SIGTERM received: running onStop hooks, then stopping 1 worker\(s\) \(SIGQUIT after 1 s, SIGKILL at the 2 s shutdown timeout\)/);
+    assert.match(sup.stderr(), /still stopping 1 worker\(s\) 1 s after SIGTERM: sending SIGQUIT so they save their last finished item and hand their jobs back now/);
+    assert.match(sup.stderr(), /worker\[\d+\] stopped in \d+ ms; 1 job\(s\) returned to the queue; exiting 130/);
+    assert.doesNotMatch(sup.stderr(), /killing it/);
+    const [info] = await states(queue, ids);
+    assertBackInQueue(info!, logs[0]!);
+    assert.equal(info!.state?.cursor, 19);
+
+    const second = work(queue);
+    await waitFor('job completed', async () => (await states(queue, ids))[0]!.queueState === 'completed', 30_000, 100);
+    second.child.kill('SIGTERM');
+    assert.equal((await second.exited).code, 0);
+    assert.deepEqual(numbersIn(logs[0]!), range(100), 'no item redone: the stuck one was never finished');
+  });
+
+  test('a worker that does not even hear QUIT is killed at the timeout (exit 1), and its job completes later from its last checkpoint', async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 30, delayMs: 5, stuckAt: 10 });
     const crashFlags = ['--lock-duration', '1000', '--stalled-interval', '500', '--checkpoint-interval', '0'];
-    const sup = work(queue, ['--shutdown-timeout', '1', ...crashFlags], { STUCK: '1' });
+    const sup = work(queue, ['--shutdown-timeout', '1', ...crashFlags], { STUCK: 'busy' });
     await waitFor('item 9 done, item 10 stuck', () => numbersIn(logs[0]!).length === 10);
     const termAt = performance.now();
     sup.child.kill('SIGTERM');
@@ -127,6 +154,7 @@ describe('job-iteration work', () => {
     const [stuck] = await states(queue, ids);
     assert.equal(stuck!.state?.cursor, 9, 'the persisted cursor is the last item finished');
 
+    assert.match(sup.stderr(), /still stopping 1 worker\(s\) 0\.5 s after SIGTERM: sending SIGQUIT/);
     const second = work(queue, crashFlags);
     await waitFor('job completed after stalled recovery', async () => (await states(queue, ids))[0]!.queueState === 'completed', 30_000, 100);
     second.child.kill('SIGTERM');

@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import { trapStopSignals, type StopSignal } from '../signals.js';
 import { createLogger, logHookErrors } from './log.js';
 import { WORKER_CONFIG_ENV, type WorkerMessage, type WorkerProcessConfig } from './messages.js';
+import { urgentStepMs } from './shutdown.js';
 
 const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? 'null') as WorkerProcessConfig | null;
 if (!config) {
@@ -38,13 +39,13 @@ trapStopSignals(
 );
 
 // The IPC channel closes when the supervisor dies, however it dies (even SIGKILL). An orphan worker would keep
-// taking jobs with no one to stop it, so it stops as on TERM, and gives itself the supervisor's deadline: urgent
-// after the shutdown timeout, gone 3 s later.
+// taking jobs with no one to stop it, so it stops as on TERM, and applies the supervisor's steps to itself: urgent
+// at the same point before the shutdown timeout, gone at the timeout.
 process.on('disconnect', () => {
   log('supervisor is gone (IPC channel closed)');
   requestStop('SIGTERM', false);
-  setTimeout(() => requestStop('SIGQUIT', true), config.shutdownTimeoutMs).unref();
-  setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 3000).unref();
+  setTimeout(() => requestStop('SIGQUIT', true), urgentStepMs(config.shutdownTimeoutMs)).unref();
+  setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
 });
 
 function requestStop(signal: StopSignal, urgent: boolean): void {
