@@ -288,7 +288,7 @@ describe('queue commands', () => {
 
 describe('bad input exits 2 with a one-line error', () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ['unreachable Redis, naming the URL', ['work', MODULE, '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390 after 3 attempts: /m],
+    ['unreachable Redis, naming the URL', ['work', MODULE, '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390 \(from --redis\) after 3 attempts: /m],
     ['unreachable Redis for status', ['status', '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390/m],
     ['unknown flag', ['work', MODULE, '--proceses', '2'], /^job-iteration: work: Unknown option '--proceses'$/m],
     ['bad number', ['work', MODULE, '--processes', 'two'], /^job-iteration: --processes must be an integer >= 1; got "two"$/m],

@@ -4,6 +4,7 @@ import { InvalidStateError } from '../errors.js';
 import { FileStateStore } from '../file-store.js';
 import { countItems, jobNameOf } from '../iterable-job.js';
 import { lifecycle } from '../lifecycle.js';
+import { redactUrls } from '../redact.js';
 import { runInline } from '../runner.js';
 import { trapStopSignals } from '../signals.js';
 import type { JobState } from '../state.js';
@@ -144,7 +145,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   } catch (error) {
     progress.stop();
     const state = (error as { state?: JobState }).state;
-    console.error(`${jobName} failed: ${(error as Error).stack ?? String(error)}`);
+    console.error(`${jobName} failed: ${redactUrls((error as Error).stack ?? String(error))}`);
     if (state) console.error(`${jobName}: state saved at cursor ${JSON.stringify(state.cursor)} in ${store.path}; run the same command to retry from there.`);
     return ExitCode.failed;
   } finally {

@@ -6,7 +6,7 @@ import { closeRedis, createRedis } from '../cli/redis.js';
 import { Heartbeat } from './heartbeat.js';
 import { urgentStepMs } from './shutdown.js';
 import { createLogger, logHookErrors, type Logger } from './log.js';
-import { WORKER_CONFIG_ENV, isWorkerMessage, type WorkerProcessConfig } from './messages.js';
+import { isWorkerMessage, type SupervisorMessage, type WorkerProcessConfig } from './messages.js';
 
 export interface SupervisorOptions {
   /** User modules imported in every worker (and here, for `onStart`/`onStop` hooks). */
@@ -191,8 +191,12 @@ export class Supervisor {
       heartbeatMs: o.heartbeatMs ?? 5000,
       shutdownTimeoutMs: o.shutdownTimeoutMs,
     };
-    // execArgv is inherited, so `node --import tsx` (TypeScript modules) reaches the workers too.
-    const child = fork(WORKER_ENTRY, [], { env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config) }, stdio: 'inherit' });
+    // execArgv is inherited, so `node --import tsx` (TypeScript modules) reaches the workers too. The config goes
+    // over the IPC channel, never the environment: it carries the Redis password.
+    const child = fork(WORKER_ENTRY, [], { stdio: 'inherit' });
+    const hello: SupervisorMessage = { type: 'config', config };
+    // A fork that failed has no channel; its 'error' and 'exit' handlers below deal with it.
+    if (child.connected) child.send(hello, (error) => error && this.#log(`could not send worker ${child.pid} its config: ${error.message}`));
     slot.child = child;
     slot.startedAt = performance.now();
     child.on('message', (message) => {

@@ -3,27 +3,27 @@
  * gracefully (hooks, checkpoints, jobs back to the queue, exit 0); QUIT, which the supervisor sends to escalate,
  * stops it at once.
  */
-// Only light modules load before the signal handlers are in place; bullmq, ioredis and the user's modules are
-// imported afterwards, so a TERM during the first few hundred milliseconds is handled rather than fatal.
+// Only light modules load before the signal handlers are in place; the config (over IPC), bullmq, ioredis and the
+// user's modules come afterwards, so a TERM during the first few hundred milliseconds is handled rather than fatal.
 import type { IterationWorker } from '../bullmq/index.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { Redis } from 'ioredis';
 import { trapStopSignals, type StopSignal } from '../signals.js';
 import { createLogger, logHookErrors } from './log.js';
-import { WORKER_CONFIG_ENV, type WorkerMessage, type WorkerProcessConfig } from './messages.js';
+import { isConfigMessage, type WorkerMessage, type WorkerProcessConfig } from './messages.js';
 import { urgentStepMs } from './shutdown.js';
 
-const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? 'null') as WorkerProcessConfig | null;
-if (!config) {
-  process.stderr.write(`job-iteration worker: ${WORKER_CONFIG_ENV} is not set; this file is started by \`job-iteration work\`.\n`);
+if (!process.send) {
+  process.stderr.write('job-iteration worker: no IPC channel; this file is forked by `job-iteration work`, which sends its config.\n');
   process.exit(2);
 }
-const log = createLogger('worker', config.quiet);
+// Until the config says whether to be quiet, lines go to the debug namespace only.
+let log = createLogger('worker', true);
 const send = (message: WorkerMessage) => {
   // After the supervisor is gone the channel is closed, and a send would throw.
   if (process.connected) process.send?.(message);
 };
-logHookErrors(log);
+logHookErrors((message) => log(message));
 
 let worker: IterationWorker | undefined;
 let stopRequest: { signal: StopSignal; urgent: boolean } | undefined;
@@ -41,11 +41,14 @@ trapStopSignals(
 // The IPC channel closes when the supervisor dies, however it dies (even SIGKILL). An orphan worker would keep
 // taking jobs with no one to stop it, so it stops as on TERM, and applies the supervisor's steps to itself: urgent
 // at the same point before the shutdown timeout, gone at the timeout.
+let shutdownTimeoutMs: number | undefined;
 process.on('disconnect', () => {
   log('supervisor is gone (IPC channel closed)');
+  // Gone before it sent the config: nothing was started, nothing to hand back.
+  if (shutdownTimeoutMs === undefined) process.exit(1);
   requestStop('SIGTERM', false);
-  setTimeout(() => requestStop('SIGQUIT', true), urgentStepMs(config.shutdownTimeoutMs)).unref();
-  setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
+  setTimeout(() => requestStop('SIGQUIT', true), urgentStepMs(shutdownTimeoutMs)).unref();
+  setTimeout(() => process.exit(1), shutdownTimeoutMs).unref();
 });
 
 function requestStop(signal: StopSignal, urgent: boolean): void {
@@ -86,6 +89,18 @@ async function stop(w: IterationWorker): Promise<void> {
 
 let heartbeat: Heartbeat | undefined;
 let redis: Redis | undefined;
+
+// The supervisor sends it right after the fork; the listener also keeps the process alive until then.
+const config = await new Promise<WorkerProcessConfig>((resolve) => {
+  const onMessage = (message: unknown) => {
+    if (!isConfigMessage(message)) return;
+    process.off('message', onMessage);
+    resolve(message.config);
+  };
+  process.on('message', onMessage);
+});
+log = createLogger('worker', config.quiet);
+shutdownTimeoutMs = config.shutdownTimeoutMs;
 
 const [{ IterationWorker: Worker }, { loadJobs }, { closeRedis, createRedis }, { Heartbeat: HeartbeatClass }] = await Promise.all([
   import('../bullmq/index.js'),
