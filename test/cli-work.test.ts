@@ -61,6 +61,28 @@ function assertBackInQueue(info: Awaited<ReturnType<typeof states>>[number], log
   assert.equal(info.state?.cursor, numbersIn(log).at(-1), 'saved cursor = last item finished');
 }
 
+/** The pids of a process's children (Linux). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Whether a process has trapped its stop signals: SIGQUIT (bit 3 of SigCgt in /proc/<pid>/status) is trapped with
+ * TERM and INT, and, unlike those two, is not caught by Node itself from the start.
+ */
+function trappedStop(pid: number): boolean {
+  try {
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << 2n)) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
 async function states(queue: Queue, ids: string[]) {
   return Promise.all(ids.map(async (id) => (await getIterationState(queue, id))!));
 }
@@ -178,6 +200,32 @@ describe('job-iteration work', () => {
     assert.match(sup.stderr(), /SIGTERM: stopping now; sending SIGQUIT to 1 worker/);
     assert.match(sup.stderr(), /worker\[\d+\] stopped in \d+ ms; 2 job\(s\) returned to the queue; exiting 130/);
     for (const [i, info] of (await states(queue, ids)).entries()) assertBackInQueue(info, logs[i]!);
+  });
+
+  test('TERM while the workers are still starting: each worker has already trapped it and exits 0 without taking a job', async () => {
+    const queue = freshQueue();
+    const { ids } = await enqueueNumbers(queue, 1, { upTo: 100, delayMs: 5 });
+    const sup = work(queue, ['--processes', '2']);
+    // The moment each worker's TERM handler is in place (SigCgt in /proc), before its config, modules or Redis.
+    const trapped = await waitFor(
+      'both workers to trap TERM',
+      () => {
+        const pids = childrenOf(sup.child.pid!);
+        return pids.length === 2 && pids.every(trappedStop) && !/ready \(jobs:/.test(sup.stderr()) ? pids : undefined;
+      },
+      20_000,
+      1,
+    );
+    sup.child.kill('SIGTERM');
+    const exit = await sup.exited;
+    assert.equal(exit.code, 0, sup.stderr());
+    assert.doesNotMatch(sup.stderr(), /signal SIGTERM/, 'no worker died of the signal itself');
+    for (const pid of trapped) {
+      assert.match(sup.stderr(), new RegExp(`worker\\[${pid}\\] SIGTERM before start-up finished; exiting 0`));
+      assert.match(sup.stderr(), new RegExp(`worker ${pid} exited with code 0`));
+    }
+    const [info] = await states(queue, ids);
+    assert.ok(['waiting', 'prioritized'].includes(info!.queueState), `job is ${info!.queueState}`);
   });
 
   test('a crashed worker is restarted, and its job resumes from its last checkpoint', async () => {
