@@ -1,3 +1,4 @@
+import { redactUrl, redactUrls } from './redact.js';
 import type { JobState } from './state.js';
 
 /** Every error this library raises on purpose carries one of these codes. */
@@ -19,7 +20,8 @@ export type ErrorCode =
   | 'ERR_SIGNALS_OWNED'
   | 'ERR_INVALID_JOB_DATA'
   | 'ERR_INVALID_CURSOR'
-  | 'ERR_JOB_STALLED';
+  | 'ERR_JOB_STALLED'
+  | 'ERR_REDIS_AUTH';
 
 /**
  * Base class of every named error. `code` is stable across versions; match on it, not on the message.
@@ -182,7 +184,11 @@ export class IterationFailedError extends JobIterationError {
 }
 
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'string') {
+    // Values quoted in messages are often connection URLs: their passwords must not reach the output.
+    const shown = redactUrls(value);
+    return JSON.stringify(shown.length > 80 ? `${shown.slice(0, 77)}...` : shown);
+  }
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
   if (value === null || typeof value !== 'object') return String(value);
@@ -264,4 +270,24 @@ function preview(cursor: unknown): string {
   }
   if (json === undefined) return describeValue(cursor);
   return json.length > 120 ? `${json.slice(0, 117)}...` : json;
+}
+
+/**
+ * Redis refused this client's credentials (`WRONGPASS`: wrong user name or password; `NOAUTH`: a password is
+ * required and none was given). Retrying cannot help, so it is reported at once, naming where the URL came from.
+ */
+export class RedisAuthError extends JobIterationError {
+  /** The URL with its password redacted. */
+  readonly url: string;
+  /** Where the URL came from, e.g. `--redis` or `REDIS_URL`. */
+  readonly source: string;
+  constructor(url: string, source: string, reply: string) {
+    super(
+      'ERR_REDIS_AUTH',
+      `Redis at ${redactUrl(url)} (from ${source}) refused the credentials (${redactUrls(reply).replace(/\.$/, '')}); ` +
+        `check the user name and password in ${source}.`,
+    );
+    this.url = redactUrl(url);
+    this.source = source;
+  }
 }

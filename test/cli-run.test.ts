@@ -127,6 +127,31 @@ describe('job-iteration run', () => {
     assert.deepEqual(numbersIn(log), range(20));
   });
 
+  test('an item that never settles: exit 70 naming the item, state saved at the last finished item, exit hooks run, and the rerun resumes there', async () => {
+    const { log, state, hooks } = paths();
+    // A checkpoint interval far longer than the run: the cursor saved can only come from the exit path.
+    const args = numbersRun({ upTo: 20, delayMs: 1, log }, state, '--checkpoint-interval', '600000');
+    const run = startCli(args, { HOOK_LOG: hooks, NEVER_SETTLES_AT: '7' });
+    assert.equal((await run.exited).code, 70, run.stderr());
+    assert.match(
+      run.stderr(),
+      /^numbers: item 8 \(the item after cursor 6\) never settled: it awaits a promise that nothing can settle any more\. State saved at cursor 6 in .*; fix the job and run the same command to retry from there\.$/m,
+    );
+    assert.deepEqual(numbersIn(log), range(7));
+    const saved = JSON.parse(readFileSync(state, 'utf8'));
+    assert.equal(saved.state.status, 'failed');
+    assert.equal(saved.state.cursor, 6);
+    assert.equal(saved.state.iterations, 7);
+    assert.match(saved.state.lastError, /^item 8 \(the item after cursor 6\) never settled/);
+    const pid = run.child.pid;
+    assert.deepEqual(readFileSync(hooks, 'utf8').trim().split('\n'), [`${pid} workerStart run`, `${pid} workerExit never settled`]);
+
+    const rerun = await runCli(args);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stderr, /resuming after cursor 6 \(7 items done/);
+    assert.deepEqual(numbersIn(log), range(20), 'every item exactly once');
+  });
+
   test('on a TTY it draws a live progress bar with percent, rate, ETA and cursor', async () => {
     const { log, state } = paths();
     // `script` gives the command a real pseudo-terminal, as a person's shell would.

@@ -61,6 +61,28 @@ function assertBackInQueue(info: Awaited<ReturnType<typeof states>>[number], log
   assert.equal(info.state?.cursor, numbersIn(log).at(-1), 'saved cursor = last item finished');
 }
 
+/** The pids of a process's children (Linux). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Whether a process has trapped its stop signals: SIGQUIT (bit 3 of SigCgt in /proc/<pid>/status) is trapped with
+ * TERM and INT, and, unlike those two, is not caught by Node itself from the start.
+ */
+function trappedStop(pid: number): boolean {
+  try {
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << 2n)) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
 async function states(queue: Queue, ids: string[]) {
   return Promise.all(ids.map(async (id) => (await getIterationState(queue, id))!));
 }
@@ -111,11 +133,38 @@ describe('job-iteration work', () => {
     for (const log of logs) assert.deepEqual(numbersIn(log), range(400));
   });
 
-  test('a worker that ignores shutdown is killed at the timeout (exit 1), and its job completes later from its last checkpoint', async () => {
+  test('an item that outlasts the shutdown timeout: TERM, then QUIT before the deadline saves its last finished item and hands the job back; exit 0 within the timeout', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 100, delayMs: 5, stuckAt: 20 });
+    // No checkpoint after the start: killed at the deadline, the job would lose every item since then.
+    const sup = work(queue, ['--shutdown-timeout', '2', '--checkpoint-interval', '600000'], { STUCK: '1' });
+    await waitFor('items 0-19 done, item 20 stuck', () => numbersIn(logs[0]!).length === 20, 20_000);
+    const termAt = performance.now();
+    sup.child.kill('SIGTERM');
+    const exit = await sup.exited;
+    const tookMs = exit.at - termAt;
+    assert.equal(exit.code, 0, sup.stderr());
+    assert.ok(tookMs >= 1000 && tookMs < 2000, `exited ${Math.round(tookMs)} ms after TERM: after the 1 s urgent step, before the 2 s timeout`);
+    assert.match(sup.stderr(), /SIGTERM received: running onStop hooks, then stopping 1 worker\(s\) \(SIGQUIT after 1 s, SIGKILL at the 2 s shutdown timeout\)/);
+    assert.match(sup.stderr(), /still stopping 1 worker\(s\) 1 s after SIGTERM: sending SIGQUIT so they save their last finished item and hand their jobs back now/);
+    assert.match(sup.stderr(), /worker\[\d+\] stopped in \d+ ms; 1 job\(s\) returned to the queue; exiting 130/);
+    assert.doesNotMatch(sup.stderr(), /killing it/);
+    const [info] = await states(queue, ids);
+    assertBackInQueue(info!, logs[0]!);
+    assert.equal(info!.state?.cursor, 19);
+
+    const second = work(queue);
+    await waitFor('job completed', async () => (await states(queue, ids))[0]!.queueState === 'completed', 30_000, 100);
+    second.child.kill('SIGTERM');
+    assert.equal((await second.exited).code, 0);
+    assert.deepEqual(numbersIn(logs[0]!), range(100), 'no item redone: the stuck one was never finished');
+  });
+
+  test('a worker that does not even hear QUIT is killed at the timeout (exit 1), and its job completes later from its last checkpoint', async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 30, delayMs: 5, stuckAt: 10 });
     const crashFlags = ['--lock-duration', '1000', '--stalled-interval', '500', '--checkpoint-interval', '0'];
-    const sup = work(queue, ['--shutdown-timeout', '1', ...crashFlags], { STUCK: '1' });
+    const sup = work(queue, ['--shutdown-timeout', '1', ...crashFlags], { STUCK: 'busy' });
     await waitFor('item 9 done, item 10 stuck', () => numbersIn(logs[0]!).length === 10);
     const termAt = performance.now();
     sup.child.kill('SIGTERM');
@@ -127,6 +176,7 @@ describe('job-iteration work', () => {
     const [stuck] = await states(queue, ids);
     assert.equal(stuck!.state?.cursor, 9, 'the persisted cursor is the last item finished');
 
+    assert.match(sup.stderr(), /still stopping 1 worker\(s\) 0\.5 s after SIGTERM: sending SIGQUIT/);
     const second = work(queue, crashFlags);
     await waitFor('job completed after stalled recovery', async () => (await states(queue, ids))[0]!.queueState === 'completed', 30_000, 100);
     second.child.kill('SIGTERM');
@@ -152,6 +202,32 @@ describe('job-iteration work', () => {
     for (const [i, info] of (await states(queue, ids)).entries()) assertBackInQueue(info, logs[i]!);
   });
 
+  test('TERM while the workers are still starting: each worker has already trapped it and exits 0 without taking a job', async () => {
+    const queue = freshQueue();
+    const { ids } = await enqueueNumbers(queue, 1, { upTo: 100, delayMs: 5 });
+    const sup = work(queue, ['--processes', '2']);
+    // The moment each worker's TERM handler is in place (SigCgt in /proc), before its config, modules or Redis.
+    const trapped = await waitFor(
+      'both workers to trap TERM',
+      () => {
+        const pids = childrenOf(sup.child.pid!);
+        return pids.length === 2 && pids.every(trappedStop) && !/ready \(jobs:/.test(sup.stderr()) ? pids : undefined;
+      },
+      20_000,
+      1,
+    );
+    sup.child.kill('SIGTERM');
+    const exit = await sup.exited;
+    assert.equal(exit.code, 0, sup.stderr());
+    assert.doesNotMatch(sup.stderr(), /signal SIGTERM/, 'no worker died of the signal itself');
+    for (const pid of trapped) {
+      assert.match(sup.stderr(), new RegExp(`worker\\[${pid}\\] SIGTERM before start-up finished; exiting 0`));
+      assert.match(sup.stderr(), new RegExp(`worker ${pid} exited with code 0`));
+    }
+    const [info] = await states(queue, ids);
+    assert.ok(['waiting', 'prioritized'].includes(info!.queueState), `job is ${info!.queueState}`);
+  });
+
   test('a crashed worker is restarted, and its job resumes from its last checkpoint', async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 150, delayMs: 10 });
@@ -168,6 +244,28 @@ describe('job-iteration work', () => {
     assert.ok(items.length - 150 <= 1, `at most the item in flight is redone with a 0 ms checkpoint interval; redone ${items.length - 150}`);
     sup.child.kill('SIGTERM');
     assert.equal((await sup.exited).code, 0);
+  });
+
+  test('a worker frozen past its lock: the new owner logs the stall, the frozen one reports its lost lock when it stops and exits 1', async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 300, delayMs: 10 });
+    const fast = ['--lock-duration', '1000', '--stalled-interval', '500', '--checkpoint-interval', '100'];
+    const first = work(queue, fast);
+    await waitFor('20 items done', () => numbersIn(logs[0]!).length >= 20, 20_000);
+    const [frozen] = await workersOf(queue);
+    process.kill(frozen!.pid, 'SIGSTOP');
+    const second = work(queue, fast);
+    await waitFor('the stall logged by the new owner', () => /its previous run ended without an outcome \(stall 1 in all\)/.test(second.stderr()), 20_000);
+    process.kill(frozen!.pid, 'SIGCONT');
+    await waitFor('the lost lock logged by the frozen worker', () => new RegExp(`worker\\[${frozen!.pid}\\] job ${ids[0]} \\(numbers\\): lock lost`).test(first.stderr()), 10_000);
+    first.child.kill('SIGTERM');
+    await first.exited;
+    assert.match(first.stderr(), new RegExp(`worker\\[${frozen!.pid}\\] stopped in \\d+ ms; 0 job\\(s\\) returned to the queue; 1 job\\(s\\) lost their lock .*; exiting 1`));
+    await waitFor('job completed by the new owner', async () => (await states(queue, ids))[0]!.queueState === 'completed', 30_000, 100);
+    const [done] = await states(queue, ids);
+    assert.equal(done!.state?.timesStalled, 1);
+    second.child.kill('SIGTERM');
+    assert.equal((await second.exited).code, 0);
   });
 
   test('TERM straight to one worker process is as clean: its job goes back with its cursor and is finished', async () => {
@@ -260,7 +358,7 @@ describe('queue commands', () => {
 
 describe('bad input exits 2 with a one-line error', () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ['unreachable Redis, naming the URL', ['work', MODULE, '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390 after 3 attempts: /m],
+    ['unreachable Redis, naming the URL', ['work', MODULE, '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390 \(from --redis\) after 3 attempts: /m],
     ['unreachable Redis for status', ['status', '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390/m],
     ['unknown flag', ['work', MODULE, '--proceses', '2'], /^job-iteration: work: Unknown option '--proceses'$/m],
     ['bad number', ['work', MODULE, '--processes', 'two'], /^job-iteration: --processes must be an integer >= 1; got "two"$/m],

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { JobIterationError } from '../errors.js';
+import { inspect } from 'node:util';
+import { JobIterationError, RedisAuthError } from '../errors.js';
+import { redactUrls } from '../redact.js';
 import { runCommand } from './run.js';
 import { ExitCode, USAGE, UsageError } from './usage.js';
 
@@ -42,11 +44,14 @@ export async function main(argv: string[]): Promise<number> {
     return await (await load())(rest);
   } catch (error) {
     if (error instanceof UsageError || error instanceof JobIterationError) {
-      console.error(`job-iteration: ${error.message}`);
+      console.error(`job-iteration: ${redactUrls(error.message)}`);
       if (error instanceof UsageError) console.error(`\n${USAGE}`);
-      return error instanceof UsageError ? ExitCode.usage : ExitCode.failed;
+      // Bad credentials are bad input too, though the usage text would not help with them.
+      return error instanceof UsageError || error instanceof RedisAuthError ? ExitCode.usage : ExitCode.failed;
     }
-    throw error;
+    // What Node would print for an uncaught error, and its exit code, but with no password of any URL it quotes.
+    console.error(redactUrls(inspect(error)));
+    return ExitCode.failed;
   }
 }
 

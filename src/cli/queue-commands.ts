@@ -5,7 +5,8 @@ import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
 import { intFlag, paramsFlag, parse } from './args.js';
 import { loadJobs, pickJob } from './load-jobs.js';
-import { assertRedisReachable, createRedis, redisUrl } from './redis.js';
+import { redactUrl } from '../redact.js';
+import { assertRedisReachable, createRedis, redisTarget } from './redis.js';
 import { ExitCode, UsageError } from './usage.js';
 
 const QUEUE_FLAGS = { queue: { type: 'string' }, redis: { type: 'string' } } as const;
@@ -15,8 +16,9 @@ async function withQueue<T>(
   values: { queue?: string; redis?: string },
   use: (queue: Queue, url: string, redis: ReturnType<typeof createRedis>) => Promise<T>,
 ): Promise<T> {
-  const url = redisUrl(values.redis);
-  await assertRedisReachable(url);
+  const target = redisTarget(values.redis);
+  await assertRedisReachable(target);
+  const url = target.url;
   const connection = createRedis(url);
   const queue = new Queue(values.queue ?? 'default', { connection });
   try {
@@ -75,10 +77,10 @@ export async function statusCommand(argv: string[]): Promise<number> {
   return withQueue(values, async (queue, url, redis) => {
     const [processes, jobs] = await Promise.all([listProcesses(redis, queue.name), listIterableJobs(queue, { limit })]);
     if (values.json) {
-      console.log(JSON.stringify({ queue: queue.name, redis: url, processes, jobs }, null, 2));
+      console.log(JSON.stringify({ queue: queue.name, redis: redactUrl(url), processes, jobs }, null, 2));
       return ExitCode.ok;
     }
-    console.log(`queue "${queue.name}" on ${url}`);
+    console.log(`queue "${queue.name}" on ${redactUrl(url)}`);
     console.log(`\nprocesses alive: ${processes.length}`);
     for (const p of processes) console.log(`  ${formatProcess(p)}`);
     console.log(`\niterable jobs: ${jobs.length}${jobs.length === limit ? ` (first ${limit}; --limit for more)` : ''}`);

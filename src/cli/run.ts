@@ -4,6 +4,7 @@ import { InvalidStateError } from '../errors.js';
 import { FileStateStore } from '../file-store.js';
 import { countItems, jobNameOf } from '../iterable-job.js';
 import { lifecycle } from '../lifecycle.js';
+import { redactUrls } from '../redact.js';
 import { runInline } from '../runner.js';
 import { trapStopSignals } from '../signals.js';
 import type { JobState } from '../state.js';
@@ -89,6 +90,37 @@ export async function runCommand(argv: string[]): Promise<number> {
         },
       });
 
+  // Node ends a process whose event loop has emptied, even with the top-level await of this command still pending
+  // (exit 13, no message). While the run is in flight that can only mean it awaits a promise nothing can ever
+  // settle: the last moment to save the last finished cursor, run the exit hooks and say which item hung.
+  let inFlight = true;
+  let hung = false;
+  const onBeforeExit = () => {
+    if (!inFlight) return;
+    // An exit hook that never settles either empties the loop again: leave without waiting for it.
+    if (hung) process.exit(ExitCode.neverSettled);
+    hung = true;
+    progress.stop();
+    const item = (live?.iterations ?? 0) + 1;
+    const which = live?.cursor === undefined ? 'the first item' : `the item after cursor ${JSON.stringify(live.cursor)}`;
+    const message = `item ${item} (${which}) never settled: it awaits a promise that nothing can settle any more`;
+    if (live) {
+      live.status = 'failed';
+      live.lastError = message;
+      live.updatedAt = new Date().toISOString();
+      store.saveSync(jobName, params, live);
+    }
+    console.error(
+      `${jobName}: ${message}. State saved at cursor ${JSON.stringify(live?.cursor)} in ${store.path}; ` +
+        'fix the job and run the same command to retry from there.',
+    );
+    void lifecycle.fire('workerExit', { reason: 'never settled' }).finally(() => {
+      signals?.release();
+      process.exit(ExitCode.neverSettled);
+    });
+  };
+  process.on('beforeExit', onBeforeExit);
+
   await lifecycle.fire('workerStart', { reason: 'run' });
   try {
     const result = await runInline(JobClass, params, {
@@ -113,10 +145,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   } catch (error) {
     progress.stop();
     const state = (error as { state?: JobState }).state;
-    console.error(`${jobName} failed: ${(error as Error).stack ?? String(error)}`);
+    console.error(`${jobName} failed: ${redactUrls((error as Error).stack ?? String(error))}`);
     if (state) console.error(`${jobName}: state saved at cursor ${JSON.stringify(state.cursor)} in ${store.path}; run the same command to retry from there.`);
     return ExitCode.failed;
   } finally {
+    inFlight = false;
+    process.off('beforeExit', onBeforeExit);
     await lifecycle.fire('workerExit', { reason: 'run' });
     signals?.release();
   }

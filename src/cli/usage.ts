@@ -8,6 +8,11 @@ export const ExitCode = {
   usage: 2,
   /** The job was interrupted gracefully and its state saved: run the same command again to resume. (EX_TEMPFAIL) */
   interrupted: 75,
+  /**
+   * `run`: an item awaited a promise that can never settle, so the run could not go on; the state was saved at the
+   * last finished item with status `failed`. (EX_SOFTWARE)
+   */
+  neverSettled: 70,
   /** Stopped at once by a second signal or SIGQUIT; the state holds the last finished item. (128 + SIGINT) */
   urgent: 130,
 } as const;
@@ -33,7 +38,8 @@ Common options:
   -h, --help         show this help
   -v, --version      print the version
 
-Exit codes: 0 done, 1 job failed, 2 bad input, 75 interrupted (run again to resume), 130 stopped at once.
+Exit codes: 0 done, 1 job failed, 2 bad input, 70 an item never settled (run: state saved at the last finished
+item), 75 interrupted (run again to resume), 130 stopped at once.
 Docs: docs/cli.md`;
 
 /** Bad input. The CLI prints the message on one line, then the usage, and exits 2. */

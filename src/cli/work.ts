@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { intFlag, numberFlag, parse } from './args.js';
 import { loadJobs } from './load-jobs.js';
-import { assertRedisReachable, redisUrl } from './redis.js';
+import { assertRedisReachable, redisTarget } from './redis.js';
 import { UsageError } from './usage.js';
 
 /**
@@ -32,18 +32,18 @@ export async function workCommand(argv: string[]): Promise<number> {
   const stalledInterval = optionalMs('stalled-interval', 100);
   const checkpointIntervalMs = optionalMs('checkpoint-interval', 0);
   const heartbeatMs = intFlag('heartbeat-interval', values['heartbeat-interval'], 5000, 100);
-  const url = redisUrl(values.redis);
+  const redis = redisTarget(values.redis);
   const modules = positionals.map((m) => resolve(m));
 
   await loadJobs(positionals);
-  await assertRedisReachable(url);
+  await assertRedisReachable(redis);
   const supervisor = new Supervisor({
     modules,
     queue: values.queue ?? 'default',
     processes,
     concurrency,
     shutdownTimeoutMs,
-    redisUrl: url,
+    redisUrl: redis.url,
     lockDuration,
     stalledInterval,
     checkpointIntervalMs,

@@ -1,5 +1,6 @@
 import createDebug from 'debug';
 import { events } from '../events.js';
+import { redactUrls } from '../redact.js';
 
 export type Role = 'supervisor' | 'worker';
 
@@ -13,7 +14,9 @@ export interface Logger {
  */
 export function createLogger(role: Role, quiet = false): Logger {
   const debug = createDebug(`job-iteration:${role}`);
-  return (message: string) => {
+  return (raw: string) => {
+    // Log lines quote errors, and errors may quote connection URLs.
+    const message = redactUrls(raw);
     debug(message);
     if (!quiet) process.stderr.write(`job-iteration ${new Date().toISOString()} ${role}[${process.pid}] ${message}\n`);
   };

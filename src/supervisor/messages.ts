@@ -1,7 +1,14 @@
 /** Messages a worker process sends its supervisor over the IPC channel. Signals travel the other way. */
 export type WorkerMessage = { type: 'ready'; jobs: string[] };
 
-/** What the supervisor hands each worker process it forks (through the environment). */
+/**
+ * The one message a supervisor sends each worker it forks, right after the fork. The config holds the Redis URL
+ * with its password: over the IPC channel it stays out of the worker's environment and arguments, which other
+ * processes, crash reports and `ps e` can read.
+ */
+export type SupervisorMessage = { type: 'config'; config: WorkerProcessConfig };
+
+/** What the supervisor hands each worker process it forks. */
 export interface WorkerProcessConfig {
   modules: string[];
   queue: string;
@@ -17,7 +24,15 @@ export interface WorkerProcessConfig {
   shutdownTimeoutMs: number;
 }
 
-export const WORKER_CONFIG_ENV = 'JOB_ITERATION_WORKER_CONFIG';
+export function isConfigMessage(value: unknown): value is SupervisorMessage {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    (value as { type?: unknown }).type === 'config' &&
+    typeof (value as { config?: unknown }).config === 'object' &&
+    (value as { config?: unknown }).config !== null
+  );
+}
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return value !== null && typeof value === 'object' && typeof (value as { type?: unknown }).type === 'string';

@@ -4,8 +4,9 @@ import { lifecycle } from '../lifecycle.js';
 import { trapStopSignals, type StopSignal } from '../signals.js';
 import { closeRedis, createRedis } from '../cli/redis.js';
 import { Heartbeat } from './heartbeat.js';
+import { urgentStepMs } from './shutdown.js';
 import { createLogger, logHookErrors, type Logger } from './log.js';
-import { WORKER_CONFIG_ENV, isWorkerMessage, type WorkerProcessConfig } from './messages.js';
+import { isWorkerMessage, type SupervisorMessage, type WorkerProcessConfig } from './messages.js';
 
 export interface SupervisorOptions {
   /** User modules imported in every worker (and here, for `onStart`/`onStop` hooks). */
@@ -16,7 +17,10 @@ export interface SupervisorOptions {
   processes: number;
   /** Jobs each worker process runs at once. @defaultValue 1 */
   concurrency: number;
-  /** How long workers get to stop after TERM before they are killed. @defaultValue 25000 */
+  /**
+   * How long workers get to stop after TERM before they are killed. Workers still running at `urgentStepMs` of it
+   * get QUIT first. @defaultValue 25000
+   */
   shutdownTimeoutMs: number;
   redisUrl: string;
   lockDuration?: number;
@@ -53,8 +57,9 @@ interface Slot {
 
 /**
  * The supervisor process: forks worker processes, restarts the ones that die, and on TERM/INT runs `onStop` hooks,
- * forwards TERM to every worker and waits for them (they checkpoint and hand their jobs back), killing the ones
- * still alive at the shutdown timeout. A second TERM/INT or a QUIT escalates: workers get QUIT and stop at once.
+ * forwards TERM to every worker and waits for them (they checkpoint and hand their jobs back). Workers still
+ * running shortly before the shutdown timeout get QUIT (they hand their jobs back from the last finished item at
+ * once); the ones still alive at the timeout are killed. A second TERM/INT or a QUIT escalates at once.
  */
 export class Supervisor {
   readonly #options: SupervisorOptions;
@@ -106,14 +111,31 @@ export class Supervisor {
   /** Graceful stop (first call) or escalation to an urgent stop (`urgent`, or a later call). */
   async stop(signal: StopSignal | string, urgent = false): Promise<void> {
     if (this.#stopping) {
-      if (urgent && !this.#urgent) this.#escalate(signal);
+      if (urgent && !this.#urgent) this.#escalate(`${signal}: stopping now; sending SIGQUIT to ${this.#alive().length} worker(s)`);
       return;
     }
     this.#stopping = { signal, at: performance.now() };
     const o = this.#options;
     for (const slot of this.#slots) clearTimeout(slot.restartTimer);
-    this.#log(`${signal} received: running onStop hooks, then stopping ${this.#alive().length} worker(s) (shutdown timeout ${o.shutdownTimeoutMs / 1000} s)`);
-    // The deadline covers the hooks too: an onStop hook that hangs must not keep the workers running past it.
+    const urgentAfterMs = urgentStepMs(o.shutdownTimeoutMs);
+    this.#log(
+      `${signal} received: running onStop hooks, then stopping ${this.#alive().length} worker(s) ` +
+        `(SIGQUIT after ${urgentAfterMs / 1000} s, SIGKILL at the ${o.shutdownTimeoutMs / 1000} s shutdown timeout)`,
+    );
+    // Steps, all timed from the signal, so the hooks' time counts too: an onStop hook that hangs must not keep the
+    // workers running past the deadline. A worker still busy with a long item when the urgent step comes saves the
+    // cursor of its last finished item and hands its job back; killed at the deadline, it would lose every item
+    // since its last checkpoint.
+    const urgentStep = setTimeout(() => {
+      const left = this.#alive();
+      if (left.length === 0 || this.#urgent) return;
+      this.#escalate(
+        `still stopping ${left.length} worker(s) ${urgentAfterMs / 1000} s after ${signal}: sending SIGQUIT so they save ` +
+          `their last finished item and hand their jobs back now (SIGKILL at the ${o.shutdownTimeoutMs / 1000} s shutdown timeout)`,
+        undefined,
+      );
+    }, urgentAfterMs);
+    urgentStep.unref();
     const deadline = setTimeout(() => {
       const left = this.#alive();
       if (left.length === 0) return;
@@ -125,25 +147,29 @@ export class Supervisor {
     }, o.shutdownTimeoutMs);
     deadline.unref();
     // Stop now means now: the workers get QUIT before the hooks run, not after.
-    if (urgent) this.#escalate(signal);
+    if (urgent) this.#escalate(`${signal}: stopping now; sending SIGQUIT to ${this.#alive().length} worker(s)`);
     await lifecycle.fire('stop', { reason: signal, urgent });
     // A second signal during the hooks has escalated already; TERM after QUIT would change nothing.
     if (!this.#urgent) for (const child of this.#alive()) child.kill('SIGTERM');
     this.#maybeFinish();
   }
 
-  #escalate(signal: string): void {
+  /**
+   * Sends QUIT to every worker and kills the ones still alive `graceMs` later; with `graceMs` undefined only the
+   * shutdown deadline kills them.
+   */
+  #escalate(message: string, graceMs: number | undefined = URGENT_GRACE_MS): void {
     this.#urgent = true;
-    const alive = this.#alive();
-    this.#log(`${signal}: stopping now; sending SIGQUIT to ${alive.length} worker(s)`);
-    for (const child of alive) child.kill('SIGQUIT');
+    this.#log(message);
+    for (const child of this.#alive()) child.kill('SIGQUIT');
+    if (graceMs === undefined) return;
     const hard = setTimeout(() => {
       for (const child of this.#alive()) {
         this.#forced = true;
-        this.#log(`worker ${child.pid} did not stop within ${URGENT_GRACE_MS} ms of SIGQUIT: killing it`);
+        this.#log(`worker ${child.pid} did not stop within ${graceMs} ms of SIGQUIT: killing it`);
         child.kill('SIGKILL');
       }
-    }, URGENT_GRACE_MS);
+    }, graceMs);
     hard.unref();
   }
 
@@ -165,8 +191,12 @@ export class Supervisor {
       heartbeatMs: o.heartbeatMs ?? 5000,
       shutdownTimeoutMs: o.shutdownTimeoutMs,
     };
-    // execArgv is inherited, so `node --import tsx` (TypeScript modules) reaches the workers too.
-    const child = fork(WORKER_ENTRY, [], { env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config) }, stdio: 'inherit' });
+    // execArgv is inherited, so `node --import tsx` (TypeScript modules) reaches the workers too. The config goes
+    // over the IPC channel, never the environment: it carries the Redis password.
+    const child = fork(WORKER_ENTRY, [], { stdio: 'inherit' });
+    const hello: SupervisorMessage = { type: 'config', config };
+    // A fork that failed has no channel; its 'error' and 'exit' handlers below deal with it.
+    if (child.connected) child.send(hello, (error) => error && this.#log(`could not send worker ${child.pid} its config: ${error.message}`));
     slot.child = child;
     slot.startedAt = performance.now();
     child.on('message', (message) => {

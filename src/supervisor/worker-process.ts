@@ -3,26 +3,27 @@
  * gracefully (hooks, checkpoints, jobs back to the queue, exit 0); QUIT, which the supervisor sends to escalate,
  * stops it at once.
  */
-// Only light modules load before the signal handlers are in place; bullmq, ioredis and the user's modules are
-// imported afterwards, so a TERM during the first few hundred milliseconds is handled rather than fatal.
+// Only light modules load before the signal handlers are in place; the config (over IPC), bullmq, ioredis and the
+// user's modules come afterwards, so a TERM during the first few hundred milliseconds is handled rather than fatal.
 import type { IterationWorker } from '../bullmq/index.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { Redis } from 'ioredis';
 import { trapStopSignals, type StopSignal } from '../signals.js';
 import { createLogger, logHookErrors } from './log.js';
-import { WORKER_CONFIG_ENV, type WorkerMessage, type WorkerProcessConfig } from './messages.js';
+import { isConfigMessage, type WorkerMessage, type WorkerProcessConfig } from './messages.js';
+import { urgentStepMs } from './shutdown.js';
 
-const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? 'null') as WorkerProcessConfig | null;
-if (!config) {
-  process.stderr.write(`job-iteration worker: ${WORKER_CONFIG_ENV} is not set; this file is started by \`job-iteration work\`.\n`);
+if (!process.send) {
+  process.stderr.write('job-iteration worker: no IPC channel; this file is forked by `job-iteration work`, which sends its config.\n');
   process.exit(2);
 }
-const log = createLogger('worker', config.quiet);
+// Until the config says whether to be quiet, lines go to the debug namespace only.
+let log = createLogger('worker', true);
 const send = (message: WorkerMessage) => {
   // After the supervisor is gone the channel is closed, and a send would throw.
   if (process.connected) process.send?.(message);
 };
-logHookErrors(log);
+logHookErrors((message) => log(message));
 
 let worker: IterationWorker | undefined;
 let stopRequest: { signal: StopSignal; urgent: boolean } | undefined;
@@ -38,13 +39,16 @@ trapStopSignals(
 );
 
 // The IPC channel closes when the supervisor dies, however it dies (even SIGKILL). An orphan worker would keep
-// taking jobs with no one to stop it, so it stops as on TERM, and gives itself the supervisor's deadline: urgent
-// after the shutdown timeout, gone 3 s later.
+// taking jobs with no one to stop it, so it stops as on TERM, and applies the supervisor's steps to itself: urgent
+// at the same point before the shutdown timeout, gone at the timeout.
+let shutdownTimeoutMs: number | undefined;
 process.on('disconnect', () => {
   log('supervisor is gone (IPC channel closed)');
+  // Gone before it sent the config: nothing was started, nothing to hand back.
+  if (shutdownTimeoutMs === undefined) process.exit(1);
   requestStop('SIGTERM', false);
-  setTimeout(() => requestStop('SIGQUIT', true), config.shutdownTimeoutMs).unref();
-  setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 3000).unref();
+  setTimeout(() => requestStop('SIGQUIT', true), urgentStepMs(shutdownTimeoutMs)).unref();
+  setTimeout(() => process.exit(1), shutdownTimeoutMs).unref();
 });
 
 function requestStop(signal: StopSignal, urgent: boolean): void {
@@ -78,13 +82,30 @@ async function stop(w: IterationWorker): Promise<void> {
   if (request.urgent) await w.close({ urgent: true });
   await heartbeat?.stop();
   await closeRedis(redis);
-  const code = request.urgent ? 130 : 0;
-  log(`stopped in ${Math.round(performance.now() - started)} ms; ${w.requeuedOnClose} job(s) returned to the queue; exiting ${code}`);
+  // A job this worker lost (its lock expired while the process was frozen or Redis was away) or had to let go is
+  // not a clean stop, even if nothing is left running: say so, and exit 1.
+  const lost = w.lostLocks + abandoned;
+  const code = lost > 0 ? 1 : request.urgent ? 130 : 0;
+  const losses = lost > 0 ? `; ${w.lostLocks} job(s) lost their lock and ${abandoned} could not be handed back (they resume from their last checkpoint)` : '';
+  log(`stopped in ${Math.round(performance.now() - started)} ms; ${w.requeuedOnClose} job(s) returned to the queue${losses}; exiting ${code}`);
   process.exit(code);
 }
 
 let heartbeat: Heartbeat | undefined;
 let redis: Redis | undefined;
+let abandoned = 0;
+
+// The supervisor sends it right after the fork; the listener also keeps the process alive until then.
+const config = await new Promise<WorkerProcessConfig>((resolve) => {
+  const onMessage = (message: unknown) => {
+    if (!isConfigMessage(message)) return;
+    process.off('message', onMessage);
+    resolve(message.config);
+  };
+  process.on('message', onMessage);
+});
+log = createLogger('worker', config.quiet);
+shutdownTimeoutMs = config.shutdownTimeoutMs;
 
 const [{ IterationWorker: Worker }, { loadJobs }, { closeRedis, createRedis }, { Heartbeat: HeartbeatClass }] = await Promise.all([
   import('../bullmq/index.js'),
@@ -111,6 +132,16 @@ worker = new Worker(config.queue, {
   ...(config.lockDuration !== undefined ? { lockDuration: config.lockDuration } : {}),
   ...(config.stalledInterval !== undefined ? { stalledInterval: config.stalledInterval } : {}),
   ...(config.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: config.checkpointIntervalMs } : {}),
+});
+// What an operator must hear about without turning on debug logs: work that failed, was lost or ran twice.
+worker.on('failed', (job, error) => log(`job ${job?.id} (${job?.name}) failed: ${error.message}`));
+worker.on('lockLost', (job) => log(`job ${job.id} (${job.name}): lock lost, another worker owns it now; stopped without writing`));
+worker.on('stalledRun', (job, state) =>
+  log(`job ${job.id} (${job.name}): its previous run ended without an outcome (stall ${state.timesStalled} in all); resuming after cursor ${JSON.stringify(state.cursor)}`),
+);
+worker.on('abandoned', (job, reason) => {
+  abandoned++;
+  log(`job ${job.id} (${job.name}): not handed back (${reason}); it resumes from its last checkpoint once its lock expires`);
 });
 await worker.start();
 log(`started: queue "${config.queue}", concurrency ${config.concurrency}, jobs ${[...jobs.keys()].join(', ')}`);
