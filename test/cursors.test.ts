@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CursorNotSerializableError, IterableJob, runInline, type JobState } from '../src/index.js';
+import { CursorNotSerializableError, InvalidCursorError, IterableJob, runInline, type JobState } from '../src/index.js';
 
 function jobYielding(name: string, bad: unknown) {
   return class extends IterableJob<Record<string, never>, number, unknown> {
@@ -71,5 +71,64 @@ describe('cursor validation', () => {
       const result = await runInline(Many, {}, { maxIterations: n });
       assert.deepEqual(JSON.parse(JSON.stringify(result.state.cursor)), JSON.parse(JSON.stringify(cursors[n - 1])));
     }
+  });
+});
+
+describe('cursors from outside', () => {
+  test('a cursor key named "__proto__" is kept through the run, the saved JSON and a resume', async () => {
+    const keyed = JSON.parse('{"__proto__": 7, "id": 1}') as Record<string, number>;
+    class Keyed extends IterableJob<Record<string, never>, number, Record<string, number>> {
+      static override jobName = 'keyed';
+      static seen: unknown[] = [];
+      *buildEnumerator(_params: Record<string, never>, { cursor }: { cursor: Record<string, number> | undefined }) {
+        Keyed.seen.push(cursor === undefined ? undefined : JSON.stringify(cursor));
+        if (cursor === undefined) yield [0, keyed] as [number, Record<string, number>];
+      }
+      eachIteration() {}
+    }
+    const saved: string[] = [];
+    const first = await runInline(Keyed, {}, { persist: (state) => void saved.push(JSON.stringify(state)) });
+    assert.equal(JSON.stringify(first.state.cursor), '{"__proto__":7,"id":1}');
+    assert.match(saved.at(-1)!, /"cursor":\{"__proto__":7,"id":1\}/);
+    const again = JSON.parse(saved.at(-1)!) as JobState<Record<string, number>>;
+    again.status = 'interrupted';
+    await runInline(Keyed, {}, { state: again });
+    assert.deepEqual(Keyed.seen, [undefined, '{"__proto__":7,"id":1}']);
+  });
+
+  test('validateCursor refuses a saved cursor of the wrong shape with ERR_INVALID_CURSOR before any hook or item runs', async () => {
+    class Numbered extends IterableJob<Record<string, never>, number, number> {
+      static override jobName = 'numbered';
+      static calls: string[] = [];
+      *buildEnumerator(_params: Record<string, never>, { cursor }: { cursor: number | undefined }) {
+        for (let i = cursor === undefined ? 0 : cursor + 1; i < 5; i++) yield [i, i] as [number, number];
+      }
+      eachIteration(item: number) {
+        Numbered.calls.push(`item ${item}`);
+      }
+      override onResume() {
+        Numbered.calls.push('onResume');
+      }
+      override onShutdown() {
+        Numbered.calls.push('onShutdown');
+      }
+      override validateCursor(cursor: unknown) {
+        return (Number.isSafeInteger(cursor) && (cursor as number) >= 0) || `expected an integer >= 0, got ${JSON.stringify(cursor)}`;
+      }
+    }
+    const state = { version: 1, jobName: 'numbered', status: 'interrupted', iterations: 3, timesInterrupted: 1, totalTimeMs: 5, startedAt: '2026-01-01T00:00:00.000Z', cursor: '2' };
+    const persisted: unknown[] = [];
+    await assert.rejects(runInline(Numbered, {}, { state: state as never, persist: (s) => void persisted.push(s) }), (error: Error & { code?: string; state?: JobState }) => {
+      assert.ok(error instanceof InvalidCursorError);
+      assert.equal(error.code, 'ERR_INVALID_CURSOR');
+      assert.match(error.message, /Job "numbered" cannot resume from the saved cursor "2": expected an integer >= 0, got "2"/);
+      assert.equal(error.state?.cursor, '2');
+      return true;
+    });
+    assert.deepEqual(Numbered.calls, [], 'no hook, no item');
+    assert.deepEqual(persisted, [], 'nothing written over the saved state');
+    // A valid cursor resumes as usual.
+    await runInline(Numbered, {}, { state: { ...state, cursor: 2 } as never });
+    assert.deepEqual(Numbered.calls, ['onResume', 'item 3', 'item 4', 'onShutdown']);
   });
 });

@@ -15,5 +15,5 @@ export type {
 } from './options.js';
 export { enqueue, cancelJob, pauseJob, resumeJob, getIterationState, listIterableJobs } from './control.js';
 export type { ControlResult, IterationJobInfo, IterationStatus, ListOptions, QueueState } from './control.js';
-export { CONTROL_FIELD, DEFAULT_REDIS_URL, STALLED_COUNTER_FIELD, resolveConnection } from './redis.js';
+export { CONTROL_FIELD, DEFAULT_REDIS_URL, STALLED_COUNTER_FIELD, STATE_FIELD, resolveConnection } from './redis.js';
 export type { ControlRequest, IterationConnection, IterationJobData } from './redis.js';
