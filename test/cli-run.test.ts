@@ -97,6 +97,8 @@ describe('job-iteration run', () => {
       assert.equal((await first.exited).signal, 'SIGKILL');
       const second = await runCli(args);
       assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stderr, /the last run ended without saving an outcome \(killed or crashed; 1 time\(s\) so far\)/);
+      assert.equal(JSON.parse(readFileSync(state, 'utf8')).state.timesStalled, 1, 'the kill is counted in the state');
       const items = numbersIn(log);
       assert.deepEqual([...new Set(items)].sort((a, b) => a - b), range(200), 'every item at least once');
       const redone = items.length - 200;

@@ -5,7 +5,7 @@ import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
 import { intFlag, paramsFlag, parse } from './args.js';
 import { loadJobs, pickJob } from './load-jobs.js';
-import { redactUrl } from '../redact.js';
+import { redactUrl, redactUrls } from '../redact.js';
 import { assertRedisReachable, createRedis, redisTarget } from './redis.js';
 import { ExitCode, UsageError } from './usage.js';
 
@@ -85,6 +85,11 @@ export async function statusCommand(argv: string[]): Promise<number> {
     for (const p of processes) console.log(`  ${formatProcess(p)}`);
     console.log(`\niterable jobs: ${jobs.length}${jobs.length === limit ? ` (first ${limit}; --limit for more)` : ''}`);
     if (jobs.length > 0) printTable(jobs.map(jobRow));
+    // Why a job cannot run or did not finish, in full: the table has no room for it and it is what a person needs.
+    for (const job of jobs) {
+      const problem = job.invalid ?? (job.queueState === 'failed' ? job.failedReason : undefined);
+      if (problem) console.log(`  job ${job.id}: ${redactUrls(problem)}`);
+    }
     return ExitCode.ok;
   });
 }
@@ -113,11 +118,12 @@ function jobRow(job: IterationJobInfo): string[] {
     progress.percentage !== undefined ? `${progress.percentage.toFixed(1)}%` : '-',
     cursor.length > 30 ? `${cursor.slice(0, 27)}...` : cursor,
     String(job.state?.timesInterrupted ?? 0),
+    String(job.state?.timesStalled ?? 0),
   ];
 }
 
 function printTable(rows: string[][]): void {
-  const header = ['ID', 'JOB', 'STATUS', 'QUEUE STATE', 'ITEMS', 'DONE', 'CURSOR', 'INTERRUPTED'];
+  const header = ['ID', 'JOB', 'STATUS', 'QUEUE STATE', 'ITEMS', 'DONE', 'CURSOR', 'INTERRUPTED', 'STALLED'];
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   for (const row of all) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);

@@ -55,6 +55,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     console.log(`${jobName} already completed at ${saved.state.completedAt} (${saved.state.iterations} items); pass --restart to run it again.`);
     return ExitCode.ok;
   }
+  if (saved?.state.status === 'running') {
+    // Only a run that died without a word (kill -9, power loss, out of memory) leaves `running` behind.
+    saved.state.timesStalled = (saved.state.timesStalled ?? 0) + 1;
+    console.error(`${jobName}: the last run ended without saving an outcome (killed or crashed; ${saved.state.timesStalled} time(s) so far); items after its last checkpoint run again`);
+  }
   if (saved) {
     console.error(`${jobName}: resuming after cursor ${JSON.stringify(saved.state.cursor)} (${saved.state.iterations} items done, interrupted ${saved.state.timesInterrupted} times)`);
   }
