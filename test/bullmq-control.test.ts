@@ -48,7 +48,7 @@ describe('control from any process', () => {
     assert.equal(info?.queueState, 'failed');
     assert.equal(info?.status, 'cancelled');
     assert.equal(info?.state?.status, 'cancelled');
-    assert.equal(info?.failedReason, `Job "sequence" (id ${job.id}) was cancelled.`);
+    assert.equal(info?.failedReason, `ERR_JOB_CANCELLED: Job "sequence" (id ${job.id}) was cancelled.`);
     assert.equal(info?.attemptsMade, 1, 'not retried');
     assert.equal(info?.control, undefined, 'the request is cleared once acted on');
     const done = await t.items();

@@ -599,8 +599,7 @@ export class IterationWorker extends EventEmitter {
     const cancelled = new JobCancelledError(jobName, job.id);
     log('%s %s: cancelled at cursor %j', this.name, job.id, state.cursor);
     this.emit('cancelled', job, structuredClone(state));
-    // UnrecoverableError: BullMQ fails the job at once, whatever attempts are left.
-    throw Object.assign(new UnrecoverableError(cancelled.message), { code: cancelled.code });
+    throw permanentFailure(cancelled);
   }
 
   /** Parks a paused job in the delayed set until `resumeJob`. */
