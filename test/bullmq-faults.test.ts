@@ -26,11 +26,21 @@ function worker(name: string, ctx: Ctx, options: Record<string, unknown> = {}): 
   return w;
 }
 
+/** `promise`, or a rejection naming `what` once `ms` have passed: no wait in these tests is open-ended. */
+function within<T>(promise: Promise<T>, what: string, ms = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function outcome(w: IterationWorker, jobId: string): Promise<{ failed?: Error; job: Job }> {
-  return new Promise((resolve) => {
-    w.on('completed', (job) => job.id === jobId && resolve({ job }));
-    w.on('failed', (job, error) => job?.id === jobId && resolve({ job: job!, failed: error }));
-  });
+  return within(
+    new Promise((resolve) => {
+      w.on('completed', (job) => job.id === jobId && resolve({ job }));
+      w.on('failed', (job, error) => job?.id === jobId && resolve({ job: job!, failed: error }));
+    }),
+    `job ${jobId} to complete or fail`,
+  );
 }
 
 /** A queue on a Redis server of the test's own, for tests that kill it or read its traffic. */
@@ -45,7 +55,8 @@ async function ownQueue(ctx: Ctx, label: string): Promise<{ own: OwnRedis; queue
 }
 
 describe('untrusted job data', () => {
-  const invalid: [string, (raw: string) => string][] = [
+  const invalid: [string, (raw: string) => string | undefined][] = [
+    ['no data field at all', () => undefined],
     ['data that is not JSON', () => '{"params": {"upTo": 5'],
     ['data that is an array', () => '[1,2,3]'],
     ['data without params', () => '{"upTo": 5}'],
@@ -58,11 +69,12 @@ describe('untrusted job data', () => {
       const job = await enqueue(t.queue, Sequence, { upTo: 5, record: t.record });
       const key = t.queue.toKey(job.id!);
       const bad = corrupt((await t.redis.hget(key, 'data'))!);
-      await t.redis.hset(key, 'data', bad);
+      if (bad === undefined) await t.redis.hdel(key, 'data');
+      else await t.redis.hset(key, 'data', bad);
       const w = worker(t.name, ctx);
       const { failed } = await outcome(w, job.id!);
       assert.match(failed?.message ?? 'completed', new RegExp(`^ERR_INVALID_JOB_DATA: Job ${job.id} \\("sequence"\\)`));
-      assert.equal(await t.redis.hget(key, 'data'), bad, 'the data is left as it was');
+      assert.equal(await t.redis.hget(key, 'data'), bad ?? null, 'the data is left as it was');
       assert.equal(await t.queue.getJobState(job.id!), 'failed');
       assert.equal((await getIterationState(t.queue, job.id!))?.attemptsMade, 1, 'no retries: it will not read better next time');
       assert.deepEqual(await t.items(), []);
@@ -152,7 +164,7 @@ describe('stalls, poison items and lost locks', () => {
     const taker = worker(t.name, ctx, { ...FAST_STALLS, checkpointIntervalMs: 100 });
     const stalled = new Promise<number | undefined>((resolve) => taker.on('stalledRun', (_job, state) => resolve(state.timesStalled)));
     const done = outcome(taker, job.id!);
-    assert.equal(await stalled, 1, 'the new owner counts the stall');
+    assert.equal(await within(stalled, 'the new owner to pick the job up'), 1, 'the new owner counts the stall');
     await waitFor('the new owner to make progress', async () => (await t.items()).length >= atStop + 30);
     frozen.child.kill('SIGCONT');
     await waitFor('the frozen worker to see its lock is gone', () => frozen.stdout().includes(`lockLost ${job.id}`), 10_000);
@@ -234,7 +246,7 @@ describe('closing while Redis is away', () => {
     const tookMs = performance.now() - started;
     assert.equal(result, 'closed');
     assert.ok(tookMs < 4000, `close took ${Math.round(tookMs)} ms with closeTimeoutMs 1000`);
-    assert.equal(await abandoned, job.id);
+    assert.equal(await within(abandoned, 'the abandoned event'), job.id);
     await own.start();
     const next = worker(name, ctx, { connection: own.url, ...FAST_STALLS });
     const stalled = new Promise<number | undefined>((resolve) => next.on('stalledRun', (_job, state) => resolve(state.iterations)));
