@@ -443,18 +443,20 @@ export class IterationWorker extends EventEmitter {
         state.status = 'failed';
         state.lastError = error.message;
         state.updatedAt = new Date().toISOString();
-        await this.#persist(run, state, false, true).catch((persistError) => {
-          if (persistError instanceof LockLostError) this.#lockLost(run);
-          throw persistError;
-        });
+        await this.#persistOwned(run, state, true);
         log('%s %s: %s', this.name, run.job.id, error.message);
         throw permanentFailure(error);
       }
     }
     state.status = 'running';
     state.updatedAt = new Date().toISOString();
+    await this.#persistOwned(run, state);
+  }
+
+  /** `#persist`, where a refused write ends the run as one whose job another worker owns now. */
+  async #persistOwned(run: ActiveRun, state: JobState<unknown>, force = false): Promise<void> {
     try {
-      await this.#persist(run, state, false);
+      await this.#persist(run, state, false, force);
     } catch (error) {
       if (error instanceof LockLostError) this.#lockLost(run);
       throw error;
@@ -666,7 +668,6 @@ export class IterationWorker extends EventEmitter {
     }
   }
 }
-
 
 /**
  * The error that fails a job for good, whatever attempts it has left. Its message leads with the code, because the
