@@ -1,7 +1,11 @@
-import { redactUrl, redactUrls } from './redact.js';
+import { redactUrls } from './redact.js';
 import type { JobState } from './state.js';
 
-/** Every error this library raises on purpose carries one of these codes. */
+/**
+ * Every error this library raises on purpose carries one of these codes. The list is the whole catalogue, so a
+ * `switch` on `error.code` stays exhaustive; each class lives with the layer that raises it (`job-iteration/bullmq`
+ * for a queue's errors, the process layer for Redis URLs and job modules).
+ */
 export type ErrorCode =
   | 'ERR_CURSOR_NOT_SERIALIZABLE'
   | 'ERR_INVALID_ENUMERATOR'
@@ -21,7 +25,10 @@ export type ErrorCode =
   | 'ERR_INVALID_JOB_DATA'
   | 'ERR_INVALID_CURSOR'
   | 'ERR_JOB_STALLED'
-  | 'ERR_REDIS_AUTH';
+  | 'ERR_REDIS_AUTH'
+  | 'ERR_REDIS_UNREACHABLE'
+  | 'ERR_INVALID_REDIS_URL'
+  | 'ERR_JOB_MODULE';
 
 /**
  * Base class of every named error. `code` is stable across versions; match on it, not on the message.
@@ -139,34 +146,6 @@ export class UnknownJobError extends JobIterationError {
   }
 }
 
-/** A job was cancelled through the control API. */
-export class JobCancelledError extends JobIterationError {
-  constructor(jobName: string, jobId?: string) {
-    super('ERR_JOB_CANCELLED', `Job "${jobName}"${jobId ? ` (id ${jobId})` : ''} was cancelled.`);
-  }
-}
-
-/** A worker tried to save state for a job whose lock it no longer holds; the write was refused. */
-export class LockLostError extends JobIterationError {
-  constructor(jobName: string, jobId: string) {
-    super(
-      'ERR_LOCK_LOST',
-      `Job "${jobName}" (id ${jobId}) is no longer locked by this worker; its state was not written so a newer cursor is not overwritten.`,
-    );
-  }
-}
-
-/** A queue has no job with the given id (never added, or already removed). */
-export class JobNotFoundError extends JobIterationError {
-  readonly jobId: string;
-  readonly queueName: string;
-  constructor(queueName: string, jobId: string) {
-    super('ERR_JOB_NOT_FOUND', `Queue "${queueName}" has no job with id ${jobId}.`);
-    this.jobId = jobId;
-    this.queueName = queueName;
-  }
-}
-
 /** A job's params are not a plain JSON value, so the job could not be stored and resumed exactly. */
 export class InvalidParamsError extends JobIterationError {
   readonly jobName: string;
@@ -209,21 +188,6 @@ export class SignalsOwnedError extends JobIterationError {
 }
 
 /**
- * A queued job's stored data is not a job this library can run: not JSON, not an object, no `params`, or a `state`
- * that is not a saved state of this job. The job fails without retries and its data is left as it is, for a person
- * to look at: guessing would complete it with items never run, or restart it from zero.
- */
-export class InvalidJobDataError extends JobIterationError {
-  readonly jobId: string;
-  readonly jobName: string;
-  constructor(jobName: string, jobId: string, problem: string, options?: { cause?: unknown }) {
-    super('ERR_INVALID_JOB_DATA', `Job ${jobId} ("${jobName}") has stored data that is not a valid iterable job: ${problem}`, options);
-    this.jobId = jobId;
-    this.jobName = jobName;
-  }
-}
-
-/**
  * A saved cursor is valid JSON but not a cursor this job accepts (its `validateCursor` said no). Raised before any
  * hook or item runs, so a cursor of the wrong shape can never make a job "complete" having done nothing.
  */
@@ -231,37 +195,14 @@ export class InvalidCursorError extends JobIterationError {
   readonly jobName: string;
   readonly cursor: unknown;
   constructor(jobName: string, cursor: unknown, problem: string, options?: { cause?: unknown }) {
-    super('ERR_INVALID_CURSOR', `Job "${jobName}" cannot resume from the saved cursor ${preview(cursor)}: ${problem}`, options);
+    super('ERR_INVALID_CURSOR', `Job "${jobName}" cannot resume from the saved cursor ${previewCursor(cursor)}: ${problem}`, options);
     this.jobName = jobName;
     this.cursor = cursor;
-  }
-}
-
-/**
- * A job stalled (its worker crashed, was killed or froze past its lock) more times in a row than allowed without
- * making progress: most likely the item after `cursor` crashes or blocks its worker every time.
- */
-export class JobStalledError extends JobIterationError {
-  readonly jobId: string;
-  readonly jobName: string;
-  readonly cursor: unknown;
-  readonly stalls: number;
-  constructor(jobName: string, jobId: string, cursor: unknown, stalls: number, limit: number) {
-    super(
-      'ERR_JOB_STALLED',
-      `Job ${jobId} ("${jobName}") stalled ${stalls} times in a row without progress ` +
-        `${cursor === undefined ? 'before its first item' : `after cursor ${preview(cursor)}`} (maxStalledCount ${limit}): ` +
-        `the ${cursor === undefined ? 'first item' : 'item after that cursor'} most likely crashes or blocks its worker.`,
-    );
-    this.jobId = jobId;
-    this.jobName = jobName;
-    this.cursor = cursor;
-    this.stalls = stalls;
   }
 }
 
 /** A cursor as JSON, cut short: messages name it without flooding a log. */
-function preview(cursor: unknown): string {
+export function previewCursor(cursor: unknown): string {
   let json: string | undefined;
   try {
     json = JSON.stringify(cursor);
@@ -272,22 +213,3 @@ function preview(cursor: unknown): string {
   return json.length > 120 ? `${json.slice(0, 117)}...` : json;
 }
 
-/**
- * Redis refused this client's credentials (`WRONGPASS`: wrong user name or password; `NOAUTH`: a password is
- * required and none was given). Retrying cannot help, so it is reported at once, naming where the URL came from.
- */
-export class RedisAuthError extends JobIterationError {
-  /** The URL with its password redacted. */
-  readonly url: string;
-  /** Where the URL came from, e.g. `--redis` or `REDIS_URL`. */
-  readonly source: string;
-  constructor(url: string, source: string, reply: string) {
-    super(
-      'ERR_REDIS_AUTH',
-      `Redis at ${redactUrl(url)} (from ${source}) refused the credentials (${redactUrls(reply).replace(/\.$/, '')}); ` +
-        `check the user name and password in ${source}.`,
-    );
-    this.url = redactUrl(url);
-    this.source = source;
-  }
-}

@@ -19,6 +19,9 @@ export type { JobIterationConfig } from './config.js';
 export { parseState, newState } from './state.js';
 export type { JobState, JobStatus, JsonValue } from './state.js';
 export * from './errors.js';
+// Raised only by job-iteration/bullmq, and exported from there; kept here for code written before they moved.
+// The module holds nothing but these classes, so the root still loads no bullmq.
+export { InvalidJobDataError, JobCancelledError, JobNotFoundError, JobStalledError, LockLostError } from './bullmq/errors.js';
 
 // The built-in adapters register themselves; importing them here makes them part of the default set.
 export { workerStop, workerStopAdapter, WORKER_STOP_ADAPTER } from '../adapters/worker-stop.js';

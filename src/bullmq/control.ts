@@ -1,6 +1,7 @@
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import createDebug from 'debug';
-import { InvalidOptionError, JobNotFoundError } from '../errors.js';
+import { InvalidOptionError } from '../errors.js';
+import { JobNotFoundError } from './errors.js';
 import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
 import type { JobState } from '../state.js';
 import {

@@ -4,6 +4,7 @@
  */
 export { BULLMQ_ADAPTER, bullmqAdapter } from '../../adapters/bullmq.js';
 export { IterationWorker } from './worker.js';
+export { InvalidJobDataError, JobCancelledError, JobNotFoundError, JobStalledError, LockLostError } from './errors.js';
 export { CONTROL_ADAPTER, PARK_DELAY_MS } from './options.js';
 export type {
   CloseOptions,

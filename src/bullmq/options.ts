@@ -1,5 +1,5 @@
 import type { Job, WorkerOptions } from 'bullmq';
-import type { LockLostError } from '../errors.js';
+import type { LockLostError } from './errors.js';
 import type { IterableJobClass } from '../iterable-job.js';
 import type { JobState } from '../state.js';
 import type { IterationConnection } from './redis.js';

@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ConnectionOptions, Job, QueueBase } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
-import { InvalidJobDataError, InvalidOptionError, InvalidParamsError, describeValue } from '../errors.js';
+import { InvalidOptionError, InvalidParamsError, describeValue } from '../errors.js';
+import { InvalidJobDataError } from './errors.js';
 import { parseState, type JobState } from '../state.js';
 
 /**

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
-import { JobIterationError, RedisAuthError } from '../errors.js';
+import { JobIterationError } from '../errors.js';
+import { InvalidRedisUrlError, JobModuleError, RedisAuthError, RedisUnreachableError } from '../process/errors.js';
 import { redactUrls } from '../redact.js';
 import { runCommand } from './run.js';
 import { ExitCode, USAGE, UsageError } from './usage.js';
@@ -42,7 +43,8 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.ok;
     }
     return await (await load())(rest);
-  } catch (error) {
+  } catch (thrown) {
+    const error = asUsageError(thrown);
     if (error instanceof UsageError || error instanceof JobIterationError) {
       console.error(`job-iteration: ${redactUrls(error.message)}`);
       if (error instanceof UsageError) console.error(`\n${USAGE}`);
@@ -53,6 +55,15 @@ export async function main(argv: string[]): Promise<number> {
     console.error(redactUrls(inspect(error)));
     return ExitCode.failed;
   }
+}
+
+/**
+ * The process layer names what went wrong before a job ran (a bad URL, Redis away, a module that does not load);
+ * on a command line each of those is bad input, told with the usage text and exit 2.
+ */
+function asUsageError(error: unknown): unknown {
+  const input = error instanceof InvalidRedisUrlError || error instanceof RedisUnreachableError || error instanceof JobModuleError;
+  return input ? new UsageError(error.message) : error;
 }
 
 // Exit as soon as the command is done, in the same tick: a signal arriving while the process would otherwise wind

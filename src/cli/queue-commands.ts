@@ -1,12 +1,15 @@
 import { Queue } from 'bullmq';
-import { JobNotFoundError } from '../errors.js';
+import { JobNotFoundError } from '../bullmq/errors.js';
 import { cancelJob, enqueue, listIterableJobs, pauseJob, resumeJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
 import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
 import { intFlag, paramsFlag, parse } from './args.js';
-import { loadJobs, pickJob } from './load-jobs.js';
+import { pickJob } from './pick-job.js';
+import { loadJobs } from '../process/load-jobs.js';
 import { redactUrl, redactUrls } from '../redact.js';
-import { assertRedisReachable, createRedis, redisTarget } from './redis.js';
+import { createRedis } from '../process/redis-client.js';
+import { assertRedisReachable } from '../process/redis-probe.js';
+import { redisTarget } from '../process/redis-url.js';
 import { ExitCode, UsageError } from './usage.js';
 
 const QUEUE_FLAGS = { queue: { type: 'string' }, redis: { type: 'string' } } as const;

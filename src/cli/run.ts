@@ -9,7 +9,8 @@ import { runInline } from '../runner.js';
 import { trapStopSignals } from '../signals.js';
 import type { JobState } from '../state.js';
 import { intFlag, paramsFlag, parse } from './args.js';
-import { loadJobs, pickJob } from './load-jobs.js';
+import { pickJob } from './pick-job.js';
+import { loadJobs } from '../process/load-jobs.js';
 import { startProgress } from './progress.js';
 import { ExitCode, UsageError } from './usage.js';
 

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { intFlag, numberFlag, parse } from './args.js';
-import { loadJobs } from './load-jobs.js';
-import { assertRedisReachable, redisTarget } from './redis.js';
+import { loadJobs } from '../process/load-jobs.js';
+import { assertRedisReachable } from '../process/redis-probe.js';
+import { redisTarget } from '../process/redis-url.js';
 import { UsageError } from './usage.js';
 
 /**

@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { lifecycle } from '../lifecycle.js';
 import { trapStopSignals, type StopSignal } from '../signals.js';
-import { closeRedis, createRedis } from '../cli/redis.js';
+import { closeRedis, createRedis } from '../process/redis-client.js';
 import { Heartbeat } from './heartbeat.js';
 import { urgentStepMs } from './shutdown.js';
 import { createLogger, logHookErrors, type Logger } from './log.js';

@@ -109,8 +109,8 @@ shutdownTimeoutMs = config.shutdownTimeoutMs;
 
 const [{ IterationWorker: Worker }, { loadJobs }, { closeRedis, createRedis }, { Heartbeat: HeartbeatClass }] = await Promise.all([
   import('../bullmq/index.js'),
-  import('../cli/load-jobs.js'),
-  import('../cli/redis.js'),
+  import('../process/load-jobs.js'),
+  import('../process/redis-client.js'),
   import('./heartbeat.js'),
 ]);
 const jobs = await loadJobs(config.modules);
