@@ -1,5 +1,5 @@
 import { redactUrls } from './redact.js';
-import type { JobState } from './state.js';
+import type { JobState } from './job-state.js';
 
 /**
  * Every error this library raises on purpose carries one of these codes. The list is the whole catalogue, so a
