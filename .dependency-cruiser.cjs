@@ -1,0 +1,79 @@
+/**
+ * The layers, lowest first: core, runtime, process, interfaces. A module imports
+ * only its own layer or those below it, and nothing imports in a circle. `npm test` runs this (`npm run lint:layers`).
+ */
+const CORE = '^(src/[^/]+\\.ts|adapters/(abort-signal|max-runtime|worker-stop)\\.ts)$';
+const RUNTIME = '^(src/bullmq/|adapters/bullmq\\.ts$)';
+const PROCESS = '^src/(process|supervisor)/';
+const INTERFACES = '^src/cli/';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'An import cycle makes load order decide behaviour and keeps layers from being taken apart.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'core-imports-only-core',
+      severity: 'error',
+      comment: 'The core runs without a runtime, a process model or a command line.',
+      from: { path: CORE, pathNot: '^src/index\\.ts$' },
+      to: { path: [RUNTIME, PROCESS, INTERFACES] },
+    },
+    {
+      name: 'root-reexports-only-runtime-errors',
+      severity: 'error',
+      comment:
+        'The root entry re-exports the BullMQ runtime errors for compatibility; that module loads no bullmq. ' +
+        'Anything else of a runtime is reached through its own subpath export.',
+      from: { path: '^src/index\\.ts$' },
+      to: { path: [RUNTIME, PROCESS, INTERFACES], pathNot: '^src/bullmq/errors\\.ts$' },
+    },
+    {
+      name: 'core-without-optional-packages',
+      severity: 'error',
+      comment: 'The core imports without bullmq, ioredis or pg installed, types included.',
+      from: { path: [CORE, '^src/bullmq/errors\\.ts$'] },
+      to: { path: '(^|/)node_modules/(bullmq|ioredis|pg|cli-progress)/' },
+    },
+    {
+      name: 'runtime-below-process',
+      severity: 'error',
+      comment: 'A runtime is used by processes and commands, never the other way round.',
+      from: { path: RUNTIME },
+      to: { path: [PROCESS, INTERFACES] },
+    },
+    {
+      name: 'process-below-interfaces',
+      severity: 'error',
+      comment: 'The supervisor and forked workers run without the command line; they never raise its UsageError.',
+      from: { path: PROCESS },
+      to: { path: INTERFACES },
+    },
+    {
+      name: 'shared-process-helpers-below-supervisor',
+      severity: 'error',
+      comment: 'src/process holds what the supervisor, its workers and the CLI share; it does not depend on one of them.',
+      from: { path: '^src/process/' },
+      to: { path: '^src/supervisor/' },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      comment: 'An import the checker cannot resolve is an import it cannot check.',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    // Type-only imports count: a cycle or an upward import in types is still a seam in the wrong place.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+  },
+};
