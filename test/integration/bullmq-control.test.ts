@@ -11,10 +11,10 @@ import {
   listIterableJobs,
   pauseJob,
   resumeJob,
-} from '../src/bullmq/index.js';
-import { JobNotFoundError } from '../src/index.js';
-import { Sequence, closeRecorder } from './fixtures/bullmq-jobs.js';
-import { freshQueue, waitFor } from './support/queue.js';
+} from '../../src/bullmq/index.js';
+import { JobNotFoundError } from '../../src/index.js';
+import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
+import { freshQueue, waitFor } from '../support/queue.js';
 
 after(() => closeRecorder());
 

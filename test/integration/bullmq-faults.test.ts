@@ -4,11 +4,11 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { IterationWorker, enqueue, getIterationState } from '../src/bullmq/index.js';
-import { IterableJob } from '../src/index.js';
-import { Sequence, closeRecorder } from './fixtures/bullmq-jobs.js';
-import { freshQueue, reap, startWorkerProcess, waitFor, type WorkerProcess } from './support/queue.js';
-import { startOwnRedis, type OwnRedis } from './support/redis-server.js';
+import { IterationWorker, enqueue, getIterationState } from '../../src/bullmq/index.js';
+import { IterableJob } from '../../src/index.js';
+import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
+import { freshQueue, reap, startWorkerProcess, waitFor, type WorkerProcess } from '../support/queue.js';
+import { startOwnRedis, type OwnRedis } from '../support/redis-server.js';
 
 after(() => closeRecorder());
 

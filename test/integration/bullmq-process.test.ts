@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Job } from 'bullmq';
-import { IterationWorker, enqueue, getIterationState } from '../src/bullmq/index.js';
-import { Sequence, closeRecorder } from './fixtures/bullmq-jobs.js';
-import { freshQueue, reap, startWorkerProcess, waitFor, type WorkerProcess } from './support/queue.js';
+import { IterationWorker, enqueue, getIterationState } from '../../src/bullmq/index.js';
+import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
+import { freshQueue, reap, startWorkerProcess, waitFor, type WorkerProcess } from '../support/queue.js';
 
 after(() => closeRecorder());
 

@@ -8,10 +8,10 @@ import {
   enqueue,
   getIterationState,
   type IterationProgress,
-} from '../src/bullmq/index.js';
-import { InterruptionAdapters, InvalidParamsError, LockLostError, type JobState } from '../src/index.js';
-import { Sequence, Spin, closeRecorder } from './fixtures/bullmq-jobs.js';
-import { freshQueue, waitFor } from './support/queue.js';
+} from '../../src/bullmq/index.js';
+import { InterruptionAdapters, InvalidParamsError, LockLostError, type JobState } from '../../src/index.js';
+import { Sequence, Spin, closeRecorder } from '../fixtures/bullmq-jobs.js';
+import { freshQueue, waitFor } from '../support/queue.js';
 
 after(() => closeRecorder());
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { execFile } from 'node:child_process';
-import { CLI, ROOT, killAll, numbersIn, range, runCli, startCli, waitFor } from './support/process.js';
+import { CLI, ROOT, killAll, numbersIn, range, runCli, startCli, waitFor } from '../support/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ji-cli-run-'));
 after(() => {

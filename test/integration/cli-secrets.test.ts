@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { getIterationState } from '../src/bullmq/index.js';
-import { InvalidOptionError } from '../src/errors.js';
-import { redactUrl, redactUrls } from '../src/redact.js';
-import { killAll, numbersIn, runCli, startCli, waitFor } from './support/process.js';
+import { getIterationState } from '../../src/bullmq/index.js';
+import { InvalidOptionError } from '../../src/errors.js';
+import { redactUrl, redactUrls } from '../../src/redact.js';
+import { killAll, numbersIn, runCli, startCli, waitFor } from '../support/process.js';
 
 const MODULE = 'test/fixtures/cli-jobs.mjs';
 // Planted where a leak would show: unique, so no other text can contain it by chance.
@@ -208,8 +208,8 @@ describe('passwords in Redis URLs never reach output, files or worker processes'
   });
 
   test('library errors quote connection URLs redacted', async () => {
-    const { IterationWorker } = await import('../src/bullmq/index.js');
-    const { Counter } = await import('./fixtures/jobs.js');
+    const { IterationWorker } = await import('../../src/bullmq/index.js');
+    const { Counter } = await import('../fixtures/jobs.js');
     assert.throws(
       () => new IterationWorker('q', { jobs: [Counter], connection: `redis://:${SECRET}@127.0.0.1:notaport`, autorun: false, handleSignals: false }),
       (error: unknown) => {

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { getIterationState } from '../src/bullmq/index.js';
-import { listProcesses } from '../src/supervisor/heartbeat.js';
-import { killAll, numbersIn, range, runCli, startCli, waitFor } from './support/process.js';
+import { getIterationState } from '../../src/bullmq/index.js';
+import { listProcesses } from '../../src/supervisor/heartbeat.js';
+import { killAll, numbersIn, range, runCli, startCli, waitFor } from '../support/process.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const MODULE = 'test/fixtures/cli-jobs.mjs';

@@ -11,8 +11,8 @@ import {
   runInline,
   workerStop,
   IterableJob,
-} from '../src/index.js';
-import { Counter } from './fixtures/jobs.js';
+} from '../../src/index.js';
+import { Counter } from '../fixtures/jobs.js';
 
 const registeredHere: string[] = [];
 function register(name: string, adapter: Parameters<typeof InterruptionAdapters.register>[1]) {
@@ -241,7 +241,7 @@ describe('the adapter contract, shared by every built-in adapter', () => {
   ];
 
   before(async () => {
-    await import('../src/bullmq/index.js');
+    await import('../../src/bullmq/index.js');
   });
 
   for (const c of cases) {

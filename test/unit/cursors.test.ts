@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CursorNotSerializableError, InvalidCursorError, IterableJob, runInline, type JobState } from '../src/index.js';
+import { CursorNotSerializableError, InvalidCursorError, IterableJob, runInline, type JobState } from '../../src/index.js';
 
 function jobYielding(name: string, bad: unknown) {
   return class extends IterableJob<Record<string, never>, number, unknown> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { events, runInline, type JobIterationEvents } from '../src/index.js';
-import { Counter } from './fixtures/jobs.js';
+import { events, runInline, type JobIterationEvents } from '../../src/index.js';
+import { Counter } from '../fixtures/jobs.js';
 
 test('runs emit start, checkpoint, interrupt, resume, complete and error with job name, cursor, iterations and timings', async () => {
   const seen: Array<[string, Record<string, unknown>]> = [];

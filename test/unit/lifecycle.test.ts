@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { beforeEach, describe, test } from 'node:test';
-import { SignalsOwnedError, events, lifecycle, onStart, onStop, onWorkerExit, onWorkerStart, onWorkerStop, runInline } from '../src/index.js';
-import { trapStopSignals } from '../src/signals.js';
-import { Counter } from './fixtures/jobs.js';
+import { SignalsOwnedError, events, lifecycle, onStart, onStop, onWorkerExit, onWorkerStart, onWorkerStop, runInline } from '../../src/index.js';
+import { trapStopSignals } from '../../src/signals.js';
+import { Counter } from '../fixtures/jobs.js';
 
 const run = promisify(execFile);
 beforeEach(() => Counter.reset());

@@ -8,8 +8,8 @@ import {
   IterationFailedError,
   runInline,
   type JobState,
-} from '../src/index.js';
-import { Counter } from './fixtures/jobs.js';
+} from '../../src/index.js';
+import { Counter } from '../fixtures/jobs.js';
 
 beforeEach(() => Counter.reset());
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
-import { runInline, workerStop } from '../src/index.js';
-import { iterateExactTimes, markInterrupted } from '../src/testing.js';
-import { Counter } from './fixtures/jobs.js';
+import { runInline, workerStop } from '../../src/index.js';
+import { iterateExactTimes, markInterrupted } from '../../src/testing.js';
+import { Counter } from '../fixtures/jobs.js';
 
 beforeEach(() => Counter.reset());
 
