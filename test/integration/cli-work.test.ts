@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { getIterationState } from '../../src/bullmq/index.js';
 import { listProcesses } from '../../src/supervisor/heartbeat.js';
 import { killAll, numbersIn, range, runCli, startCli, waitFor } from '../support/process.js';
+import { freePort } from '../support/redis-server.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const MODULE = 'test/fixtures/cli-jobs.mjs';
@@ -356,10 +357,12 @@ describe('queue commands', () => {
   });
 });
 
+const CLOSED_PORT_URL = 'redis://127.0.0.1:<free port>';
+
 describe('bad input exits 2 with a one-line error', () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ['unreachable Redis, naming the URL', ['work', MODULE, '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390 \(from --redis\) after 3 attempts: /m],
-    ['unreachable Redis for status', ['status', '--redis', 'redis://127.0.0.1:6390'], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:6390/m],
+    ['unreachable Redis, naming the URL', ['work', MODULE, '--redis', CLOSED_PORT_URL], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(from --redis\) after 3 attempts: /m],
+    ['unreachable Redis for status', ['status', '--redis', CLOSED_PORT_URL], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/m],
     ['unknown flag', ['work', MODULE, '--proceses', '2'], /^job-iteration: work: Unknown option '--proceses'$/m],
     ['bad number', ['work', MODULE, '--processes', 'two'], /^job-iteration: --processes must be an integer >= 1; got "two"$/m],
     ['zero shutdown timeout', ['work', MODULE, '--shutdown-timeout', '0'], /^job-iteration: --shutdown-timeout must be at least 0\.1 seconds; got "0"$/m],
@@ -371,7 +374,9 @@ describe('bad input exits 2 with a one-line error', () => {
   ];
   for (const [name, args, message] of cases) {
     test(name, async () => {
-      const result = await runCli(args);
+      // A port found free just now, not a fixed one: something may well listen on any port a test hard-codes.
+      const closed = `redis://127.0.0.1:${await freePort()}`;
+      const result = await runCli(args.map((arg) => (arg === CLOSED_PORT_URL ? closed : arg)));
       assert.equal(result.code, 2, `${result.stdout}\n${result.stderr}`);
       assert.match(result.stderr, message);
     });

@@ -51,11 +51,22 @@ export function killTree(started: Started): void {
   }
 }
 
-/** Runs the CLI to the end. */
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}) {
+/** Runs the CLI to the end; one that is still running after `timeoutMs` is killed, with what it printed in the error. */
+export async function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000) {
   const started = startCli(args, env);
-  const { code } = await started.exited;
-  return { code, stdout: started.stdout(), stderr: started.stderr() };
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      killTree(started);
+      reject(new Error(`job-iteration ${args.join(' ')} still running after ${timeoutMs} ms; killed. stderr:\n${started.stderr()}`));
+    }, timeoutMs);
+  });
+  try {
+    const { code } = await Promise.race([started.exited, timedOut]);
+    return { code, stdout: started.stdout(), stderr: started.stderr() };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Polls `check` until it returns a truthy value; fails loudly with `what` after `timeoutMs`. */

@@ -108,7 +108,7 @@ describe('signals', () => {
       await import('job-iteration/bullmq');
       const after = ['SIGTERM','SIGINT','SIGQUIT'].map((s) => process.listenerCount(s));
       console.log(JSON.stringify({ before, after }));`;
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd() });
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd(), timeout: 30_000 });
     assert.deepEqual(JSON.parse(stdout), { before: [0, 0, 0], after: [0, 0, 0] });
   });
 });
