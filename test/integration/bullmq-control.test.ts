@@ -15,6 +15,7 @@ import {
 import { JobNotFoundError } from '../../src/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, waitFor } from '../support/queue.js';
+import { TEST_TIMEOUT_MS } from '../support/process.js';
 
 after(() => closeRecorder());
 
@@ -29,7 +30,7 @@ function failure(w: IterationWorker): Promise<[Job | undefined, Error]> {
 }
 
 describe('control from any process', () => {
-  test('cancelJob stops a running job at its next checkpoint, runs onCancel, and fails it as cancelled without retries', async (ctx) => {
+  test('cancelJob stops a running job at its next checkpoint, runs onCancel, and fails it as cancelled without retries', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('cancel-running', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 1000, delayMs: 5, record: t.record }, { attempts: 3 });
     const w = worker(t.name);
@@ -57,7 +58,7 @@ describe('control from any process', () => {
     assert.deepEqual(await t.hooks(), ['onStart', 'onCancel']);
   });
 
-  test('cancelJob on a waiting job: the worker that picks it up cancels it before any item', async (ctx) => {
+  test('cancelJob on a waiting job: the worker that picks it up cancels it before any item', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('cancel-waiting', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 10, record: t.record });
     assert.deepEqual(await cancelJob(t.queue, job.id!), { jobId: job.id, queueState: 'waiting', effect: 'requested' });
@@ -72,7 +73,7 @@ describe('control from any process', () => {
     assert.deepEqual(await cancelJob(t.queue, job.id!), { jobId: job.id, queueState: 'failed', effect: 'none' });
   });
 
-  test('pauseJob parks a running job with its cursor; resumeJob puts it back and it finishes every item once', async (ctx) => {
+  test('pauseJob parks a running job with its cursor; resumeJob puts it back and it finishes every item once', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('pause-running', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 60, delayMs: 5, record: t.record });
     const w = worker(t.name);
@@ -97,7 +98,7 @@ describe('control from any process', () => {
     assert.equal((await getIterationState(t.queue, job.id!))?.status, 'completed');
   });
 
-  test('a paused waiting job is parked when picked up, and runs from the start once resumed', async (ctx) => {
+  test('a paused waiting job is parked when picked up, and runs from the start once resumed', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('pause-waiting', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 10, record: t.record });
     assert.equal((await pauseJob(t.queue, job.id!)).effect, 'requested');
@@ -113,7 +114,7 @@ describe('control from any process', () => {
     assert.deepEqual(await t.items(), range(10));
   });
 
-  test('listIterableJobs reports cursor, status and progress across states; control calls on a missing job throw', async (ctx) => {
+  test('listIterableJobs reports cursor, status and progress across states; control calls on a missing job throw', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('list', ctx);
     const done = await enqueue(t.queue, Sequence, { upTo: 3 });
     const w = worker(t.name);

@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import { IterationWorker, enqueue, getIterationState } from '../../src/bullmq/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, reap, startWorkerProcess, waitFor, type WorkerProcess } from '../support/queue.js';
+import { TEST_TIMEOUT_MS } from '../support/process.js';
 
 after(() => closeRecorder());
 
@@ -25,7 +26,7 @@ function duplicates(items: number[]): number {
 }
 
 describe('worker processes', () => {
-  test('SIGTERM: the process exits within about one item, the job is back in the queue with its cursor, and a second worker finishes it exactly once', async () => {
+  test('SIGTERM: the process exits within about one item, the job is back in the queue with its cursor, and a second worker finishes it exactly once', { timeout: TEST_TIMEOUT_MS }, async () => {
     const t = await freshQueue('sigterm');
     let proc: WorkerProcess | undefined;
     try {
@@ -57,7 +58,7 @@ describe('worker processes', () => {
     }
   });
 
-  test('kill -9: stalled-job recovery hands the job to another worker, which resumes from the last checkpoint', async () => {
+  test('kill -9: stalled-job recovery hands the job to another worker, which resumes from the last checkpoint', { timeout: TEST_TIMEOUT_MS }, async () => {
     const t = await freshQueue('sigkill');
     let proc: WorkerProcess | undefined;
     const checkpointIntervalMs = 200;
@@ -87,7 +88,7 @@ describe('worker processes', () => {
     }
   });
 
-  test('a job that makes progress survives repeated crashes, even with maxStalledCount 1', async () => {
+  test('a job that makes progress survives repeated crashes, even with maxStalledCount 1', { timeout: TEST_TIMEOUT_MS }, async () => {
     const t = await freshQueue('crashes');
     const procs: WorkerProcess[] = [];
     const options = { ...CRASH_OPTIONS, checkpointIntervalMs: 50, maxStalledCount: 1 };
@@ -112,7 +113,7 @@ describe('worker processes', () => {
     }
   });
 
-  test('a job that crashes its worker without making progress still fails after maxStalledCount stalls', async () => {
+  test('a job that crashes its worker without making progress still fails after maxStalledCount stalls', { timeout: TEST_TIMEOUT_MS }, async () => {
     const t = await freshQueue('poison');
     const procs: WorkerProcess[] = [];
     const options = { ...CRASH_OPTIONS, maxStalledCount: 1 };

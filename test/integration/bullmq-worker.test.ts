@@ -12,6 +12,7 @@ import {
 import { InterruptionAdapters, InvalidParamsError, LockLostError, type JobState } from '../../src/index.js';
 import { Sequence, Spin, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, waitFor } from '../support/queue.js';
+import { TEST_TIMEOUT_MS } from '../support/process.js';
 
 after(() => closeRecorder());
 
@@ -35,7 +36,7 @@ describe('IterationWorker', () => {
     assert.ok(names.includes('max-runtime'));
   });
 
-  test('enqueue names the job after its class and refuses params that are not JSON', async (ctx) => {
+  test('enqueue names the job after its class and refuses params that are not JSON', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('enqueue', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 3 });
     assert.equal(job.name, 'sequence');
@@ -45,7 +46,7 @@ describe('IterationWorker', () => {
     assert.equal(await t.queue.count(), 1);
   });
 
-  test('close() stops a running job after its current item and puts it back under the same id; the next worker finishes it exactly once', async (ctx) => {
+  test('close() stops a running job after its current item and puts it back under the same id; the next worker finishes it exactly once', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('graceful', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 80, delayMs: 10, record: t.record });
     const first = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
@@ -81,7 +82,7 @@ describe('IterationWorker', () => {
     assert.deepEqual(finished!.returnvalue, { iterations: 80, cursor: 79, totalTimeMs: final?.state?.totalTimeMs, timesInterrupted: 1 });
   });
 
-  test('with concurrency 5, one close stops every job; none is lost or run twice', async () => {
+  test('with concurrency 5, one close stops every job; none is lost or run twice', { timeout: TEST_TIMEOUT_MS }, async () => {
     const t = await freshQueue('concurrency');
     const lists = range(5).map((i) => `${t.record}:${i}`);
     try {
@@ -111,7 +112,7 @@ describe('IterationWorker', () => {
     }
   });
 
-  test('an unknown job name fails that job with UnknownJobError and the worker goes on', async (ctx) => {
+  test('an unknown job name fails that job with UnknownJobError and the worker goes on', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('unknown', ctx);
     const stray = await t.queue.add('no-such-job', { params: {} });
     const good = await enqueue(t.queue, Sequence, { upTo: 5, record: t.record });
@@ -128,7 +129,7 @@ describe('IterationWorker', () => {
     assert.deepEqual(await t.items(), range(5));
   });
 
-  test('an error in eachIteration uses BullMQ attempts, and the retry resumes from the last cursor', async () => {
+  test('an error in eachIteration uses BullMQ attempts, and the retry resumes from the last cursor', { timeout: TEST_TIMEOUT_MS }, async () => {
     const t = await freshQueue('retry');
     try {
       Sequence.failuresLeft = 1;
@@ -151,7 +152,7 @@ describe('IterationWorker', () => {
     }
   });
 
-  test("BullMQ's own cancelJob aborts the job's signal and fails the attempt, with the cursor saved", async (ctx) => {
+  test("BullMQ's own cancelJob aborts the job's signal and fails the attempt, with the cursor saved", { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('bull-cancel', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 1000, delayMs: 20, record: t.record });
     const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 60_000 });
@@ -169,7 +170,7 @@ describe('IterationWorker', () => {
     assert.ok(done.length < 1000);
   });
 
-  test('a worker that lost the lock cannot overwrite the newer cursor; its run stops without moving the job', async (ctx) => {
+  test('a worker that lost the lock cannot overwrite the newer cursor; its run stops without moving the job', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('fenced', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 5000, delayMs: 5, record: t.record });
     const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 20 });
@@ -203,7 +204,7 @@ describe('IterationWorker', () => {
     assert.equal(await t.redis.get(`${jobKey}:lock`), 'another-worker-token');
   });
 
-  test('a long synchronous no-op job keeps its lock renewed and never stalls', async (ctx) => {
+  test('a long synchronous no-op job keeps its lock renewed and never stalls', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('spin', ctx);
     const job = await enqueue(t.queue, Spin, { forMs: 2500 });
     const worker = new IterationWorker(t.name, {
@@ -226,7 +227,7 @@ describe('IterationWorker', () => {
     assert.ok((done!.returnvalue as { iterations: number }).iterations > 100_000);
   });
 
-  test('close({ urgent: true }) does not wait for the item in flight, even during a graceful close; the job resumes after its last finished item', async (ctx) => {
+  test('close({ urgent: true }) does not wait for the item in flight, even during a graceful close; the job resumes after its last finished item', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('urgent', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 6, delayMs: 300, record: t.record });
     const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
@@ -256,7 +257,7 @@ describe('IterationWorker', () => {
     assert.deepEqual(await t.items(), range(6));
   });
 
-  test('progress carries cursor, iterations, percent and ETA, on the job and on the queue events stream', async (ctx) => {
+  test('progress carries cursor, iterations, percent and ETA, on the job and on the queue events stream', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('progress', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 30, delayMs: 10 });
     const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 50 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { execFile } from 'node:child_process';
-import { CLI, ROOT, killAll, numbersIn, range, runCli, startCli, waitFor } from '../support/process.js';
+import { CLI, killAll, numbersIn, range, ROOT, runCli, startCli, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ji-cli-run-'));
 after(() => {
@@ -24,7 +24,7 @@ function numbersRun(params: Record<string, unknown>, state: string, ...flags: st
 }
 
 describe('job-iteration run', () => {
-  test('SIGINT finishes the current item, saves the cursor and exits 75; the same command resumes to completion, every item exactly once', async () => {
+  test('SIGINT finishes the current item, saves the cursor and exits 75; the same command resumes to completion, every item exactly once', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state, hooks } = paths();
     const args = numbersRun({ upTo: 300, delayMs: 5, log }, state);
     const first = startCli(args, { HOOK_LOG: hooks });
@@ -61,7 +61,7 @@ describe('job-iteration run', () => {
     assert.deepEqual(numbersIn(log), [...range(300), 0, 1, 2]);
   });
 
-  test('SIGTERM behaves like SIGINT', async () => {
+  test('SIGTERM behaves like SIGINT', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state } = paths();
     const run = startCli(numbersRun({ upTo: 500, delayMs: 5, log }, state));
     await waitFor('10 items done', () => numbersIn(log).length >= 10);
@@ -70,7 +70,7 @@ describe('job-iteration run', () => {
     assert.equal(JSON.parse(readFileSync(state, 'utf8')).state.cursor, numbersIn(log).at(-1));
   });
 
-  test('a second signal stops at once (exit 130) without waiting for the slow item in flight, keeping the last finished cursor', async () => {
+  test('a second signal stops at once (exit 130) without waiting for the slow item in flight, keeping the last finished cursor', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state } = paths();
     const run = startCli(numbersRun({ upTo: 50, delayMs: 2000, log }, state, '--checkpoint-interval', '600000'));
     await waitFor('2 items done', () => numbersIn(log).length >= 2, 20_000);
@@ -86,7 +86,7 @@ describe('job-iteration run', () => {
     assert.equal(saved.state.status, 'interrupted');
   });
 
-  test('after kill -9 the rerun resumes from the last persisted cursor: redone work is bounded by the checkpoint interval', async () => {
+  test('after kill -9 the rerun resumes from the last persisted cursor: redone work is bounded by the checkpoint interval', { timeout: TEST_TIMEOUT_MS }, async () => {
     // 5 ms items: a 100 ms interval leaves at most about 20 finished items unsaved, plus the one in flight.
     for (const [interval, bound] of [['0', 1], ['100', 25]] as const) {
       const { log, state } = paths();
@@ -106,7 +106,7 @@ describe('job-iteration run', () => {
     }
   });
 
-  test('TypeScript modules run with the tsx loader, even when they import the package sources rather than dist/', async () => {
+  test('TypeScript modules run with the tsx loader, even when they import the package sources rather than dist/', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { state } = paths();
     const args = ['run', 'test/fixtures/jobs.ts', '--params', JSON.stringify({ upTo: 5 }), '--state', state];
     const withLoader = await runCli(args, { NODE_OPTIONS: '--import tsx' });
@@ -117,7 +117,7 @@ describe('job-iteration run', () => {
     assert.match(without.stderr, /^job-iteration: test\/fixtures\/jobs\.ts is TypeScript: run with NODE_OPTIONS="--import tsx"/m);
   });
 
-  test('a failing job exits 1 with its state at the last good cursor, and the rerun retries from there', async () => {
+  test('a failing job exits 1 with its state at the last good cursor, and the rerun retries from there', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state } = paths();
     const args = numbersRun({ upTo: 20, delayMs: 1, log }, state);
     const failed = await runCli(args, { FAIL_AT: '12' });
@@ -129,7 +129,7 @@ describe('job-iteration run', () => {
     assert.deepEqual(numbersIn(log), range(20));
   });
 
-  test('an item that never settles: exit 70 naming the item, state saved at the last finished item, exit hooks run, and the rerun resumes there', async () => {
+  test('an item that never settles: exit 70 naming the item, state saved at the last finished item, exit hooks run, and the rerun resumes there', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state, hooks } = paths();
     // A checkpoint interval far longer than the run: the cursor saved can only come from the exit path.
     const args = numbersRun({ upTo: 20, delayMs: 1, log }, state, '--checkpoint-interval', '600000');
@@ -154,7 +154,7 @@ describe('job-iteration run', () => {
     assert.deepEqual(numbersIn(log), range(20), 'every item exactly once');
   });
 
-  test('on a TTY it draws a live progress bar with percent, rate, ETA and cursor', async () => {
+  test('on a TTY it draws a live progress bar with percent, rate, ETA and cursor', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state } = paths();
     // `script` gives the command a real pseudo-terminal, as a person's shell would.
     const command = [process.execPath, CLI, 'run', MODULE, '--job', 'numbers', '--params', `'${JSON.stringify({ upTo: 80, delayMs: 5, log })}'`, '--state', state].join(' ');
@@ -168,7 +168,7 @@ describe('job-iteration run', () => {
     assert.deepEqual(numbersIn(log), range(80));
   });
 
-  test('off a TTY it prints periodic progress lines with percent and ETA', async () => {
+  test('off a TTY it prints periodic progress lines with percent and ETA', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state } = paths();
     const result = await runCli(numbersRun({ upTo: 60, delayMs: 5, log }, state, '--progress-interval', '100'));
     assert.equal(result.code, 0);
@@ -191,7 +191,7 @@ describe('job-iteration run: bad input exits 2 with a one-line error and the usa
     ['no module', ['run'], /^job-iteration: run takes one module; got none$/m],
   ];
   for (const [name, args, message] of cases) {
-    test(name, async () => {
+    test(name, { timeout: TEST_TIMEOUT_MS }, async () => {
       const result = await runCli(args);
       assert.equal(result.code, 2, result.stderr);
       assert.match(result.stderr, message);
@@ -199,7 +199,7 @@ describe('job-iteration run: bad input exits 2 with a one-line error and the usa
     });
   }
 
-  test('a corrupt state file is refused, naming it, and left as it is', async () => {
+  test('a corrupt state file is refused, naming it, and left as it is', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { state } = paths();
     writeFileSync(state, '{"format":"job-iteration/state-file@1", "jobName": "numb');
     const result = await runCli(['run', MODULE, '--job', 'numbers', '--params', '{"upTo":3}', '--state', state]);
@@ -208,7 +208,7 @@ describe('job-iteration run: bad input exits 2 with a one-line error and the usa
     assert.equal(readFileSync(state, 'utf8'), '{"format":"job-iteration/state-file@1", "jobName": "numb');
   });
 
-  test('params that differ from the saved run are refused rather than mixed', async () => {
+  test('params that differ from the saved run are refused rather than mixed', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state } = paths();
     const first = startCli(numbersRun({ upTo: 400, delayMs: 5, log }, state));
     await waitFor('5 items', () => numbersIn(log).length >= 5);

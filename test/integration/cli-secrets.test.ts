@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,7 +10,8 @@ import { Redis } from 'ioredis';
 import { getIterationState } from '../../src/bullmq/index.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import { redactUrl, redactUrls } from '../../src/redact.js';
-import { killAll, numbersIn, runCli, startCli, waitFor } from '../support/process.js';
+import { killAll, numbersIn, runCli, startCli, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
+import { freePort } from '../support/redis-server.js';
 
 const MODULE = 'test/fixtures/cli-jobs.mjs';
 // Planted where a leak would show: unique, so no other text can contain it by chance.
@@ -21,14 +21,6 @@ const dir = mkdtempSync(join(tmpdir(), 'ji-cli-secrets-'));
 let server: ChildProcess | undefined;
 let port = 0;
 let url = '';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port: free } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return free;
-}
 
 /** A Redis of this test's own that wants a password, on a port nobody else took. */
 async function startPasswordRedis(): Promise<void> {
@@ -101,7 +93,7 @@ function filesUnder(root: string): string[] {
 }
 
 describe('passwords in Redis URLs never reach output, files or worker processes', () => {
-  test('every command, with the password in --redis or REDIS_URL', async () => {
+  test('every command, with the password in --redis or REDIS_URL', { timeout: TEST_TIMEOUT_MS }, async () => {
     const redacted = `redis://:***@127.0.0.1:${port}`;
     const files = mkdtempSync(join(dir, 'files-'));
 
@@ -165,7 +157,7 @@ describe('passwords in Redis URLs never reach output, files or worker processes'
     for (const file of filesUnder(files)) assertNoSecret(file, readFileSync(file, 'latin1'));
   });
 
-  test('a malformed URL with a password: exit 2, the URL shown redacted, no stack trace', async () => {
+  test('a malformed URL with a password: exit 2, the URL shown redacted, no stack trace', { timeout: TEST_TIMEOUT_MS }, async () => {
     const malformed = `redis://:${SECRET}@127.0.0.1:notaport`;
     for (const [args, env, source] of [
       [['status', '--redis', malformed], {}, '--redis'],
@@ -182,7 +174,7 @@ describe('passwords in Redis URLs never reach output, files or worker processes'
     }
   });
 
-  test('a wrong or missing password: an authentication error (exit 2, one line), not "cannot reach"', async () => {
+  test('a wrong or missing password: an authentication error (exit 2, one line), not "cannot reach"', { timeout: TEST_TIMEOUT_MS }, async () => {
     const wrong = `redis://:${WRONG}@127.0.0.1:${port}`;
     for (const args of [['status', '--redis', wrong], ['work', MODULE, '--redis', wrong], ['pause', '1', '--redis', wrong]]) {
       const result = await runCli(args);
@@ -199,7 +191,7 @@ describe('passwords in Redis URLs never reach output, files or worker processes'
     assert.match(none.stderr, new RegExp(`^job-iteration: Redis at redis://127\\.0\\.0\\.1:${port} \\(from REDIS_URL\\) refused the credentials \\(NOAUTH `));
   });
 
-  test('an unreachable URL with a password: "cannot reach", redacted', async () => {
+  test('an unreachable URL with a password: "cannot reach", redacted', { timeout: TEST_TIMEOUT_MS }, async () => {
     const nobody = await freePort();
     const result = await runCli(['status', '--redis', `redis://user:${SECRET}@127.0.0.1:${nobody}`]);
     assert.equal(result.code, 2, result.stderr);
@@ -207,7 +199,7 @@ describe('passwords in Redis URLs never reach output, files or worker processes'
     assert.match(result.stderr, new RegExp(`^job-iteration: cannot reach Redis at redis://user:\\*\\*\\*@127\\.0\\.0\\.1:${nobody} \\(from --redis\\) after 3 attempts: `, 'm'));
   });
 
-  test('library errors quote connection URLs redacted', async () => {
+  test('library errors quote connection URLs redacted', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { IterationWorker } = await import('../../src/bullmq/index.js');
     const { Counter } = await import('../fixtures/jobs.js');
     assert.throws(

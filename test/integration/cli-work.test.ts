@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getIterationState } from '../../src/bullmq/index.js';
 import { listProcesses } from '../../src/supervisor/heartbeat.js';
-import { killAll, numbersIn, range, runCli, startCli, waitFor } from '../support/process.js';
+import { killAll, numbersIn, range, runCli, startCli, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
 import { freePort } from '../support/redis-server.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -89,7 +89,7 @@ async function states(queue: Queue, ids: string[]) {
 }
 
 describe('job-iteration work', () => {
-  test('TERM to the supervisor: hooks in order in every process, every job back in the queue with its cursor, exit 0 within about one iteration', async () => {
+  test('TERM to the supervisor: hooks in order in every process, every job back in the queue with its cursor, exit 0 within about one iteration', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const hooks = join(dir, `${queue.name}-hooks.log`);
     const { ids, logs } = await enqueueNumbers(queue, 4, { upTo: 400, delayMs: 20 });
@@ -134,7 +134,7 @@ describe('job-iteration work', () => {
     for (const log of logs) assert.deepEqual(numbersIn(log), range(400));
   });
 
-  test('an item that outlasts the shutdown timeout: TERM, then QUIT before the deadline saves its last finished item and hands the job back; exit 0 within the timeout', async () => {
+  test('an item that outlasts the shutdown timeout: TERM, then QUIT before the deadline saves its last finished item and hands the job back; exit 0 within the timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 100, delayMs: 5, stuckAt: 20 });
     // No checkpoint after the start: killed at the deadline, the job would lose every item since then.
@@ -161,7 +161,7 @@ describe('job-iteration work', () => {
     assert.deepEqual(numbersIn(logs[0]!), range(100), 'no item redone: the stuck one was never finished');
   });
 
-  test('a worker that does not even hear QUIT is killed at the timeout (exit 1), and its job completes later from its last checkpoint', async () => {
+  test('a worker that does not even hear QUIT is killed at the timeout (exit 1), and its job completes later from its last checkpoint', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 30, delayMs: 5, stuckAt: 10 });
     const crashFlags = ['--lock-duration', '1000', '--stalled-interval', '500', '--checkpoint-interval', '0'];
@@ -185,7 +185,7 @@ describe('job-iteration work', () => {
     assert.deepEqual(numbersIn(logs[0]!), range(30));
   });
 
-  test('a second TERM stops at once: no waiting for the slow item in flight, jobs back in the queue from the last finished item', async () => {
+  test('a second TERM stops at once: no waiting for the slow item in flight, jobs back in the queue from the last finished item', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 2, { upTo: 100, delayMs: 2500 });
     const sup = work(queue, ['--concurrency', '2']);
@@ -203,7 +203,7 @@ describe('job-iteration work', () => {
     for (const [i, info] of (await states(queue, ids)).entries()) assertBackInQueue(info, logs[i]!);
   });
 
-  test('TERM while the workers are still starting: each worker has already trapped it and exits 0 without taking a job', async () => {
+  test('TERM while the workers are still starting: each worker has already trapped it and exits 0 without taking a job', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids } = await enqueueNumbers(queue, 1, { upTo: 100, delayMs: 5 });
     const sup = work(queue, ['--processes', '2']);
@@ -229,7 +229,7 @@ describe('job-iteration work', () => {
     assert.ok(['waiting', 'prioritized'].includes(info!.queueState), `job is ${info!.queueState}`);
   });
 
-  test('a crashed worker is restarted, and its job resumes from its last checkpoint', async () => {
+  test('a crashed worker is restarted, and its job resumes from its last checkpoint', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 150, delayMs: 10 });
     const sup = work(queue, ['--lock-duration', '1000', '--stalled-interval', '500', '--checkpoint-interval', '0']);
@@ -247,7 +247,7 @@ describe('job-iteration work', () => {
     assert.equal((await sup.exited).code, 0);
   });
 
-  test('a worker frozen past its lock: the new owner logs the stall, the frozen one reports its lost lock when it stops and exits 1', async () => {
+  test('a worker frozen past its lock: the new owner logs the stall, the frozen one reports its lost lock when it stops and exits 1', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 300, delayMs: 10 });
     const fast = ['--lock-duration', '1000', '--stalled-interval', '500', '--checkpoint-interval', '100'];
@@ -269,7 +269,7 @@ describe('job-iteration work', () => {
     assert.equal((await second.exited).code, 0);
   });
 
-  test('TERM straight to one worker process is as clean: its job goes back with its cursor and is finished', async () => {
+  test('TERM straight to one worker process is as clean: its job goes back with its cursor and is finished', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 120, delayMs: 10 });
     const sup = work(queue);
@@ -288,7 +288,7 @@ describe('job-iteration work', () => {
 });
 
 describe('process-group signals', () => {
-  test('Ctrl-C reaching the whole process group (a terminal, systemd) is one graceful stop, not an escalation', async () => {
+  test('Ctrl-C reaching the whole process group (a terminal, systemd) is one graceful stop, not an escalation', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 2, { upTo: 1000, delayMs: 10 });
     const sup = work(queue, ['--processes', '2']);
@@ -303,7 +303,7 @@ describe('process-group signals', () => {
 });
 
 describe('orphans', () => {
-  test('workers whose supervisor is killed stop gracefully on their own, handing their jobs back', async () => {
+  test('workers whose supervisor is killed stop gracefully on their own, handing their jobs back', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 1000, delayMs: 10 });
     const sup = work(queue);
@@ -324,7 +324,7 @@ describe('orphans', () => {
 });
 
 describe('queue commands', () => {
-  test('status lists live processes and iterable jobs; pause, resume and cancel act on a job', async () => {
+  test('status lists live processes and iterable jobs; pause, resume and cancel act on a job', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 2000, delayMs: 10 });
     const sup = work(queue);
@@ -373,7 +373,7 @@ describe('bad input exits 2 with a one-line error', () => {
     ['unknown job id', ['cancel', 'no-such-job', '--queue', `ji-work-${randomUUID()}`], /^job-iteration: .*no-such-job/m],
   ];
   for (const [name, args, message] of cases) {
-    test(name, async () => {
+    test(name, { timeout: TEST_TIMEOUT_MS }, async () => {
       // A port found free just now, not a fixed one: something may well listen on any port a test hard-codes.
       const closed = `redis://127.0.0.1:${await freePort()}`;
       const result = await runCli(args.map((arg) => (arg === CLOSED_PORT_URL ? closed : arg)));

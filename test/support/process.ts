@@ -3,6 +3,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * Every test that waits on a process, a port or Redis passes this as its timeout, so a hang fails that test (and its
+ * `after` hooks reap what it started) instead of holding up the whole run.
+ */
+export const TEST_TIMEOUT_MS = 60_000;
+
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
