@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Job } from 'bullmq';
-import { IterationWorker, enqueue, getIterationState } from '../../src/bullmq/index.js';
+import { IterationWorker, STATE_FIELD, enqueue, getIterationState } from '../../src/bullmq/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, reap, startWorkerProcess, waitFor, type WorkerProcess } from '../support/queue.js';
 import { TEST_TIMEOUT_MS } from '../support/process.js';
@@ -123,7 +123,13 @@ describe('worker processes', () => {
       for (let crash = 1; crash <= 2; crash++) {
         const proc = await startWorkerProcess(t.name, options);
         procs.push(proc);
-        await waitFor(`run ${crash} to start`, async () => proc.stdout().includes(`active ${job.id}`) && (await t.redis.hget(t.queue.toKey(job.id!), 'ats')) === String(crash), 20_000);
+        // Killed once the run has claimed the job (its state says running, with the stalls before it counted): a
+        // worker killed between BullMQ's fetch and the claim is counted by BullMQ's own stall counter instead.
+        await waitFor(`run ${crash} to claim the job`, async () => {
+          const [ats, raw] = await t.redis.hmget(t.queue.toKey(job.id!), 'ats', STATE_FIELD);
+          const state = raw ? (JSON.parse(raw) as { status?: string; timesStalled?: number }) : undefined;
+          return ats === String(crash) && state?.status === 'running' && (state.timesStalled ?? 0) === crash - 1;
+        }, 20_000);
         proc.child.kill('SIGKILL');
         await proc.exited;
       }
