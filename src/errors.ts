@@ -181,8 +181,9 @@ export class SignalsOwnedError extends JobIterationError {
   constructor() {
     super(
       'ERR_SIGNALS_OWNED',
-      'Stop signals are already trapped in this process by another job-iteration component (an IterationWorker, ' +
-        'the CLI). Pass `handleSignals: false` to the others and stop them from the owner, e.g. with worker.stop().',
+      'Stop signals are already trapped in this process by another job-iteration component (the CLI, the ' +
+        'supervisor, or IterationWorkers next to such an owner). Pass `handleSignals: false` to the workers and stop ' +
+        'them from the owner, e.g. with worker.stop().',
     );
   }
 }

@@ -5,11 +5,12 @@ import { assertDuration, getConfig } from '../config.js';
 import { InvalidCursorError, InvalidOptionError, JobIterationError, UnknownJobError } from '../errors.js';
 import { JobCancelledError, JobStalledError, LockLostError } from './errors.js';
 import { events } from '../events.js';
-import type { InterruptionAdapterFn } from '../interruption.js';
+import { InterruptionAdapters, type InterruptionAdapterFn } from '../interruption.js';
+import { WORKER_STOP_ADAPTER } from '../../adapters/worker-stop.js';
 import { countItems, isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
 import { lifecycle } from '../lifecycle.js';
 import { runInline, type RunResult } from '../runner.js';
-import { trapStopSignals } from '../signals.js';
+import { shareStopSignals } from '../signals.js';
 import { newState, type JobState } from '../state.js';
 import { GuardedWorker } from './bull-worker.js';
 import { holdsLock, parseStoredJob, persistFenced, readControl, readStoredFields, resolveConnection } from './redis.js';
@@ -104,6 +105,14 @@ export class IterationWorker extends EventEmitter {
     this.#interruptDelay = interruptDelayMs;
     this.#controlPollMs = controlPollIntervalMs;
 
+    // Before anything opens a socket: a constructor that throws must leave nothing behind.
+    if (handleSignals) {
+      this.#signals = shareStopSignals({
+        graceful: (signal) => void this.stop(signal).catch((error) => log('graceful stop failed: %O', error)),
+        urgent: (signal) => void this.stop(signal, { urgent: true }).catch((error) => log('urgent stop failed: %O', error)),
+      });
+    }
+
     // Three declared parameters: BullMQ creates the per-job AbortController only for processors that take one.
     const processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => this.#process(job, token!, signal);
     this.bullWorker = new GuardedWorker(queueName, processor, {
@@ -127,13 +136,6 @@ export class IterationWorker extends EventEmitter {
         if (run) run.lockLost = true;
       }
     });
-
-    if (handleSignals) {
-      this.#signals = trapStopSignals({
-        graceful: (signal) => void this.stop(signal).catch((error) => log('graceful stop failed: %O', error)),
-        urgent: (signal) => void this.stop(signal, { urgent: true }).catch((error) => log('urgent stop failed: %O', error)),
-      });
-    }
     if (autorun) this.run().catch((error) => this.bullWorker.emit('error', error));
   }
 
@@ -200,11 +202,17 @@ export class IterationWorker extends EventEmitter {
   }
 
   /**
-   * Stops taking jobs and closes. Graceful (default): every running job stops after its current item, saves its
-   * cursor and goes back to the queue (same job id); resolves when all of them have. Urgent: see
-   * `CloseOptions.urgent`. Calling it again returns the close in flight; an urgent call overtakes a graceful one.
+   * Stops taking jobs and closes: `stop('close()', options)`, so the worker lifecycle hooks fire as they do on a
+   * signal. Graceful (default): every running job stops after its current item, saves its cursor and goes back to
+   * the queue (same job id); resolves when all of them have. Urgent: see `CloseOptions.urgent`. Calling it again
+   * returns the close in flight; an urgent call overtakes a graceful one.
    */
   close(options: CloseOptions = {}): Promise<void> {
+    return this.stop('close()', options);
+  }
+
+  /** The close itself, without the lifecycle hooks. */
+  #close(options: CloseOptions): Promise<void> {
     if (options.urgent || this.#urgent) {
       this.#urgent ??= this.#closeUrgently();
       return this.#urgent;
@@ -214,15 +222,16 @@ export class IterationWorker extends EventEmitter {
   }
 
   /**
-   * What `handleSignals` calls: fires the `workerStop` hooks (the `worker-stop` adapter flips there), closes, then
-   * fires the `workerExit` hooks once the jobs are back in the queue. The close starts right after the hooks are
-   * fired, not after they finish, so a slow hook cannot let this worker take new jobs meanwhile.
+   * What `handleSignals` and `close()` call: fires the `workerStop` hooks, closes, then fires the `workerExit` hooks
+   * once the jobs are back in the queue. The close starts right after the hooks are fired, not after they finish,
+   * so a slow hook cannot let this worker take new jobs meanwhile. Only this worker's jobs stop: they read its own
+   * closing flag, not the process-wide `worker-stop` flag the hooks flip, so other workers in the process go on.
    */
   async stop(reason = 'stop()', options: CloseOptions = {}): Promise<void> {
     // Once per worker: an urgent stop after a graceful one escalates the close, it does not rerun the hooks.
     this.#stopHooks ??= lifecycle.fire('workerStop', { reason, urgent: options.urgent === true });
     const hooks = this.#stopHooks;
-    const closed = this.close(options);
+    const closed = this.#close(options);
     await hooks;
     await closed;
     this.#exit ??= lifecycle.fire('workerExit', { reason, urgent: options.urgent === true });
@@ -398,6 +407,9 @@ export class IterationWorker extends EventEmitter {
         checkpointIntervalMs: JobClass.checkpointIntervalMs ?? this.#checkpointIntervalMs ?? getConfig().checkpointIntervalMs,
         signal,
         runtime: { kind: 'bullmq', worker: this.bullWorker, job, iterationWorker: this },
+        // This worker's own closing flag (the `bullmq` adapter) stops its jobs; the process-wide `worker-stop` flag
+        // would let one worker's stop reach every other worker in the process.
+        adapters: InterruptionAdapters.list().filter((name) => name !== WORKER_STOP_ADAPTER),
         localAdapters: { [CONTROL_ADAPTER]: control },
         jobId: job.id,
       });
@@ -633,6 +645,9 @@ export class IterationWorker extends EventEmitter {
     state.updatedAt = now;
     const info: InterruptionInfo = { adapter: 'bullmq', reason: 'urgent stop', workerStopping: true };
     const delayMs = this.#delayFor(info, job);
+    // Abort before the job goes back: once it is in the queue another worker may start it, and the item in flight
+    // here must already have been told to stop.
+    run.urgent.abort(new Error('urgent stop'));
     try {
       await this.#persist(run, state, false, true);
       if (delayMs === 0) await job.moveToWait(token);
@@ -644,7 +659,6 @@ export class IterationWorker extends EventEmitter {
       // Otherwise the job stays active with its lock; stalled-job recovery hands it on from the last checkpoint.
       log('%s %s: urgent hand-back failed: %O', this.name, job.id, error);
     } finally {
-      run.urgent.abort(new Error('urgent stop'));
       run.release(new Released());
     }
   }
