@@ -1,0 +1,144 @@
+/**
+ * Duplicates and their causes, from the item records alone. A job's rows, in the order the items finished, climb
+ * one by one; any step back is a resume that redoes items. Each redo is charged to the last fault before it that
+ * hit the job; a redo that no fault explains is charged to nothing, whose bound is zero.
+ */
+import type { ItemRow } from './records.js';
+
+export type FaultKind =
+  | 'deploy'
+  | 'urgent'
+  | 'kill-worker'
+  | 'kill-group'
+  | 'sigstop'
+  | 'redis-restart'
+  | 'redis-pause'
+  | 'redis-sleep'
+  | 'redis-kill'
+  | 'outage-at-shutdown'
+  | 'poison';
+
+export interface Fault {
+  n: number;
+  kind: FaultKind;
+  /** Epoch ms (the workers stamp their rows with the same clock). */
+  atMs: number;
+  target: string;
+  /** For faults that hit one worker process: its pid. The others hit every run going at the time. */
+  pid?: number;
+  exposed: Set<string>;
+  duplicates: number;
+  redos: number;
+}
+
+export interface Bounds {
+  itemsPerInterval: number;
+  crash: number;
+  urgent: number;
+  sigstop: number;
+}
+
+/**
+ * Items a fault may make one job do twice, from the runtime's contract:
+ * - graceful stop: the item in flight finishes and its cursor is saved before the job is handed back: 0;
+ * - urgent stop: the last finished cursor is saved at once; the item in flight may still finish (this job does not
+ *   watch its signal) and is redone: 1;
+ * - crash (kill -9 of a worker or a group, the poison item's own kill): whatever ran since the last checkpoint,
+ *   at most one interval of items, plus the item in flight;
+ * - Redis outage, during a run or a shutdown: the run awaits each checkpoint write, so it gets at most one
+ *   interval of items (and the item in flight) past its last acknowledged checkpoint before it blocks on Redis.
+ *   If its lock survives, the write lands and nothing is redone; if not, the write is refused by the lock check
+ *   and the job's next owner redoes exactly those items; a worker that sits out the shutdown timeout is killed,
+ *   which is a crash. Either way, the crash bound;
+ * - SIGSTOP past the lock duration: the next owner redoes the items since the last checkpoint (the crash bound),
+ *   and after SIGCONT the stopped worker finishes its item and may run on until its next checkpoint write, which
+ *   is refused, or its failed lock renewal stops it: up to one more interval of items plus one. Twice the crash
+ *   bound.
+ */
+export function boundsFor(checkpointMs: number, itemMs: number): Bounds {
+  const itemsPerInterval = Math.ceil(checkpointMs / itemMs);
+  const crash = itemsPerInterval + 1;
+  return { itemsPerInterval, crash, urgent: 1, sigstop: 2 * crash };
+}
+
+export function boundPerJob(kind: FaultKind, bounds: Bounds): number {
+  switch (kind) {
+    case 'deploy':
+      return 0;
+    case 'urgent':
+      return bounds.urgent;
+    case 'sigstop':
+      return bounds.sigstop;
+    default:
+      return bounds.crash;
+  }
+}
+
+/**
+ * Runs that were going when a fault struck: jobs that finished an item within `liveMs` before it (on the fault's
+ * worker, for a one-worker fault). A job whose worker was already dead or stopped finishes nothing, so an earlier
+ * crash keeps its redo instead of passing it on to a later, harmless fault.
+ */
+export function expose(faults: Fault[], rowsByJob: Map<string, ItemRow[]>, liveMs: number): void {
+  for (const [key, rows] of rowsByJob) {
+    // Rows are in finishing order across workers; the clock may interleave slightly, so search a sorted copy.
+    const times = rows.map((r, i) => ({ at: r.atMs, i })).sort((a, b) => a.at - b.at);
+    for (const fault of faults) {
+      let lo = 0;
+      let hi = times.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (times[mid]!.at <= fault.atMs) lo = mid + 1;
+        else hi = mid;
+      }
+      // times[lo - 1] is the last row at or before the fault.
+      const last = times[lo - 1];
+      if (!last || fault.atMs - last.at > liveMs) continue;
+      if (fault.pid !== undefined && rows[last.i]!.pid !== fault.pid) continue;
+      fault.exposed.add(key);
+    }
+  }
+}
+
+export interface JobReport {
+  key: string;
+  rows: number;
+  missing: number[];
+  duplicates: number;
+  redos: { startMs: number; duplicates: number; cause: Fault | undefined }[];
+}
+
+export function analyseJob(key: string, items: number, rows: ItemRow[], faults: Fault[]): JobReport {
+  const seen = new Uint32Array(items);
+  const redos: JobReport['redos'] = [];
+  let highest = -1;
+  let lastItem = -1;
+  let current: JobReport['redos'][number] | undefined;
+  for (const row of rows) {
+    if (row.item < 0 || row.item >= items) throw new Error(`job ${key}: item ${row.item} out of range 0..${items - 1}`);
+    if (row.item > highest) {
+      highest = row.item;
+      current = undefined;
+    } else if (current === undefined || row.item !== lastItem + 1) {
+      // A resume redoes items in order from its cursor; any other step back is another resume.
+      current = { startMs: row.atMs, duplicates: 0, cause: undefined };
+      redos.push(current);
+    }
+    if (seen[row.item]! > 0) current!.duplicates++;
+    seen[row.item]!++;
+    lastItem = row.item;
+  }
+  const missing: number[] = [];
+  for (let i = 0; i < items; i++) if (seen[i] === 0) missing.push(i);
+  const withDuplicates = redos.filter((r) => r.duplicates > 0);
+  for (const redo of withDuplicates) {
+    let cause: Fault | undefined;
+    for (const fault of faults) if (fault.atMs <= redo.startMs && fault.exposed.has(key)) cause = fault;
+    redo.cause = cause;
+    if (cause) {
+      cause.duplicates += redo.duplicates;
+      cause.redos++;
+    }
+  }
+  return { key, rows: rows.length, missing, duplicates: withDuplicates.reduce((s, r) => s + r.duplicates, 0), redos: withDuplicates };
+}
