@@ -71,11 +71,17 @@ const SHUTDOWN_S = 5;
 /** IterationWorker's default; `work` has no flag for it. */
 const MAX_STALLED = 3;
 const POISON_AT = 100;
-/** Corrupt jobs are longer, so they are still running when their corruption comes due. */
-const CORRUPT_ITEMS = 3 * ITEMS;
+/** Corrupt jobs have slower items, so they are still running when their corruption comes due. */
+const CORRUPT_ITEMS = ITEMS;
+const CORRUPT_ITEM_MS = 10;
 const BURST_ITEMS = 5;
-/** A run that finished an item this recently was going when a fault struck; faults are spaced wider than this. */
-const LIVE_MS = 300;
+/**
+ * A run whose last item is this recent was going when a fault struck: well over an item plus a checkpoint write,
+ * short of the lock expiry and restart it takes before a killed run's job runs again.
+ */
+const EXPOSURE_MS = 1000;
+/** The item in flight at a stop finishes within this (2 ms of work and one insert). */
+const IN_FLIGHT_MS = 100;
 const SETTLE_MS = 300;
 const BOUNDS = boundsFor(CHECKPOINT_MS, ITEM_MS);
 const REPRODUCE = `npm run chaos -- --seconds ${SECONDS} --seed ${SEED}` +
@@ -135,7 +141,8 @@ async function teardown(): Promise<void> {
   redis?.disconnect();
   await within(5000, 'closing the queue', queue?.close() ?? Promise.resolve()).catch(() => undefined);
   await server?.stop();
-  if (records) {
+  if (records && KEEP) console.log(`chaos: records kept in schema ${records.schema} (DROP SCHEMA ${records.schema} CASCADE when done)`);
+  else if (records) {
     await within(10_000, 'dropping the schema', records.drop()).catch((error) => console.error(`chaos: ${String(error)}`));
     await within(5000, 'closing the pool', records.close()).catch(() => undefined);
   }
@@ -162,9 +169,9 @@ async function add(key: string, items: number, role: JobSpec['role'], extra: { p
   jobs.set(key, { key, id: job.id!, params, role });
 }
 
-function record(kind: FaultKind, target: string, pid?: number): Fault {
+function record(kind: FaultKind, target: string, pids?: Iterable<number>): Fault {
   const fault: Fault = { n: faults.length + 1, kind, atMs: Date.now(), target, exposed: new Set(), duplicates: 0, redos: 0 };
-  if (pid !== undefined) fault.pid = pid;
+  if (pids !== undefined) fault.pids = new Set(pids);
   faults.push(fault);
   return fault;
 }
@@ -230,21 +237,23 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
   const sup = supervisors!;
   switch (kind) {
     case 'deploy': {
-      record(kind, `supervisor ${current.pid}`);
+      record(kind, `supervisor ${current.pid}`, current.everWorkers);
       current.stoppedAs = 'deploy';
       current.child.kill('SIGTERM');
+      await corruptDue(1000);
       const next = sup.start();
       say(`deploy: TERM supervisor ${current.pid}, started ${next.pid}`);
       return next;
     }
     case 'urgent': {
-      record(kind, `supervisor ${current.pid}`);
+      record(kind, `supervisor ${current.pid}`, current.everWorkers);
       current.stoppedAs = 'urgent';
       current.child.kill('SIGTERM');
       // Close behind the first TERM, so the graceful stop is still under way when the escalation lands.
       await sleep(20);
       current.child.kill('SIGTERM');
       await sleep(SETTLE_MS);
+      await corruptDue(1000);
       const next = sup.start();
       say(`urgent: TERM+TERM supervisor ${current.pid}, started ${next.pid}`);
       return next;
@@ -257,14 +266,14 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
         return current;
       }
       if (kind === 'kill-worker') {
-        record(kind, `worker ${pid}`, pid);
+        record(kind, `worker ${pid}`, [pid]);
         process.kill(pid, 'SIGKILL');
         say(`kill-worker: KILL worker ${pid} of supervisor ${current.pid}`);
         return current;
       }
       // Stopped past its lock: the job is recovered by another worker while this one still believes it owns it.
       const ms = Math.round(between(LOCK_MS + STALLED_MS, LOCK_MS + 3 * STALLED_MS));
-      record(kind, `worker ${pid}`, pid);
+      record(kind, `worker ${pid}`, [pid]);
       process.kill(pid, 'SIGSTOP');
       await sleep(ms);
       try {
@@ -276,10 +285,11 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
       return current;
     }
     case 'kill-group': {
-      record(kind, `supervisor ${current.pid} group`);
+      record(kind, `supervisor ${current.pid} group`, current.everWorkers);
       current.stoppedAs = 'kill-group';
       killGroup(current.pid);
       await sleep(SETTLE_MS);
+      await corruptDue(LOCK_MS + 500);
       const next = sup.start();
       say(`kill-group: KILL -${current.pid}, started ${next.pid}`);
       return next;
@@ -296,11 +306,12 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
     }
     case 'outage-at-shutdown': {
       const what = pick(REDIS_OUTAGES);
-      record(kind, `supervisor ${current.pid} + redis ${what}`);
+      record(kind, `supervisor ${current.pid} + redis ${what}`, current.everWorkers);
       current.stoppedAs = 'outage-at-shutdown';
       current.child.kill('SIGTERM');
       await sleep(between(0, 50));
       const how = await outage(what);
+      await corruptDue(1000);
       // Only now: a supervisor refuses to start while Redis is away.
       const next = sup.start();
       say(`outage-at-shutdown: TERM supervisor ${current.pid}, then redis ${how}; started ${next.pid}`);
@@ -309,7 +320,11 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
   }
 }
 
-/** Writes every due corruption that can land now; gives up on each after `patienceMs` of locked attempts. */
+/**
+ * Writes every due corruption that can land now, trying for up to `patienceMs` while the job is locked. Faults that
+ * replace the supervisor call it between the stop and the start: the one moment a running job is sure to be
+ * unlocked (once a killed run's lock has expired).
+ */
 async function corruptDue(patienceMs: number): Promise<void> {
   for (const c of corruptions) {
     if (c.applied || c.missed || Date.now() < c.dueMs) continue;
@@ -370,6 +385,9 @@ async function main(): Promise<void> {
   const connection = { host: '127.0.0.1', port: server.port, maxRetriesPerRequest: null };
   queue = new Queue('chaos', { connection });
   redis = new Redis({ ...connection });
+  // The suite takes its own Redis away on purpose; its clients reconnect, and every call has a deadline.
+  queue.on('error', () => undefined);
+  redis.on('error', () => undefined);
   const workArgs = [FIXTURE, '--queue', 'chaos', '--redis', server.url, '--processes', '2', '--concurrency', '3', '--shutdown-timeout', String(SHUTDOWN_S)];
   workArgs.push('--lock-duration', String(LOCK_MS), '--stalled-interval', String(STALLED_MS), '--checkpoint-interval', String(CHECKPOINT_MS));
   supervisors = new Supervisors({
@@ -381,17 +399,17 @@ async function main(): Promise<void> {
     clock,
   });
 
-  console.log(`chaos: seed ${SEED}, ${SECONDS} s of faults, ${JOBS} jobs x ${ITEMS} items of ${ITEM_MS} ms, ${VARIANTS.length} corrupt jobs x ${CORRUPT_ITEMS}, 1 poison job (item ${POISON_AT}), burst of ${BURST} x ${BURST_ITEMS}`);
+  console.log(`chaos: seed ${SEED}, ${SECONDS} s of faults, ${JOBS} jobs x ${ITEMS} items of ${ITEM_MS} ms, ${VARIANTS.length} corrupt jobs x ${CORRUPT_ITEMS} of ${CORRUPT_ITEM_MS} ms, 1 poison job (item ${POISON_AT}), burst of ${BURST} x ${BURST_ITEMS}`);
   console.log(`  redis-server :${server.port} (pid ${server.pid}, dir ${server.dir}), postgres schema ${records.schema}, node ${process.version}`);
   console.log(`  work ${workArgs.slice(1).join(' ')}`);
 
   // Corrupt jobs first, so they have run and saved a cursor by the time their data is corrupted.
-  for (const variant of VARIANTS) await add(`corrupt-${variant}`, CORRUPT_ITEMS, 'corrupt');
+  for (const variant of VARIANTS) await add(`corrupt-${variant}`, CORRUPT_ITEMS, 'corrupt', { delayMs: CORRUPT_ITEM_MS });
   await add('poison', ITEMS, 'poison', { poisonAt: POISON_AT });
   for (let i = 0; i < JOBS; i++) await add(`job-${i}`, ITEMS, 'healthy');
   for (const variant of VARIANTS) {
     const job = jobs.get(`corrupt-${variant}`)!;
-    corruptions.push({ key: job.key, jobId: job.id, variant, dueMs: started + between(0.05, 0.5) * SECONDS * 1000 });
+    corruptions.push({ key: job.key, jobId: job.id, variant, dueMs: started + between(1000, Math.max(1000, Math.min(0.3 * SECONDS * 1000, 10_000))) });
   }
   if (BURST > 0) burstAt = started + between(0.1, 0.6) * SECONDS * 1000;
 
@@ -400,7 +418,7 @@ async function main(): Promise<void> {
   while (true) {
     await sleep(between(300, 1500));
     if (Date.now() >= chaosEnd) break;
-    await corruptDue(2000);
+    await corruptDue(0);
     if (burstAt !== undefined && Date.now() >= burstAt) {
       burstAt = undefined;
       const bulk = Array.from({ length: BURST }, (_, i) => {
@@ -426,7 +444,7 @@ async function main(): Promise<void> {
   for (const c of corruptions) if (!c.applied && !c.missed) c.missed = 'the job stayed locked';
   const final = supervisors.start();
   await readyOrTimeout(final);
-  const work = (JOBS * ITEMS + VARIANTS.length * CORRUPT_ITEMS) * (ITEM_MS + 1) + BURST * 20;
+  const work = JOBS * ITEMS * (ITEM_MS + 1) + CORRUPT_ITEMS * (CORRUPT_ITEM_MS + 1) + BURST * 20;
   const settled = await waitSettled(60_000 + work);
   say(settled ? 'every job finished or failed' : 'jobs left unsettled: stopping anyway');
   final.stoppedAs = 'final';
@@ -453,9 +471,9 @@ async function report(settled: boolean): Promise<void> {
   const rows = await within(120_000, 'loading the records', records!.itemsByJob());
   const attempts = (await records!.attempts()).filter((a) => a.key === 'poison');
   // The poison item's kills are faults too: the other runs on that worker die with it.
-  for (const a of attempts) faults.push({ n: 0, kind: 'poison', atMs: a.atMs, target: `worker ${a.pid}`, pid: a.pid, exposed: new Set(), duplicates: 0, redos: 0 });
+  for (const a of attempts) faults.push({ n: 0, kind: 'poison', atMs: a.atMs, target: `worker ${a.pid}`, pids: new Set([a.pid]), exposed: new Set(), duplicates: 0, redos: 0 });
   faults.sort((a, b) => a.atMs - b.atMs);
-  expose(faults, rows, LIVE_MS);
+  expose(faults, rows, (key) => jobs.get(key)?.params.items ?? 0, EXPOSURE_MS, IN_FLIGHT_MS);
 
   const extra = corruptions.find((c) => c.variant === 'extra-key')!;
   const checked = [...jobs.values()].filter((j) => j.role === 'healthy' || j.role === 'burst' || j.key === extra.key);
@@ -536,6 +554,11 @@ async function report(settled: boolean): Promise<void> {
     const hit = list.reduce((s, f) => s + f.exposed.size, 0);
     const dups = list.reduce((s, f) => s + f.duplicates, 0);
     console.log(`    ${kind.padEnd(19)} ${String(list.length).padStart(6)} ${String(hit).padStart(8)} ${String(dups).padStart(10)} ${String(hit * boundPerJob(kind, BOUNDS)).padStart(7)}  ${boundPerJob(kind, BOUNDS)}`);
+  }
+  for (const f of faults.filter((x) => x.duplicates > 0)) {
+    const at = `+${((f.atMs - started) / 1000).toFixed(1)}s`;
+    const hit = [...f.exposed];
+    console.log(`      ${at.padStart(7)} ${f.kind} ${f.target}: ${f.duplicates} in ${f.redos} redo(s); ${hit.length} run(s) hit: ${hit.slice(0, 6).join(' ')}${hit.length > 6 ? ' ...' : ''}`);
   }
   console.log(`    ${'no fault'.padEnd(19)} ${''.padStart(6)} ${''.padStart(8)} ${String(unexplained.reduce((s, u) => s + u.duplicates, 0)).padStart(10)} ${'0'.padStart(7)}  0`);
   console.log(`  poison: item ${POISON_AT} attempted ${attempts.length} time(s) (bound ${MAX_STALLED + 1}); job ${ps.state}${ps.reason ? `: ${ps.reason.slice(0, 100)}` : ''}`);

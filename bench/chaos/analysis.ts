@@ -24,8 +24,8 @@ export interface Fault {
   /** Epoch ms (the workers stamp their rows with the same clock). */
   atMs: number;
   target: string;
-  /** For faults that hit one worker process: its pid. The others hit every run going at the time. */
-  pid?: number;
+  /** For faults aimed at processes: their pids (every worker a supervisor had, for a supervisor). Else Redis. */
+  pids?: Set<number>;
   exposed: Set<string>;
   duplicates: number;
   redos: number;
@@ -75,26 +75,32 @@ export function boundPerJob(kind: FaultKind, bounds: Bounds): number {
 }
 
 /**
- * Runs that were going when a fault struck: jobs that finished an item within `liveMs` before it (on the fault's
- * worker, for a one-worker fault). A job whose worker was already dead or stopped finishes nothing, so an earlier
- * crash keeps its redo instead of passing it on to a later, harmless fault.
+ * Runs a fault hit. For a fault aimed at processes (a worker, a supervisor's workers): the jobs whose last item
+ * before it, at most `windowMs` earlier, was done by one of them; the item in flight at the fault, which an urgent
+ * stop lets finish, counts too. For a Redis outage, which every process meets: the jobs that did an item in the
+ * `windowMs` before it. A job whose worker was already dead or stopped does nothing meanwhile, so an earlier crash
+ * keeps its redo instead of passing it on to a later, harmless fault. Jobs that had completed are left out.
  */
-export function expose(faults: Fault[], rowsByJob: Map<string, ItemRow[]>, liveMs: number): void {
+export function expose(faults: Fault[], rowsByJob: Map<string, ItemRow[]>, itemsOf: (key: string) => number, windowMs: number, inFlightMs: number): void {
   for (const [key, rows] of rowsByJob) {
-    // Rows are in finishing order across workers; the clock may interleave slightly, so search a sorted copy.
+    const lastItem = itemsOf(key) - 1;
+    // Rows are in finishing order across workers; clocks of processes interleave slightly, so search a sorted copy.
     const times = rows.map((r, i) => ({ at: r.atMs, i })).sort((a, b) => a.at - b.at);
     for (const fault of faults) {
+      const upTo = fault.pids ? fault.atMs + inFlightMs : fault.atMs;
       let lo = 0;
       let hi = times.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (times[mid]!.at <= fault.atMs) lo = mid + 1;
+        if (times[mid]!.at <= upTo) lo = mid + 1;
         else hi = mid;
       }
-      // times[lo - 1] is the last row at or before the fault.
       const last = times[lo - 1];
-      if (!last || fault.atMs - last.at > liveMs) continue;
-      if (fault.pid !== undefined && rows[last.i]!.pid !== fault.pid) continue;
+      if (!last || fault.atMs - last.at > windowMs) continue;
+      const row = rows[last.i]!;
+      if (fault.pids && !fault.pids.has(row.pid)) continue;
+      // Its last item done well before: the job had completed, a fault cannot make it redo anything.
+      if (row.item === lastItem && fault.atMs - last.at > inFlightMs) continue;
       fault.exposed.add(key);
     }
   }

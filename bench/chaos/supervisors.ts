@@ -9,6 +9,8 @@ export interface Supervisor {
   child: ChildProcess;
   /** Workers it reported ready and not yet exited. */
   workers: Set<number>;
+  /** Every worker it ever reported ready: the runs a stop or kill of this supervisor can hit. */
+  everWorkers: Set<number>;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exited: boolean;
   /** Resolves once it has trapped its signals (it logs "starting" after that) or has exited. */
@@ -41,6 +43,7 @@ export class Supervisors {
       pid: child.pid,
       child,
       workers: new Set(),
+      everWorkers: new Set(),
       exited: false,
       ready: new Promise((resolve) => (markReady = resolve)),
       exit: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))),
@@ -53,7 +56,10 @@ export class Supervisors {
       appendFileSync(log, `[chaos ${clock()} sup ${sup.pid}] ${line}\n`);
       if (/supervisor\[\d+\] starting/.test(line)) markReady();
       const ready = /supervisor\[\d+\] worker (\d+) ready/.exec(line);
-      if (ready) sup.workers.add(Number(ready[1]));
+      if (ready) {
+        sup.workers.add(Number(ready[1]));
+        sup.everWorkers.add(Number(ready[1]));
+      }
       const gone = /supervisor\[\d+\] worker (\d+) exited/.exec(line);
       if (gone) sup.workers.delete(Number(gone[1]));
     });
