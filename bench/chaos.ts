@@ -20,10 +20,12 @@ import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { analyseJob, boundPerJob, boundsFor, expose, type Fault, type FaultKind, type JobReport } from './chaos/analysis.js';
-import { EXTRA_KEY, tryCorrupt, VARIANTS, type Corruption } from './chaos/corrupt.js';
+import { checkCorruption, checkPoison, type FinalJob } from './chaos/checks.js';
+import { tryCorrupt, VARIANTS, type Corruption } from './chaos/corrupt.js';
 import { Records } from './chaos/records.js';
 import { RedisServer } from './chaos/redis-server.js';
-import { alive, killGroup, readyOrTimeout, Supervisors, type Supervisor } from './chaos/supervisors.js';
+import { alive, killGroup, pidsOf, readyOrTimeout, Supervisors, type Supervisor } from './chaos/supervisors.js';
+import { prng, within } from './chaos/util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -87,17 +89,6 @@ const BOUNDS = boundsFor(CHECKPOINT_MS, ITEM_MS);
 const REPRODUCE = `npm run chaos -- --seconds ${SECONDS} --seed ${SEED}` +
   (JOBS !== 12 ? ` --jobs ${JOBS}` : '') + (ITEMS !== 3000 ? ` --items ${ITEMS}` : '') + (BURST !== 1000 ? ` --burst ${BURST}` : '');
 
-/** mulberry32: tiny and seedable, so a run's schedule replays from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = prng(SEED);
 const between = (lo: number, hi: number) => lo + random() * (hi - lo);
 const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
@@ -105,16 +96,6 @@ const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.lengt
 const started = Date.now();
 const clock = () => `+${((Date.now() - started) / 1000).toFixed(1)}s`;
 const say = (line: string) => console.log(`  ${clock().padStart(7)}  ${line}`);
-
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // Everything below is torn down by `teardown`, on every way out: success, breach, error, Ctrl-C.
 const logDir = mkdtempSync(join(tmpdir(), 'ji-chaos-'));
@@ -237,7 +218,7 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
   const sup = supervisors!;
   switch (kind) {
     case 'deploy': {
-      record(kind, `supervisor ${current.pid}`, current.everWorkers);
+      record(kind, `supervisor ${current.pid}`, pidsOf(current));
       current.stoppedAs = 'deploy';
       current.child.kill('SIGTERM');
       await corruptDue(1000);
@@ -246,7 +227,7 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
       return next;
     }
     case 'urgent': {
-      record(kind, `supervisor ${current.pid}`, current.everWorkers);
+      record(kind, `supervisor ${current.pid}`, pidsOf(current));
       current.stoppedAs = 'urgent';
       current.child.kill('SIGTERM');
       // Close behind the first TERM, so the graceful stop is still under way when the escalation lands.
@@ -285,7 +266,7 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
       return current;
     }
     case 'kill-group': {
-      record(kind, `supervisor ${current.pid} group`, current.everWorkers);
+      record(kind, `supervisor ${current.pid} group`, pidsOf(current));
       current.stoppedAs = 'kill-group';
       killGroup(current.pid);
       await sleep(SETTLE_MS);
@@ -306,7 +287,7 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
     }
     case 'outage-at-shutdown': {
       const what = pick(REDIS_OUTAGES);
-      record(kind, `supervisor ${current.pid} + redis ${what}`, current.everWorkers);
+      record(kind, `supervisor ${current.pid} + redis ${what}`, pidsOf(current));
       current.stoppedAs = 'outage-at-shutdown';
       current.child.kill('SIGTERM');
       await sleep(between(0, 50));
@@ -460,13 +441,24 @@ async function main(): Promise<void> {
 
 async function report(settled: boolean): Promise<void> {
   const q = queue!;
-  const states = new Map<string, { state: string; reason: string; data: string | null }>();
+  const states = new Map<string, FinalJob>();
   for (const spec of jobs.values()) {
     const [state, fields] = await within(10_000, 'job state', Promise.all([q.getJobState(spec.id), redis!.hmget(q.toKey(spec.id), 'failedReason', 'data')]));
-    states.set(spec.key, { state, reason: fields[0] ?? '', data: fields[1] ?? null });
+    states.set(spec.key, { state, failedReason: fields[0] ?? '', data: fields[1] ?? null });
   }
   const activeLeft = await within(10_000, 'active count', q.getActiveCount());
   if (activeLeft) breaches.push(`${activeLeft} job(s) still in active after the final supervisor stopped`);
+  // Redis is not needed any more: stopping it now puts its absence in the report.
+  redis!.disconnect();
+  await within(5000, 'closing the queue', q.close()).catch(() => undefined);
+  await server!.stop();
+  const redisLeft = server!.pids.filter(alive);
+  if (redisLeft.length) breaches.push(`redis-server ${redisLeft.join(', ')} still running after it was stopped`);
+  for (const sup of supervisors!.all) {
+    const exit = sup.stoppedAs === 'deploy' && sup.exited ? await sup.exit : undefined;
+    // The exit code is the supervisor's contract with its process manager, not the jobs' safety: a warning.
+    if (exit && exit.code !== 0) warnings.push(`supervisor ${sup.pid}, stopped by one TERM, exited with ${exit.signal ?? `code ${exit.code}`}, expected 0`);
+  }
 
   const rows = await within(120_000, 'loading the records', records!.itemsByJob());
   const attempts = (await records!.attempts()).filter((a) => a.key === 'poison');
@@ -484,51 +476,13 @@ async function report(settled: boolean): Promise<void> {
     reports.push(r);
     expected += spec.params.items;
     const s = states.get(spec.key)!;
-    if (s.state !== 'completed') breaches.push(`${spec.key} (job ${spec.id}) is ${s.state}, not completed${s.reason ? `: ${s.reason}` : ''}`);
+    if (s.state !== 'completed') breaches.push(`${spec.key} (job ${spec.id}) is ${s.state}, not completed${s.failedReason ? `: ${s.failedReason}` : ''}`);
     if (r.missing.length) breaches.push(`${spec.key} (job ${spec.id}) never processed ${r.missing.length} item(s): ${r.missing.slice(0, 8).join(', ')}${r.missing.length > 8 ? ', ...' : ''}`);
   }
 
-  for (const c of corruptions) {
-    const s = states.get(c.key)!;
-    const label = `corrupt ${c.variant} (job ${c.jobId})`;
-    const applied = c.applied;
-    if (!applied) {
-      breaches.push(`${label}: not exercised: ${c.missed}`);
-      continue;
-    }
-    const after = (rows.get(c.key) ?? []).filter((r) => r.atMs > applied.atMs);
-    const lowest = after.reduce((min, r) => Math.min(min, r.item), Infinity);
-    if (lowest < (applied.cursor ?? -1) + 1 - BOUNDS.crash) {
-      breaches.push(`${label}: went back to item ${lowest} after the corruption, from a saved cursor of ${applied.cursor ?? 'none'}`);
-    }
-    if (c.variant === 'extra-key') {
-      let kept = false;
-      try {
-        kept = (JSON.parse(s.data ?? 'null') as Record<string, unknown> | null)?.[EXTRA_KEY] === 'kept';
-      } catch {
-        // Unreadable data is reported just below as a lost key.
-      }
-      if (!kept) breaches.push(`${label}: the extra key "${EXTRA_KEY}" is gone from its data`);
-      continue;
-    }
-    if (s.state !== 'failed') breaches.push(`${label}: is ${s.state}, expected failed with ERR_INVALID_JOB_DATA${s.reason ? ` (reason: ${s.reason})` : ''}`);
-    else if (!s.reason.startsWith('ERR_INVALID_JOB_DATA')) breaches.push(`${label}: failed with "${s.reason.slice(0, 120)}", expected a reason starting with ERR_INVALID_JOB_DATA`);
-    if (s.data !== applied.after) breaches.push(`${label}: its data was rewritten (now ${JSON.stringify((s.data ?? 'null').slice(0, 80))}), expected it left for inspection`);
-    if (after.length) breaches.push(`${label}: ${after.length} item(s) processed after its data was corrupted`);
-  }
-
-  const poison = jobs.get('poison')!;
+  for (const c of corruptions) breaches.push(...checkCorruption(c, states.get(c.key)!, rows.get(c.key) ?? [], BOUNDS.crash));
   const ps = states.get('poison')!;
-  if (ps.state !== 'failed') breaches.push(`poison (job ${poison.id}) is ${ps.state}, expected failed with ERR_JOB_STALLED`);
-  else if (!ps.reason.startsWith('ERR_JOB_STALLED')) breaches.push(`poison (job ${poison.id}) failed with "${ps.reason.slice(0, 120)}", expected a reason starting with ERR_JOB_STALLED`);
-  if (attempts.length > MAX_STALLED + 1) breaches.push(`poison (job ${poison.id}): item ${POISON_AT} attempted ${attempts.length} times, bound maxStalledCount + 1 = ${MAX_STALLED + 1}`);
-  let timesStalled: unknown;
-  try {
-    timesStalled = (JSON.parse(ps.data ?? 'null') as { state?: { timesStalled?: unknown } } | null)?.state?.timesStalled;
-  } catch {
-    // Reported below.
-  }
-  if (typeof timesStalled !== 'number') breaches.push(`poison (job ${poison.id}): its saved state has no numeric timesStalled (${JSON.stringify(timesStalled)})`);
+  breaches.push(...checkPoison(jobs.get('poison')!.id, ps, attempts.length, MAX_STALLED, POISON_AT));
 
   // Duplicates by fault, then by kind.
   const unexplained = reports.flatMap((r) => r.redos.filter((x) => !x.cause).map((x) => ({ key: r.key, ...x })));
@@ -561,10 +515,10 @@ async function report(settled: boolean): Promise<void> {
     console.log(`      ${at.padStart(7)} ${f.kind} ${f.target}: ${f.duplicates} in ${f.redos} redo(s); ${hit.length} run(s) hit: ${hit.slice(0, 6).join(' ')}${hit.length > 6 ? ' ...' : ''}`);
   }
   console.log(`    ${'no fault'.padEnd(19)} ${''.padStart(6)} ${''.padStart(8)} ${String(unexplained.reduce((s, u) => s + u.duplicates, 0)).padStart(10)} ${'0'.padStart(7)}  0`);
-  console.log(`  poison: item ${POISON_AT} attempted ${attempts.length} time(s) (bound ${MAX_STALLED + 1}); job ${ps.state}${ps.reason ? `: ${ps.reason.slice(0, 100)}` : ''}`);
+  console.log(`  poison: item ${POISON_AT} attempted ${attempts.length} time(s) (bound ${MAX_STALLED + 1}); job ${ps.state}${ps.failedReason ? `: ${ps.failedReason.slice(0, 100)}` : ''}`);
   for (const c of corruptions) {
     const s = states.get(c.key)!;
-    console.log(`  corrupt ${c.variant.padEnd(12)} job ${c.jobId}: ${c.applied ? `written at cursor ${c.applied.cursor ?? 'none'}` : `not written (${c.missed})`}; ${s.state}${s.reason ? `: ${s.reason.slice(0, 100)}` : ''}`);
+    console.log(`  corrupt ${c.variant.padEnd(12)} job ${c.jobId}: ${c.applied ? `written at cursor ${c.applied.cursor ?? 'none'}` : `not written (${c.missed})`}; ${s.state}${s.failedReason ? `: ${s.failedReason.slice(0, 100)}` : ''}`);
   }
   for (const w of warnings) console.log(`  warning: ${w}`);
   for (const b of breaches) console.log(`  BREACH: ${b}`);
@@ -581,10 +535,5 @@ try {
   console.error('chaos: could not complete the run:', error);
 } finally {
   await teardown();
-  const redisLeft = (server?.pids ?? []).filter(alive);
-  if (redisLeft.length) {
-    console.log(`  BREACH: redis-server ${redisLeft.join(', ')} still running after teardown`);
-    code = 1;
-  }
 }
 process.exit(code);

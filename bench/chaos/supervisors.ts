@@ -1,6 +1,6 @@
 /** `job-iteration work` supervisors started by the chaos suite, each in its own process group. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -9,8 +9,6 @@ export interface Supervisor {
   child: ChildProcess;
   /** Workers it reported ready and not yet exited. */
   workers: Set<number>;
-  /** Every worker it ever reported ready: the runs a stop or kill of this supervisor can hit. */
-  everWorkers: Set<number>;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exited: boolean;
   /** Resolves once it has trapped its signals (it logs "starting" after that) or has exited. */
@@ -43,7 +41,6 @@ export class Supervisors {
       pid: child.pid,
       child,
       workers: new Set(),
-      everWorkers: new Set(),
       exited: false,
       ready: new Promise((resolve) => (markReady = resolve)),
       exit: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))),
@@ -56,10 +53,7 @@ export class Supervisors {
       appendFileSync(log, `[chaos ${clock()} sup ${sup.pid}] ${line}\n`);
       if (/supervisor\[\d+\] starting/.test(line)) markReady();
       const ready = /supervisor\[\d+\] worker (\d+) ready/.exec(line);
-      if (ready) {
-        sup.workers.add(Number(ready[1]));
-        sup.everWorkers.add(Number(ready[1]));
-      }
+      if (ready) sup.workers.add(Number(ready[1]));
       const gone = /supervisor\[\d+\] worker (\d+) exited/.exec(line);
       if (gone) sup.workers.delete(Number(gone[1]));
     });
@@ -82,6 +76,34 @@ export class Supervisors {
   killAll(): void {
     for (const sup of this.all) killGroup(sup.pid);
   }
+}
+
+/**
+ * Every process in a process group right now, from /proc: a supervisor's workers may take jobs before it logs them
+ * ready, so the suite does not rely on its log to know who is in it.
+ */
+export function groupPids(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name, which is in parentheses and may itself hold spaces: state, ppid, pgrp.
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgrp === pgid) pids.push(Number(entry));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return pids;
+}
+
+/**
+ * Whom a fault aimed at a supervisor reaches: what is alive in its group now. A worker that died before (a poison
+ * item, a kill) is not in it: its runs were lost to that earlier fault, which keeps their redo.
+ */
+export function pidsOf(sup: Supervisor): number[] {
+  return groupPids(sup.pid);
 }
 
 export function alive(pid: number): boolean {
