@@ -150,9 +150,9 @@ async function add(key: string, items: number, role: JobSpec['role'], extra: { p
   jobs.set(key, { key, id: job.id!, params, role });
 }
 
-function record(kind: FaultKind, target: string, pids?: Iterable<number>): Fault {
-  const fault: Fault = { n: faults.length + 1, kind, atMs: Date.now(), target, exposed: new Set(), duplicates: 0, redos: 0 };
-  if (pids !== undefined) fault.pids = new Set(pids);
+function record(kind: FaultKind, target: string, pids: Iterable<number>): Fault {
+  const atMs = Date.now();
+  const fault: Fault = { n: faults.length + 1, kind, atMs, untilMs: atMs + IN_FLIGHT_MS, target, pids: new Set(pids), exposed: new Set(), duplicates: 0, redos: 0 };
   faults.push(fault);
   return fault;
 }
@@ -254,7 +254,7 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
       }
       // Stopped past its lock: the job is recovered by another worker while this one still believes it owns it.
       const ms = Math.round(between(LOCK_MS + STALLED_MS, LOCK_MS + 3 * STALLED_MS));
-      record(kind, `worker ${pid}`, [pid]);
+      const stop = record(kind, `worker ${pid}`, [pid]);
       process.kill(pid, 'SIGSTOP');
       await sleep(ms);
       try {
@@ -262,6 +262,8 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
       } catch {
         // Its supervisor killed it meanwhile (shutdown timeout): nothing left to continue.
       }
+      // Once continued, it runs on until a refused checkpoint write or a failed lock renewal stops it.
+      stop.untilMs = Date.now() + CHECKPOINT_MS + LOCK_MS;
       say(`sigstop: STOP worker ${pid} of supervisor ${current.pid} for ${ms} ms, then CONT`);
       return current;
     }
@@ -280,14 +282,14 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
     case 'redis-sleep':
     case 'redis-kill': {
       const what = kind.slice('redis-'.length) as Outage;
-      record(kind, `redis ${what}`);
+      record(kind, `redis ${what}`, sup.alivePids());
       const how = await outage(what);
       say(`${kind}: ${how}, during runs`);
       return current;
     }
     case 'outage-at-shutdown': {
       const what = pick(REDIS_OUTAGES);
-      record(kind, `supervisor ${current.pid} + redis ${what}`, pidsOf(current));
+      record(kind, `supervisor ${current.pid} + redis ${what}`, sup.alivePids());
       current.stoppedAs = 'outage-at-shutdown';
       current.child.kill('SIGTERM');
       await sleep(between(0, 50));
@@ -463,9 +465,9 @@ async function report(settled: boolean): Promise<void> {
   const rows = await within(120_000, 'loading the records', records!.itemsByJob());
   const attempts = (await records!.attempts()).filter((a) => a.key === 'poison');
   // The poison item's kills are faults too: the other runs on that worker die with it.
-  for (const a of attempts) faults.push({ n: 0, kind: 'poison', atMs: a.atMs, target: `worker ${a.pid}`, pids: new Set([a.pid]), exposed: new Set(), duplicates: 0, redos: 0 });
+  for (const a of attempts) faults.push({ n: 0, kind: 'poison', atMs: a.atMs, untilMs: a.atMs, target: `worker ${a.pid}`, pids: new Set([a.pid]), exposed: new Set(), duplicates: 0, redos: 0 });
   faults.sort((a, b) => a.atMs - b.atMs);
-  expose(faults, rows, (key) => jobs.get(key)?.params.items ?? 0, EXPOSURE_MS, IN_FLIGHT_MS);
+  expose(faults, rows, (key) => jobs.get(key)?.params.items ?? 0, EXPOSURE_MS);
 
   const extra = corruptions.find((c) => c.variant === 'extra-key')!;
   const checked = [...jobs.values()].filter((j) => j.role === 'healthy' || j.role === 'burst' || j.key === extra.key);

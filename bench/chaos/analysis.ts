@@ -23,9 +23,11 @@ export interface Fault {
   kind: FaultKind;
   /** Epoch ms (the workers stamp their rows with the same clock). */
   atMs: number;
+  /** When its direct effect on the processes it reached is over. */
+  untilMs: number;
   target: string;
-  /** For faults aimed at processes: their pids (every worker a supervisor had, for a supervisor). Else Redis. */
-  pids?: Set<number>;
+  /** The processes it reached, alive when it struck: a worker, a supervisor's group, or all of them (Redis). */
+  pids: Set<number>;
   exposed: Set<string>;
   duplicates: number;
   redos: number;
@@ -75,33 +77,35 @@ export function boundPerJob(kind: FaultKind, bounds: Bounds): number {
 }
 
 /**
- * Runs a fault hit. For a fault aimed at processes (a worker, a supervisor's workers): the jobs whose last item
- * before it, at most `windowMs` earlier, was done by one of them; the item in flight at the fault, which an urgent
- * stop lets finish, counts too. For a Redis outage, which every process meets: the jobs that did an item in the
- * `windowMs` before it. A job whose worker was already dead or stopped does nothing meanwhile, so an earlier crash
- * keeps its redo instead of passing it on to a later, harmless fault. Jobs that had completed are left out.
+ * Runs a fault hit: the jobs that had an item done by a process it reached, alive when it struck, from `windowMs`
+ * before it until its effect ends (`untilMs`: the item in flight at a stop, or everything a stopped worker does
+ * once continued). The runs of a worker that an earlier fault killed stay charged to that fault. Jobs that had
+ * completed are left out.
  */
-export function expose(faults: Fault[], rowsByJob: Map<string, ItemRow[]>, itemsOf: (key: string) => number, windowMs: number, inFlightMs: number): void {
+export function expose(faults: Fault[], rowsByJob: Map<string, ItemRow[]>, itemsOf: (key: string) => number, windowMs: number): void {
   for (const [key, rows] of rowsByJob) {
     const lastItem = itemsOf(key) - 1;
     // Rows are in finishing order across workers; clocks of processes interleave slightly, so search a sorted copy.
-    const times = rows.map((r, i) => ({ at: r.atMs, i })).sort((a, b) => a.at - b.at);
+    const sorted = [...rows].sort((a, b) => a.atMs - b.atMs);
     for (const fault of faults) {
-      const upTo = fault.pids ? fault.atMs + inFlightMs : fault.atMs;
+      const from = fault.atMs - windowMs;
       let lo = 0;
-      let hi = times.length;
+      let hi = sorted.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (times[mid]!.at <= upTo) lo = mid + 1;
+        if (sorted[mid]!.atMs < from) lo = mid + 1;
         else hi = mid;
       }
-      const last = times[lo - 1];
-      if (!last || fault.atMs - last.at > windowMs) continue;
-      const row = rows[last.i]!;
-      if (fault.pids && !fault.pids.has(row.pid)) continue;
-      // Its last item done well before: the job had completed, a fault cannot make it redo anything.
-      if (row.item === lastItem && fault.atMs - last.at > inFlightMs) continue;
-      fault.exposed.add(key);
+      let hit = false;
+      let completedBefore = false;
+      for (let i = lo; i < sorted.length && sorted[i]!.atMs <= fault.untilMs; i++) {
+        const row = sorted[i]!;
+        if (fault.pids.has(row.pid)) hit = true;
+        // Its last item done well before the fault: the job had completed, there is nothing left to redo. (Just
+        // before, its completion may still have been on its way to Redis.)
+        if (row.item === lastItem && row.atMs < fault.atMs - windowMs / 2) completedBefore = true;
+      }
+      if (hit && !completedBefore) fault.exposed.add(key);
     }
   }
 }

@@ -61,6 +61,11 @@ export class Supervisors {
     return sup;
   }
 
+  /** Every process alive in the groups of every supervisor started: whom a Redis outage reaches. */
+  alivePids(): number[] {
+    return groupPids(...this.all.map((sup) => sup.pid));
+  }
+
   /** Process groups of ours with anything still alive in them. */
   leftovers(): number[] {
     return this.all.filter((sup) => groupAlive(sup.pid)).map((sup) => sup.pid);
@@ -79,10 +84,11 @@ export class Supervisors {
 }
 
 /**
- * Every process in a process group right now, from /proc: a supervisor's workers may take jobs before it logs them
+ * Every process in the given process groups right now, from /proc: a supervisor's workers may take jobs before it logs them
  * ready, so the suite does not rely on its log to know who is in it.
  */
-export function groupPids(pgid: number): number[] {
+export function groupPids(...pgids: number[]): number[] {
+  const groups = new Set(pgids);
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -90,7 +96,7 @@ export function groupPids(pgid: number): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // Fields after the command name, which is in parentheses and may itself hold spaces: state, ppid, pgrp.
       const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-      if (pgrp === pgid) pids.push(Number(entry));
+      if (groups.has(pgrp)) pids.push(Number(entry));
     } catch {
       // Exited while we looked.
     }
