@@ -82,6 +82,12 @@ const BURST_ITEMS = 5;
  * short of the lock expiry and restart it takes before a killed run's job runs again.
  */
 const EXPOSURE_MS = 1000;
+/**
+ * How long after a fault its redo may start: a killed run's lock expires (2 s), the stalled checker runs (1 s), a
+ * killed worker is restarted (after 1, 2, 5, then 10 s when the poison job keeps killing workers) and picks the job
+ * up; a stopped worker is continued after up to 5 s.
+ */
+const HORIZON_MS = 15_000;
 /** The item in flight at a stop finishes within this (2 ms of work and one insert). */
 const IN_FLIGHT_MS = 100;
 const SETTLE_MS = 300;
@@ -282,18 +288,21 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
     case 'redis-sleep':
     case 'redis-kill': {
       const what = kind.slice('redis-'.length) as Outage;
-      record(kind, `redis ${what}`, sup.alivePids());
+      const fault = record(kind, `redis ${what}`, sup.alivePids());
       const how = await outage(what);
+      // Runs keep doing items while Redis is away, until a checkpoint write blocks: all of them were hit.
+      fault.untilMs = Date.now() + IN_FLIGHT_MS;
       say(`${kind}: ${how}, during runs`);
       return current;
     }
     case 'outage-at-shutdown': {
       const what = pick(REDIS_OUTAGES);
-      record(kind, `supervisor ${current.pid} + redis ${what}`, sup.alivePids());
+      const fault = record(kind, `supervisor ${current.pid} + redis ${what}`, sup.alivePids());
       current.stoppedAs = 'outage-at-shutdown';
       current.child.kill('SIGTERM');
       await sleep(between(0, 50));
       const how = await outage(what);
+      fault.untilMs = Date.now() + IN_FLIGHT_MS;
       await corruptDue(1000);
       // Only now: a supervisor refuses to start while Redis is away.
       const next = sup.start();
@@ -474,7 +483,7 @@ async function report(settled: boolean): Promise<void> {
   const reports: JobReport[] = [];
   let expected = 0;
   for (const spec of checked) {
-    const r = analyseJob(spec.key, spec.params.items, rows.get(spec.key) ?? [], faults);
+    const r = analyseJob(spec.key, spec.params.items, rows.get(spec.key) ?? [], faults, BOUNDS, HORIZON_MS);
     reports.push(r);
     expected += spec.params.items;
     const s = states.get(spec.key)!;

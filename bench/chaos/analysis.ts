@@ -1,7 +1,7 @@
 /**
  * Duplicates and their causes, from the item records alone. A job's rows, in the order the items finished, climb
- * one by one; any step back is a resume that redoes items. Each redo is charged to the last fault before it that
- * hit the job; a redo that no fault explains is charged to nothing, whose bound is zero.
+ * one by one; any step back is a resume that redoes items. Each redo is charged to a fault that hit the job shortly
+ * before it; a redo that no fault explains is charged to nothing, whose bound is zero.
  */
 import type { ItemRow } from './records.js';
 
@@ -118,7 +118,14 @@ export interface JobReport {
   redos: { startMs: number; duplicates: number; cause: Fault | undefined }[];
 }
 
-export function analyseJob(key: string, items: number, rows: ItemRow[], faults: Fault[]): JobReport {
+/**
+ * A redo starts within `horizonMs` of the fault that caused it (lock expiry, stalled check, a worker restart).
+ * When several faults hit the job in that time, the redo is charged to the one with the largest bound, the latest
+ * among equals: a crash's lost lock can surface just after a harmless deploy that also touched the job, and the
+ * deploy must not take the blame. The price: a deploy's own redo goes unnoticed when a crash hit the same job in
+ * the horizon before it.
+ */
+export function analyseJob(key: string, items: number, rows: ItemRow[], faults: Fault[], bounds: Bounds, horizonMs: number): JobReport {
   const seen = new Uint32Array(items);
   const redos: JobReport['redos'] = [];
   let highest = -1;
@@ -143,7 +150,10 @@ export function analyseJob(key: string, items: number, rows: ItemRow[], faults: 
   const withDuplicates = redos.filter((r) => r.duplicates > 0);
   for (const redo of withDuplicates) {
     let cause: Fault | undefined;
-    for (const fault of faults) if (fault.atMs <= redo.startMs && fault.exposed.has(key)) cause = fault;
+    for (const fault of faults) {
+      if (fault.atMs > redo.startMs || redo.startMs - fault.atMs > horizonMs || !fault.exposed.has(key)) continue;
+      if (!cause || boundPerJob(fault.kind, bounds) >= boundPerJob(cause.kind, bounds)) cause = fault;
+    }
     redo.cause = cause;
     if (cause) {
       cause.duplicates += redo.duplicates;
