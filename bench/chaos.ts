@@ -82,12 +82,6 @@ const BURST_ITEMS = 5;
  * short of the lock expiry and restart it takes before a killed run's job runs again.
  */
 const EXPOSURE_MS = 1000;
-/**
- * How long after a fault its redo may start: a killed run's lock expires (2 s), the stalled checker runs (1 s), a
- * killed worker is restarted (after 1, 2, 5, then 10 s when the poison job keeps killing workers) and picks the job
- * up; a stopped worker is continued after up to 5 s.
- */
-const HORIZON_MS = 15_000;
 /** The item in flight at a stop finishes within this (2 ms of work and one insert). */
 const IN_FLIGHT_MS = 100;
 const SETTLE_MS = 300;
@@ -473,8 +467,9 @@ async function report(settled: boolean): Promise<void> {
 
   const rows = await within(120_000, 'loading the records', records!.itemsByJob());
   const attempts = (await records!.attempts()).filter((a) => a.key === 'poison');
-  // The poison item's kills are faults too: the other runs on that worker die with it.
-  for (const a of attempts) faults.push({ n: 0, kind: 'poison', atMs: a.atMs, untilMs: a.atMs, target: `worker ${a.pid}`, pids: new Set([a.pid]), exposed: new Set(), duplicates: 0, redos: 0 });
+  // The poison item's kills are faults too: the other runs on that worker die with it. The kill follows the
+  // attempt's own insert: items the other runs finish meanwhile belong to the lost runs too.
+  for (const a of attempts) faults.push({ n: 0, kind: 'poison', atMs: a.atMs, untilMs: a.atMs + IN_FLIGHT_MS, target: `worker ${a.pid}`, pids: new Set([a.pid]), exposed: new Set(), duplicates: 0, redos: 0 });
   faults.sort((a, b) => a.atMs - b.atMs);
   expose(faults, rows, (key) => jobs.get(key)?.params.items ?? 0, EXPOSURE_MS);
 
@@ -483,7 +478,7 @@ async function report(settled: boolean): Promise<void> {
   const reports: JobReport[] = [];
   let expected = 0;
   for (const spec of checked) {
-    const r = analyseJob(spec.key, spec.params.items, rows.get(spec.key) ?? [], faults, BOUNDS, HORIZON_MS);
+    const r = analyseJob(spec.key, spec.params.items, rows.get(spec.key) ?? [], faults, BOUNDS, EXPOSURE_MS);
     reports.push(r);
     expected += spec.params.items;
     const s = states.get(spec.key)!;

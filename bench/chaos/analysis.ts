@@ -115,22 +115,25 @@ export interface JobReport {
   rows: number;
   missing: number[];
   duplicates: number;
-  redos: { startMs: number; duplicates: number; cause: Fault | undefined }[];
+  /** `prevMs`: when the item before the redo was done, by the run that was lost. */
+  redos: { startMs: number; prevMs: number; duplicates: number; cause: Fault | undefined }[];
 }
 
 /**
- * A redo starts within `horizonMs` of the fault that caused it (lock expiry, stalled check, a worker restart).
- * When several faults hit the job in that time, the redo is charged to the one with the largest bound, the latest
- * among equals: a crash's lost lock can surface just after a harmless deploy that also touched the job, and the
- * deploy must not take the blame. The price: a deploy's own redo goes unnoticed when a crash hit the same job in
- * the horizon before it.
+ * A redo is caused by a fault that hit the run it redoes: one that hit the job and whose effect lasted until
+ * (`windowMs` before) the last item done before the redo, the lost run's last. It may surface much later: a lock
+ * expires, the stalled checker runs, and a worker that keeps being killed is restarted after up to 30 s. When
+ * several faults qualify, the redo goes to the one with the largest bound, the latest among equals: a crash's
+ * expired lock can surface just after a harmless deploy that also touched the job, and the deploy must not take
+ * the blame. The price: a deploy's own redo goes unnoticed when a crash hit the same run.
  */
-export function analyseJob(key: string, items: number, rows: ItemRow[], faults: Fault[], bounds: Bounds, horizonMs: number): JobReport {
+export function analyseJob(key: string, items: number, rows: ItemRow[], faults: Fault[], bounds: Bounds, windowMs: number): JobReport {
   const seen = new Uint32Array(items);
   const redos: JobReport['redos'] = [];
   let highest = -1;
   let lastItem = -1;
   let current: JobReport['redos'][number] | undefined;
+  let prevMs = 0;
   for (const row of rows) {
     if (row.item < 0 || row.item >= items) throw new Error(`job ${key}: item ${row.item} out of range 0..${items - 1}`);
     if (row.item > highest) {
@@ -138,12 +141,13 @@ export function analyseJob(key: string, items: number, rows: ItemRow[], faults: 
       current = undefined;
     } else if (current === undefined || row.item !== lastItem + 1) {
       // A resume redoes items in order from its cursor; any other step back is another resume.
-      current = { startMs: row.atMs, duplicates: 0, cause: undefined };
+      current = { startMs: row.atMs, prevMs, duplicates: 0, cause: undefined };
       redos.push(current);
     }
     if (seen[row.item]! > 0) current!.duplicates++;
     seen[row.item]!++;
     lastItem = row.item;
+    prevMs = row.atMs;
   }
   const missing: number[] = [];
   for (let i = 0; i < items; i++) if (seen[i] === 0) missing.push(i);
@@ -151,7 +155,7 @@ export function analyseJob(key: string, items: number, rows: ItemRow[], faults: 
   for (const redo of withDuplicates) {
     let cause: Fault | undefined;
     for (const fault of faults) {
-      if (fault.atMs > redo.startMs || redo.startMs - fault.atMs > horizonMs || !fault.exposed.has(key)) continue;
+      if (fault.atMs > redo.startMs || fault.untilMs < redo.prevMs - windowMs || !fault.exposed.has(key)) continue;
       if (!cause || boundPerJob(fault.kind, bounds) >= boundPerJob(cause.kind, bounds)) cause = fault;
     }
     redo.cause = cause;
