@@ -78,8 +78,8 @@ const CORRUPT_ITEMS = ITEMS;
 const CORRUPT_ITEM_MS = 10;
 const BURST_ITEMS = 5;
 /**
- * A run whose last item is this recent was going when a fault struck: well over an item plus a checkpoint write,
- * short of the lock expiry and restart it takes before a killed run's job runs again.
+ * A run that did an item this shortly before a fault was going when it struck: well over an item plus a checkpoint
+ * write, short of the lock expiry and restart it takes before a killed run's job runs again.
  */
 const EXPOSURE_MS = 1000;
 /** The item in flight at a stop finishes within this (2 ms of work and one insert). */

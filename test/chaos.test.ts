@@ -4,11 +4,12 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-// A fixed seed replays the same schedule of faults; 20 s of it meets every kind of fault at least once.
+// A fixed seed replays the same schedule of faults; 20 s of it meets the poison and corrupt jobs, the burst, and
+// nine or ten of the ten kinds of fault (how many fit depends on how fast the machine runs them).
 const SEED = 42;
 const ARGS = ['--seconds', '20', '--seed', String(SEED), '--jobs', '10', '--items', '1000'];
 
-test('chaos suite, bounded: every fault kind, no breach of the reliability contract', { timeout: 300_000 }, async () => {
+test('chaos suite, bounded: no breach of the reliability contract', { timeout: 300_000 }, async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/chaos.ts', ...ARGS], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
