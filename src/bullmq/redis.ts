@@ -267,17 +267,21 @@ export function parseStoredJob(
       `its data must be an object with a "params" key (as enqueue() writes it); got ${describeData(data)}.`,
     );
   }
-  const fromData = rawState === undefined && Object.hasOwn(data, 'state');
-  const state: unknown = fromData ? data.state : rawState;
-  const source = fromData ? 'data.state' : 'its saved state';
-  if (state === undefined) return { params: data.params, state: undefined };
+  // A `state` in the data is checked whenever it is there, even when the saved state field wins over it: `null` or
+  // a malformed state there says something wrote the job by hand, and running on would hide it.
+  const seed = Object.hasOwn(data, 'state') ? savedState(id, jobName, 'data.state', data.state) : undefined;
+  const state = rawState === undefined ? seed : savedState(id, jobName, 'its saved state', rawState);
+  return { params: data.params, state };
+}
+
+function savedState(jobId: string, jobName: string, source: string, state: unknown): JobState<unknown> {
   if (state === null || (typeof state !== 'string' && typeof state !== 'object')) {
-    throw new InvalidJobDataError(jobName, id, `${source} is ${describeValue(state)}, not a saved state.`);
+    throw new InvalidJobDataError(jobName, jobId, `${source} is ${describeValue(state)}, not a saved state.`);
   }
   try {
-    return { params: data.params, state: parseState<unknown>(state, jobName) };
+    return parseState<unknown>(state, jobName);
   } catch (cause) {
-    throw new InvalidJobDataError(jobName, id, `${source} is not a saved state of this job: ${(cause as Error).message}`, { cause });
+    throw new InvalidJobDataError(jobName, jobId, `${source} is not a saved state of this job: ${(cause as Error).message}`, { cause });
   }
 }
 
