@@ -38,6 +38,13 @@ export interface RunOptions<Cursor = unknown> {
   /** Overrides the class and process checkpoint interval (ms; 0 = every iteration). */
   checkpointIntervalMs?: number;
   /**
+   * Save after every item for this long from the start of the run, then every `checkpointIntervalMs`. A runtime
+   * sets it for a run that follows a crash: a job that only died because something else killed its process shows
+   * progress with its first item, while an item that kills its process every time leaves the cursor right before
+   * it. 0 (default) means the interval applies from the start.
+   */
+  eagerCheckpointMs?: number;
+  /**
    * Called once when the run starts with the live state object, which the run updates after every item. For
    * progress displays: read it, never mutate it.
    */
@@ -85,6 +92,7 @@ export async function runInline<Params, Item, Cursor>(
   const jobName = jobNameOf(JobClass);
   const intervalMs = options.checkpointIntervalMs ?? JobClass.checkpointIntervalMs ?? getConfig().checkpointIntervalMs;
   assertDuration('checkpointIntervalMs', intervalMs);
+  if (options.eagerCheckpointMs !== undefined) assertDuration('eagerCheckpointMs', options.eagerCheckpointMs);
   assertDuration(`${JobClass.name}.maxJobRuntimeMs`, JobClass.maxJobRuntimeMs, true);
   if (options.maxIterations !== undefined && !(Number.isInteger(options.maxIterations) && options.maxIterations >= 0)) {
     throw new InvalidOptionError('maxIterations', options.maxIterations, 'an integer >= 0');
@@ -112,7 +120,7 @@ class Run<Params, Item, Cursor> {
     readonly params: Params,
     readonly state: JobState<Cursor>,
     readonly adapters: ResolvedAdapter[],
-    readonly intervalMs: number,
+    public intervalMs: number,
     readonly options: RunOptions<Cursor>,
   ) {
     this.job = new JobClass();
@@ -258,6 +266,9 @@ class Run<Params, Item, Cursor> {
   /** Our own copy of the cursor of the item in flight, recorded once the item is done. */
   #doneCursor: Cursor | undefined;
   #lastSave = 0;
+  /** While eager checkpoints last: when they end, and the interval that applies after them. */
+  #eagerUntil = 0;
+  #normalIntervalMs = 0;
   #lastTurn = 0;
   #lastClock = 0;
   #stride = 1;
@@ -269,6 +280,11 @@ class Run<Params, Item, Cursor> {
     this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
     this.#maxIterations = this.options.maxIterations ?? Infinity;
     this.#lastSave = this.#lastTurn = this.#lastClock = performance.now();
+    if (this.options.eagerCheckpointMs) {
+      this.#eagerUntil = this.#lastSave + this.options.eagerCheckpointMs;
+      this.#normalIntervalMs = this.intervalMs;
+      this.intervalMs = 0;
+    }
     // Adapters are asked after items, so every run makes progress (a tiny budget cannot livelock a job); only an
     // explicit "none" stops a run before its first item.
     if (this.#maxIterations === 0) return { adapter: 'max-iterations', reason: 'ran 0 iterations' };
@@ -329,6 +345,10 @@ class Run<Params, Item, Cursor> {
   async #checkpoint(now: number, saveDue: boolean, turnDue: boolean): Promise<Interruption> {
     if (saveDue) {
       this.#lastSave = now;
+      if (this.#eagerUntil !== 0 && now >= this.#eagerUntil) {
+        this.#eagerUntil = 0;
+        this.intervalMs = this.#normalIntervalMs;
+      }
       await this.save();
       if (events.has('job:checkpoint')) events.emit('job:checkpoint', { ...this.eventBase(), state: this.state });
     }

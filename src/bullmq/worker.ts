@@ -390,6 +390,7 @@ export class IterationWorker extends EventEmitter {
       return gap > this.#freezeMs ? this.#confirmLock(run) : false;
     };
 
+    const checkpointIntervalMs = JobClass.checkpointIntervalMs ?? this.#checkpointIntervalMs ?? getConfig().checkpointIntervalMs;
     let result: RunResult<unknown>;
     try {
       result = await runInline(JobClass, params, {
@@ -404,7 +405,10 @@ export class IterationWorker extends EventEmitter {
         observe: (state) => {
           run.live = state as JobState<unknown>;
         },
-        checkpointIntervalMs: JobClass.checkpointIntervalMs ?? this.#checkpointIntervalMs ?? getConfig().checkpointIntervalMs,
+        checkpointIntervalMs,
+        // After a stall, every item is saved for one interval: a job that died only because another job's item
+        // killed the process shows progress at once, while a poison item is left right after the saved cursor.
+        eagerCheckpointMs: run.initialState.stallsWithoutProgress ? checkpointIntervalMs : 0,
         signal,
         runtime: { kind: 'bullmq', worker: this.bullWorker, job, iterationWorker: this },
         // This worker's own closing flag (the `bullmq` adapter) stops its jobs; the process-wide `worker-stop` flag
