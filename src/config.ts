@@ -33,6 +33,7 @@ export function configure(changes: Partial<JobIterationConfig>): Readonly<JobIte
   return { ...config };
 }
 
+/** The process-wide defaults now in force. Read-only: change them with `configure`. */
 export function getConfig(): Readonly<JobIterationConfig> {
   return config;
 }

@@ -50,6 +50,7 @@ export interface JobState<Cursor = JsonValue> {
   lastError?: string;
 }
 
+/** A fresh state for `jobName`: pending, nothing done. For stores that create a state before the first run. */
 export function newState<C>(jobName: string): JobState<C> {
   return { version: 1, jobName, status: 'pending', iterations: 0, timesInterrupted: 0, totalTimeMs: 0 };
 }
