@@ -10,7 +10,7 @@ export interface JobIterationConfig {
   checkpointIntervalMs: number;
   /**
    * Default budget for one run; a run that exceeds it is interrupted by the `max-runtime` adapter and resumed
-   * later. `undefined` means no limit. A job class overrides it with `static maxJobRuntimeMs`.
+   * later. `undefined` means no limit. A job class may lower it with `static maxJobRuntimeMs`, never raise it.
    * @defaultValue undefined
    */
   maxJobRuntimeMs: number | undefined;
