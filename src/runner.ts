@@ -184,9 +184,11 @@ class Run<Params, Item, Cursor> {
     if (state.cursor !== undefined && typeof this.job.validateCursor === 'function') this.#checkCursor(state.cursor);
     const release = bindProgress(this.job, () => this.progress());
     const signal = this.options.signal;
-    // A listener rather than reading `signal.aborted` after every item: the hot loop then reads a plain field.
+    // The hot loop already compares the run's item count with a limit after every item; an abort lowers that limit
+    // to 0, so checking the run's own signal costs the loop nothing.
     const onAbort = () => {
       this.#aborted = true;
+      this.#stopAt = 0;
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -321,6 +323,8 @@ class Run<Params, Item, Cursor> {
   #maxIterations = Infinity;
   /** Set by the run signal's abort listener. */
   #aborted = false;
+  /** Run items after which the loop stops: `maxIterations`, or 0 once the run's signal aborted. */
+  #stopAt = Infinity;
   /** Our own copy of the cursor of the item in flight, recorded once the item is done. */
   #doneCursor: Cursor | undefined;
   #lastSave = 0;
@@ -334,6 +338,7 @@ class Run<Params, Item, Cursor> {
     this.#checks = this.adapters.map((a) => a.check);
     this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
     this.#maxIterations = this.options.maxIterations ?? Infinity;
+    this.#stopAt = this.#aborted ? 0 : this.#maxIterations;
     this.#lastSave = this.#lastTurn = this.#lastClock = performance.now();
     // Adapters are asked after items, so every run makes progress (a tiny budget cannot livelock a job); only an
     // explicit "none" stops a run before its first item.
@@ -424,9 +429,13 @@ class Run<Params, Item, Cursor> {
     }
     // The run's own signal is the engine's concern, not an adapter's: it stops the run even when `adapters` names
     // none (as the testing helpers do). Asked after the adapters so a runtime's adapter can name the stop itself.
-    if (this.#aborted) return { adapter: ABORT_SIGNAL, reason: describeAbortReason(this.options.signal!) };
     const runIterations = this.ctx.runIterations;
-    return runIterations >= this.#maxIterations ? { adapter: 'max-iterations', reason: `ran ${runIterations} iterations` } : undefined;
+    return runIterations >= this.#stopAt ? this.#stopReason(runIterations) : undefined;
+  }
+
+  #stopReason(runIterations: number): Interruption {
+    if (this.#aborted) return { adapter: ABORT_SIGNAL, reason: describeAbortReason(this.options.signal!) };
+    return { adapter: 'max-iterations', reason: `ran ${runIterations} iterations` };
   }
 }
 
