@@ -4,14 +4,26 @@ import type { IterableJobClass } from '../src/iterable-job.js';
 
 /**
  * Interrupts a run once it has used its time budget, so a long job yields its worker and is resumed later (from
- * the queue's back, behind shorter jobs). The budget is `static maxJobRuntimeMs` on the job class, else the process
- * default set with `configure({ maxJobRuntimeMs })`; no budget means never.
+ * the queue's back, behind shorter jobs). The budget is the process setting (`configure({ maxJobRuntimeMs })`); a
+ * class's `static maxJobRuntimeMs` may lower it but never raise it, so an operator's limit holds for every job. No
+ * budget at either level means never.
  */
 export const MAX_RUNTIME_ADAPTER = 'max-runtime';
 
+/**
+ * The time budget of one run of `JobClass`: the smaller of its `static maxJobRuntimeMs` and the process setting,
+ * `undefined` when neither is set.
+ */
+export function maxRuntimeOf(JobClass: Pick<IterableJobClass, 'maxJobRuntimeMs'>): number | undefined {
+  const own = JobClass.maxJobRuntimeMs;
+  const processBudget = getConfig().maxJobRuntimeMs;
+  if (own === undefined) return processBudget;
+  return processBudget === undefined ? own : Math.min(own, processBudget);
+}
+
+/** The `max-runtime` adapter itself (registered under {@link MAX_RUNTIME_ADAPTER}). */
 export const maxRuntimeAdapter: InterruptionAdapterFn = (ctx) => {
-  const JobClass = ctx.job.constructor as IterableJobClass;
-  const budget = JobClass.maxJobRuntimeMs ?? getConfig().maxJobRuntimeMs;
+  const budget = maxRuntimeOf(ctx.job.constructor as IterableJobClass);
   if (budget === undefined) return false;
   const elapsed = Date.now() - ctx.runStartedAt;
   return elapsed >= budget ? `ran ${elapsed} ms, over its ${budget} ms budget` : false;

@@ -10,6 +10,7 @@ export const WORKER_STOP_ADAPTER = 'worker-stop';
 let stopping = false;
 let reason = 'worker stopping';
 
+/** The `worker-stop` adapter itself: the stop reason once `workerStop.request()` (or `onWorkerStop`) ran. */
 export const workerStopAdapter: InterruptionAdapterFn = () => (stopping ? reason : false);
 
 /** Read and drive the flag by hand, e.g. when embedding the engine in your own process model. */

@@ -10,7 +10,7 @@ export interface JobIterationConfig {
   checkpointIntervalMs: number;
   /**
    * Default budget for one run; a run that exceeds it is interrupted by the `max-runtime` adapter and resumed
-   * later. `undefined` means no limit. A job class overrides it with `static maxJobRuntimeMs`.
+   * later. `undefined` means no limit. A job class may lower it with `static maxJobRuntimeMs`, never raise it.
    * @defaultValue undefined
    */
   maxJobRuntimeMs: number | undefined;
@@ -33,6 +33,7 @@ export function configure(changes: Partial<JobIterationConfig>): Readonly<JobIte
   return { ...config };
 }
 
+/** The process-wide defaults now in force. Read-only: change them with `configure`. */
 export function getConfig(): Readonly<JobIterationConfig> {
   return config;
 }

@@ -1,5 +1,10 @@
 export { IterableJob, isIterableJobClass, jobNameOf } from './iterable-job.js';
 export type { EnumeratorContext, IterationContext, IterableJobClass, Enumeration, Pair } from './iterable-job.js';
+export { defineJob } from './define-job.js';
+export type { JobDefinition } from './define-job.js';
+export type { JobProgress } from './progress.js';
+export { resolveCheckpointInterval } from './checkpoint-interval.js';
+export type { CheckpointIntervalSources } from './checkpoint-interval.js';
 export { runInline } from './runner.js';
 export type { RunOptions, RunResult } from './runner.js';
 export { InterruptionAdapters } from './interruption.js';
@@ -16,16 +21,33 @@ export { events } from './events.js';
 export type { JobIterationEvents, JobEventBase } from './events.js';
 export { configure, getConfig } from './config.js';
 export type { JobIterationConfig } from './config.js';
-export { parseState, newState } from './state.js';
+export { parseState, newState, stateOf } from './state.js';
 export type { JobState, JobStatus, JsonValue } from './state.js';
-export * from './errors.js';
+// Named one by one: errors.ts also holds message helpers that are not part of the API.
+export {
+  JobIterationError,
+  CursorNotSerializableError,
+  InvalidEnumeratorError,
+  InvalidStateError,
+  InvalidOptionError,
+  InvalidJobError,
+  InvalidAdapterError,
+  AdapterExistsError,
+  UnknownAdapterError,
+  UnknownJobError,
+  InvalidParamsError,
+  IterationFailedError,
+  SignalsOwnedError,
+  InvalidCursorError,
+} from './errors.js';
+export type { ErrorCode } from './errors.js';
 // Raised only by job-iteration/bullmq, and exported from there; kept here for code written before they moved.
 // The module holds nothing but these classes, so the root still loads no bullmq.
 export { InvalidJobDataError, JobCancelledError, JobNotFoundError, JobStalledError, LockLostError } from './bullmq/errors.js';
 
 // The built-in adapters register themselves; importing them here makes them part of the default set.
 export { workerStop, workerStopAdapter, WORKER_STOP_ADAPTER } from '../adapters/worker-stop.js';
-export { maxRuntimeAdapter, MAX_RUNTIME_ADAPTER } from '../adapters/max-runtime.js';
+export { maxRuntimeAdapter, maxRuntimeOf, MAX_RUNTIME_ADAPTER } from '../adapters/max-runtime.js';
 export { abortSignalAdapter, runSignalAdapter, ABORT_SIGNAL_ADAPTER } from '../adapters/abort-signal.js';
 export { FileStateStore } from './file-store.js';
 export type { StateFile } from './file-store.js';

@@ -38,6 +38,7 @@ export interface InterruptionAdapterObject {
   shouldInterrupt(ctx: InterruptionContext): InterruptionDecision | Promise<InterruptionDecision>;
 }
 
+/** Either form of adapter: a callable, or an object with `shouldInterrupt`. */
 export type InterruptionAdapter = InterruptionAdapterFn | InterruptionAdapterObject;
 
 /** An adapter resolved to a callable, with its registered name. */

@@ -1,5 +1,7 @@
 import { InvalidJobError } from './errors.js';
 import { events } from './events.js';
+import { frozenParams } from './params.js';
+import { readProgress, type JobProgress } from './progress.js';
 
 /** What `buildEnumerator` receives besides the params. */
 export interface EnumeratorContext<Cursor> {
@@ -21,25 +23,45 @@ export interface IterationContext<Cursor> {
 /** `[item, cursor]`: the item to process and the cursor that means "this item is done". */
 export type Pair<Item, Cursor> = readonly [Item, Cursor];
 
+/** What `buildEnumerator` returns: any sync or async iterable of `[item, cursor]` pairs. */
 export type Enumeration<Item, Cursor> = Iterable<Pair<Item, Cursor>> | AsyncIterable<Pair<Item, Cursor>>;
+
+const BRAND = Symbol.for('job-iteration.IterableJob');
 
 /**
  * Base class of an interruptible, resumable job. Subclass it, implement `buildEnumerator` and `eachIteration`,
- * and run it with `runInline`, the BullMQ runtime or the CLI. See docs/writing-a-job.md.
+ * and run it with `runInline`, the BullMQ runtime or the CLI (or build one with `defineJob`). See
+ * docs/writing-a-job.md.
+ *
+ * Hooks, `buildEnumerator`, `eachIteration`, `validateCursor` and `count` receive a deep-frozen copy of the params:
+ * the caller's object and the saved params never change. During a run, `this.progress` tells where the job stands.
  *
  * @typeParam Params - the job's arguments, a JSON object.
  * @typeParam Item - what the enumerator yields for `eachIteration` to process.
  * @typeParam Cursor - a JSON value that marks an item as done; the enumerator resumes after it.
  */
-const BRAND = Symbol.for('job-iteration.IterableJob');
-
 export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unknown> {
   /** Name used to route and persist the job. Defaults to the class name; set it so minifiers and renames cannot break resumes. */
   static jobName?: string;
-  /** Per-class budget for one run (see the `max-runtime` adapter); overrides the process default. */
+  /**
+   * Per-class budget for one run (see the `max-runtime` adapter). It may lower the process setting
+   * (`configure({ maxJobRuntimeMs })`), never raise it: the smaller of the two applies.
+   */
   static maxJobRuntimeMs?: number;
-  /** Per-class checkpoint interval; overrides the process default. 0 persists after every iteration. */
+  /**
+   * Per-class checkpoint interval (ms); 0 persists after every iteration. A run's own option wins over it; it wins
+   * over the worker's and the process setting (see `resolveCheckpointInterval`).
+   */
   static checkpointIntervalMs?: number;
+
+  /**
+   * Where the job stands, for hooks and `eachIteration` during a run: the last finished cursor, iterations over all
+   * runs and in this run, times interrupted, total time. Each read is a fresh snapshot. Reading it outside a run
+   * throws `InvalidStateError`.
+   */
+  get progress(): JobProgress<Cursor> {
+    return readProgress<Cursor>(this);
+  }
 
   /**
    * Returns the items to process as `[item, cursor]` pairs, starting *after* `cursor` when it is given. Any
@@ -108,16 +130,45 @@ export function jobNameOf(JobClass: IterableJobClass): string {
 Object.defineProperty(IterableJob.prototype, BRAND, { value: true });
 
 /**
+ * Refuses a class the engine could not run, before any hook has a chance to do work the run would then abandon.
+ * TypeScript catches a missing abstract method; plain JavaScript and `as` casts do not.
+ */
+export function assertRunnableJob(JobClass: IterableJobClass): string {
+  const jobName = jobNameOf(JobClass);
+  for (const method of ['buildEnumerator', 'eachIteration'] as const) {
+    if (typeof JobClass.prototype[method] !== 'function') {
+      throw new InvalidJobError(`Job class ${JobClass.name || jobName} has no ${method}() method; an iterable job needs buildEnumerator and eachIteration.`);
+    }
+  }
+  return jobName;
+}
+
+/**
  * The job's item count from its optional `count(params)` hook, for percent and ETA. A missing hook, a throw (reported
  * as `hook:error`) or a value that is not a count gives `undefined`: progress then shows no percent, the job runs on.
+ *
+ * Pass the instance the run will use (`runInline(JobClass, params, { job })`), so the job's resources are opened
+ * and released once. Given a class, it counts on a throwaway instance and runs that instance's `onShutdown` after,
+ * so whatever `count` opened in its fields is released too.
  */
-export async function countItems(JobClass: IterableJobClass, params: unknown): Promise<number | undefined> {
-  if (typeof JobClass.prototype.count !== 'function') return undefined;
+export async function countItems(job: IterableJob | IterableJobClass, params: unknown): Promise<number | undefined> {
+  const throwaway = typeof job === 'function';
+  if (typeof (throwaway ? job.prototype : job).count !== 'function') return undefined;
+  const instance: IterableJob = throwaway ? new job() : job;
+  const frozen = frozenParams(jobNameOf(instance.constructor as IterableJobClass), params);
   try {
-    const total = await new JobClass().count!(params);
+    const total = await instance.count!(frozen);
     return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : undefined;
   } catch (error) {
     events.emit('hook:error', { hook: 'count', error });
     return undefined;
+  } finally {
+    if (throwaway) {
+      try {
+        await instance.onShutdown?.(frozen);
+      } catch (error) {
+        events.emit('hook:error', { hook: 'onShutdown', error });
+      }
+    }
   }
 }

@@ -16,6 +16,7 @@ export interface LifecycleInfo {
   urgent?: boolean;
 }
 
+/** A process lifecycle hook; awaited, and its errors reported on `hook:error`. */
 export type LifecycleHook = (info: LifecycleInfo) => void | Promise<void>;
 
 const hooks: Record<LifecycleEvent, LifecycleHook[]> = {
@@ -49,6 +50,7 @@ export const onWorkerStop = (hook: LifecycleHook) => register('workerStop', hook
 /** A worker process has drained its jobs and is about to exit: close pools and connections here. */
 export const onWorkerExit = (hook: LifecycleHook) => register('workerExit', hook);
 
+/** Fires lifecycle events (the worker, supervisor and CLI do) and counts their hooks. */
 export const lifecycle = {
   /**
    * Runs every hook of `event` in registration order, awaiting each. A hook that throws is reported on the

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { assertDuration, getConfig } from './config.js';
+import { assertDuration } from './config.js';
+import { resolveCheckpointInterval } from './checkpoint-interval.js';
 import { IterationFailedError, InvalidCursorError, InvalidEnumeratorError, InvalidOptionError, JobIterationError } from './errors.js';
 import { events, type JobEventBase } from './events.js';
 import {
@@ -11,12 +12,14 @@ import {
   type InterruptionContext,
   type ResolvedAdapter,
 } from './interruption.js';
-import { jobNameOf, type IterableJob, type IterableJobClass } from './iterable-job.js';
+import { assertRunnableJob, type IterableJob, type IterableJobClass } from './iterable-job.js';
+import { frozenParams } from './params.js';
+import { bindProgress, type JobProgress } from './progress.js';
 import { ABORT_SIGNAL_ADAPTER as ABORT_SIGNAL, describeAbortReason } from './abort-reason.js';
 import { jsonCursor, newState, parseState, type JobState } from './state.js';
 
 /** Options of one run. */
-export interface RunOptions<Cursor = unknown> {
+export interface RunOptions<Cursor = unknown, Params = any, Item = any> {
   /**
    * A state saved by an earlier run (object or JSON string). The run resumes right after its cursor. A completed
    * state returns at once with `status: 'completed'` and runs nothing.
@@ -26,7 +29,10 @@ export interface RunOptions<Cursor = unknown> {
   adapters?: readonly string[];
   /** Adapters for this run only, consulted after the registered ones (`{ name: adapter }`). */
   localAdapters?: Readonly<Record<string, InterruptionAdapter>>;
-  /** The run's own stop signal: the `abort-signal` adapter interrupts when it aborts; user I/O receives it. */
+  /**
+   * The run's own stop signal. Once it aborts, the run stops after the item in flight, whatever `adapters` names
+   * (the interruption reads adapter `abort-signal`); `eachIteration` receives it to cancel its own I/O.
+   */
   signal?: AbortSignal;
   /** Stop gracefully after this many items in this run (the interruption names adapter `max-iterations`). */
   maxIterations?: number;
@@ -35,7 +41,7 @@ export interface RunOptions<Cursor = unknown> {
    * Serialize it before returning; the object is reused. A throw stops the run with that error.
    */
   persist?: (state: JobState<Cursor>) => void | Promise<void>;
-  /** Overrides the class and process checkpoint interval (ms; 0 = every iteration). */
+  /** Overrides the class, worker and process checkpoint interval (ms; 0 = every iteration). */
   checkpointIntervalMs?: number;
   /**
    * Save after every item for this long from the start of the run, then every `checkpointIntervalMs`. A runtime
@@ -44,6 +50,12 @@ export interface RunOptions<Cursor = unknown> {
    * it. 0 (default) means the interval applies from the start.
    */
   eagerCheckpointMs?: number;
+  /**
+   * The instance of `JobClass` to run, e.g. the one already asked for its `count`, so that what the job opens in its
+   * fields is opened once and released by this run's `onShutdown`. One instance serves one run at a time. Default: a
+   * new instance.
+   */
+  job?: IterableJob<Params, Item, Cursor>;
   /**
    * Called once when the run starts with the live state object, which the run updates after every item. For
    * progress displays: read it, never mutate it.
@@ -68,6 +80,11 @@ export interface RunResult<Cursor = unknown> {
   runTimeMs: number;
   /** True when the given state was already completed and nothing ran. */
   alreadyCompleted?: boolean;
+  /**
+   * What `onShutdown` (or closing the enumerator) threw after the outcome was saved. It never changes the outcome:
+   * the job did complete or was interrupted; only its cleanup failed. Also reported as a `hook:error` event.
+   */
+  shutdownError?: unknown;
 }
 
 /** While iterating without real I/O, give timers, signals and sockets a turn this often. */
@@ -87,22 +104,25 @@ const NEVER_ABORTED = new AbortController().signal;
 export async function runInline<Params, Item, Cursor>(
   JobClass: IterableJobClass<Params, Item, Cursor>,
   params: Params,
-  options: RunOptions<Cursor> = {},
+  options: RunOptions<Cursor, Params, Item> = {},
 ): Promise<RunResult<Cursor>> {
-  const jobName = jobNameOf(JobClass);
-  const intervalMs = options.checkpointIntervalMs ?? JobClass.checkpointIntervalMs ?? getConfig().checkpointIntervalMs;
-  assertDuration('checkpointIntervalMs', intervalMs);
+  const jobName = assertRunnableJob(JobClass);
+  const intervalMs = resolveCheckpointInterval({ run: options.checkpointIntervalMs, JobClass });
   if (options.eagerCheckpointMs !== undefined) assertDuration('eagerCheckpointMs', options.eagerCheckpointMs);
   assertDuration(`${JobClass.name}.maxJobRuntimeMs`, JobClass.maxJobRuntimeMs, true);
   if (options.maxIterations !== undefined && !(Number.isInteger(options.maxIterations) && options.maxIterations >= 0)) {
     throw new InvalidOptionError('maxIterations', options.maxIterations, 'an integer >= 0');
+  }
+  if (options.job !== undefined && !(options.job instanceof JobClass)) {
+    throw new InvalidOptionError('job', options.job, `an instance of ${JobClass.name || jobName}`);
   }
   const adapters = selectAdapters(options);
   const state: JobState<Cursor> = options.state === undefined ? newState(jobName) : parseState<Cursor>(options.state, jobName);
   if (state.status === 'completed') {
     return { status: 'completed', state, runIterations: 0, runTimeMs: 0, alreadyCompleted: true };
   }
-  return new Run(JobClass, jobName, params, state, adapters, intervalMs, options).execute();
+  const job = options.job ?? new JobClass();
+  return new Run(job, jobName, frozenParams(jobName, params), state, adapters, intervalMs, options).execute();
 }
 
 type Interruption = RunResult['interruption'];
@@ -115,15 +135,15 @@ class Run<Params, Item, Cursor> {
   readonly baseTotalMs: number;
 
   constructor(
-    JobClass: IterableJobClass<Params, Item, Cursor>,
+    job: IterableJob<Params, Item, Cursor>,
     readonly jobName: string,
     readonly params: Params,
     readonly state: JobState<Cursor>,
     readonly adapters: ResolvedAdapter[],
     public intervalMs: number,
-    readonly options: RunOptions<Cursor>,
+    readonly options: RunOptions<Cursor, Params, Item>,
   ) {
-    this.job = new JobClass();
+    this.job = job;
     this.baseTotalMs = state.totalTimeMs;
     this.ctx = {
       jobName,
@@ -154,9 +174,41 @@ class Run<Params, Item, Cursor> {
     if (this.options.persist) await this.options.persist(this.state);
   }
 
+  progress(): JobProgress<Cursor> {
+    const { state } = this;
+    const cursor = state.cursor;
+    return Object.freeze({
+      // Our recorded cursor is the one the next run resumes from: a hook gets its own copy to keep.
+      cursor: cursor !== null && typeof cursor === 'object' ? structuredClone(cursor) : cursor,
+      iterations: state.iterations,
+      runIterations: this.ctx.runIterations,
+      timesInterrupted: state.timesInterrupted,
+      totalTimeMs: Math.round(this.baseTotalMs + performance.now() - this.clockStart),
+    });
+  }
+
   async execute(): Promise<RunResult<Cursor>> {
+    const { state } = this;
+    if (state.cursor !== undefined && typeof this.job.validateCursor === 'function') this.#checkCursor(state.cursor);
+    const release = bindProgress(this.job, () => this.progress());
+    const signal = this.options.signal;
+    // The hot loop already compares the run's item count with a limit after every item; an abort lowers that limit
+    // to 0, so checking the run's own signal costs the loop nothing.
+    const onAbort = () => {
+      this.#aborted = true;
+      this.#stopAt = 0;
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.#execute();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      release();
+    }
+  }
+
+  async #execute(): Promise<RunResult<Cursor>> {
     const { job, params, state } = this;
-    if (state.cursor !== undefined && typeof job.validateCursor === 'function') this.#checkCursor(state.cursor);
     const resumed = state.startedAt !== undefined;
     state.status = 'running';
     if (resumed) events.emit('job:resume', { ...this.eventBase(), timesInterrupted: state.timesInterrupted });
@@ -179,6 +231,7 @@ class Run<Params, Item, Cursor> {
       }
     };
 
+    let interruption: Interruption;
     try {
       if (resumed) await job.onResume?.(params);
       else {
@@ -188,7 +241,7 @@ class Run<Params, Item, Cursor> {
       }
 
       iterator = openIterator(this.jobName, job.buildEnumerator(params, { cursor: state.cursor }));
-      const interruption = await this.iterate(iterator);
+      interruption = await this.iterate(iterator);
 
       if (interruption) {
         state.status = 'interrupted';
@@ -204,35 +257,48 @@ class Run<Params, Item, Cursor> {
       // The outcome is made durable before cleanup: a slow onShutdown must not leave an old cursor as the last word
       // if the platform kills the process meanwhile.
       await this.save();
-      await shutdown();
-      if (state.status === 'completed') events.emit('job:complete', { ...this.eventBase(), totalTimeMs: state.totalTimeMs });
-      return {
-        status: interruption ? 'interrupted' : 'completed',
-        state,
-        ...(interruption ? { interruption } : {}),
-        runIterations: this.ctx.runIterations,
-        runTimeMs: Math.round(performance.now() - this.clockStart),
-      };
     } catch (thrown) {
       const error = asError(this.jobName, thrown);
       if (state.status !== 'completed' && state.status !== 'interrupted') {
         state.status = 'failed';
         state.lastError = error.message;
       }
-      try {
-        await shutdown();
-      } catch (shutdownError) {
-        events.emit('hook:error', { hook: 'onShutdown', error: shutdownError });
-      }
+      // Saved before cleanup, as on success: the last good cursor must not wait on (or die with) onShutdown.
       try {
         await this.save();
       } catch {
         // The run already failed; its own error is the one to report. The state stays on the error for the caller.
       }
+      try {
+        await shutdown();
+      } catch (shutdownError) {
+        events.emit('hook:error', { hook: 'onShutdown', error: shutdownError });
+      }
       attachState(error, state);
       events.emit('job:error', { ...this.eventBase(), error });
       throw error;
     }
+
+    // The outcome is saved: cleanup can fail, but it cannot turn a finished job into a failed one (a retry would run
+    // onComplete again, or redo an interrupted run's bookkeeping).
+    let shutdownError: unknown;
+    let shutdownFailed = false;
+    try {
+      await shutdown();
+    } catch (error) {
+      shutdownFailed = true;
+      shutdownError = error;
+      events.emit('hook:error', { hook: 'onShutdown', error });
+    }
+    if (state.status === 'completed') events.emit('job:complete', { ...this.eventBase(), totalTimeMs: state.totalTimeMs });
+    return {
+      status: interruption ? 'interrupted' : 'completed',
+      state,
+      ...(interruption ? { interruption } : {}),
+      runIterations: this.ctx.runIterations,
+      runTimeMs: Math.round(performance.now() - this.clockStart),
+      ...(shutdownFailed ? { shutdownError } : {}),
+    };
   }
 
   /** Refuses a saved cursor the job does not accept, before anything runs or is written. */
@@ -263,6 +329,10 @@ class Run<Params, Item, Cursor> {
   #checks: InterruptionAdapterFn[] = [];
   #iterationCtx!: { cursor: Cursor; signal: AbortSignal };
   #maxIterations = Infinity;
+  /** Set by the run signal's abort listener. */
+  #aborted = false;
+  /** Run items after which the loop stops: `maxIterations`, or 0 once the run's signal aborted. */
+  #stopAt = Infinity;
   /** Our own copy of the cursor of the item in flight, recorded once the item is done. */
   #doneCursor: Cursor | undefined;
   #lastSave = 0;
@@ -279,6 +349,7 @@ class Run<Params, Item, Cursor> {
     this.#checks = this.adapters.map((a) => a.check);
     this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
     this.#maxIterations = this.options.maxIterations ?? Infinity;
+    this.#stopAt = this.#aborted ? 0 : this.#maxIterations;
     this.#lastSave = this.#lastTurn = this.#lastClock = performance.now();
     if (this.options.eagerCheckpointMs) {
       this.#eagerUntil = this.#lastSave + this.options.eagerCheckpointMs;
@@ -376,8 +447,15 @@ class Run<Params, Item, Cursor> {
       }
       return { adapter: name, reason: decisionReason(decision, name)! };
     }
+    // The run's own signal is the engine's concern, not an adapter's: it stops the run even when `adapters` names
+    // none (as the testing helpers do). Asked after the adapters so a runtime's adapter can name the stop itself.
     const runIterations = this.ctx.runIterations;
-    return runIterations >= this.#maxIterations ? { adapter: 'max-iterations', reason: `ran ${runIterations} iterations` } : undefined;
+    return runIterations >= this.#stopAt ? this.#stopReason(runIterations) : undefined;
+  }
+
+  #stopReason(runIterations: number): Interruption {
+    if (this.#aborted) return { adapter: ABORT_SIGNAL, reason: describeAbortReason(this.options.signal!) };
+    return { adapter: 'max-iterations', reason: `ran ${runIterations} iterations` };
   }
 }
 

@@ -4,6 +4,7 @@ import type { JobState } from './job-state.js';
 // The record's types live apart so that errors, which carry a state, need not import the code that raises them.
 export type { JobState, JobStatus, JsonValue } from './job-state.js';
 
+/** A fresh state for `jobName`: pending, nothing done. For stores that create a state before the first run. */
 export function newState<C>(jobName: string): JobState<C> {
   return { version: 1, jobName, status: 'pending', iterations: 0, timesInterrupted: 0, totalTimeMs: 0 };
 }
@@ -128,4 +129,17 @@ export function parseState<C>(input: unknown, jobName: string): JobState<C> {
     }
   }
   return structuredClone(s) as unknown as JobState<C>;
+}
+
+/**
+ * The state a failed run attached to its error (`err.state`): the last good checkpoint, to resume from on retry.
+ * `undefined` when `error` carries no state (it did not come from a run). Typed by the job's cursor, no cast needed:
+ * `stateOf<number>(err)?.cursor`.
+ */
+export function stateOf<Cursor = unknown>(error: unknown): JobState<Cursor> | undefined {
+  if (error === null || (typeof error !== 'object' && typeof error !== 'function')) return undefined;
+  const state: unknown = (error as { state?: unknown }).state;
+  if (state === null || typeof state !== 'object') return undefined;
+  const { version, jobName, status } = state as Partial<JobState<unknown>>;
+  return version === 1 && typeof jobName === 'string' && typeof status === 'string' ? (state as JobState<Cursor>) : undefined;
 }

@@ -23,7 +23,10 @@ export class ActiveRun {
   settled = false;
   /** The engine's live state, as of the last finished item (handed over by `observe`; read by an urgent close). */
   live: JobState<unknown> | undefined;
-  instance: IterableJob<any, any, any> | undefined;
+  /** The one instance of the job class this run uses: for `count`, the run itself and `onCancel`. */
+  readonly instance: IterableJob<any, any, any>;
+  /** The engine run has begun (it calls `onShutdown` itself from then on). */
+  started = false;
   control: ControlRequest | undefined;
   controlReadAt = Date.now();
   lockLost = false;
@@ -46,6 +49,7 @@ export class ActiveRun {
     readonly initialState: JobState<unknown>,
   ) {
     this.releasedPromise.catch(() => undefined);
+    this.instance = new JobClass();
     this.runStartIterations = initialState.iterations;
   }
 }

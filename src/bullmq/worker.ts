@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import createDebug from 'debug';
-import { assertDuration, getConfig } from '../config.js';
+import { assertDuration } from '../config.js';
+import { resolveCheckpointInterval } from '../checkpoint-interval.js';
 import { InvalidCursorError, InvalidOptionError, JobIterationError, UnknownJobError } from '../errors.js';
 import { JobCancelledError, JobStalledError, LockLostError } from './errors.js';
 import { events } from '../events.js';
@@ -369,7 +370,7 @@ export class IterationWorker extends EventEmitter {
     if (pending === 'cancel') return this.#cancel(run, structuredClone(run.initialState));
     if (pending === 'pause') return this.#park(run, undefined);
 
-    run.total = await countItems(JobClass, params);
+    run.total = await countItems(run.instance, params);
     // An urgent close may have taken the job over during the awaits above; it owns the job now.
     if (run.released) throw new Released();
     await this.#claim(run);
@@ -377,8 +378,7 @@ export class IterationWorker extends EventEmitter {
     run.runStartedAt = performance.now();
     const signal = bullSignal ? AbortSignal.any([bullSignal, run.urgent.signal]) : run.urgent.signal;
     let lastItemAt = Date.now();
-    const control: InterruptionAdapterFn = (ctx) => {
-      run.instance ??= ctx.job;
+    const control: InterruptionAdapterFn = () => {
       if (run.lockLost) return 'lock lost';
       if (run.control === 'cancel') return 'cancel requested';
       if (run.control === 'pause') return PAUSE_REASON;
@@ -390,10 +390,12 @@ export class IterationWorker extends EventEmitter {
       return gap > this.#freezeMs ? this.#confirmLock(run) : false;
     };
 
-    const checkpointIntervalMs = JobClass.checkpointIntervalMs ?? this.#checkpointIntervalMs ?? getConfig().checkpointIntervalMs;
+    const checkpointIntervalMs = resolveCheckpointInterval({ JobClass, worker: this.#checkpointIntervalMs });
     let result: RunResult<unknown>;
+    run.started = true;
     try {
       result = await runInline(JobClass, params, {
+        job: run.instance,
         state: run.initialState,
         persist: (state) => {
           // Progress past the point of the last stall, or a clean end, clears the run of stalls without progress.
@@ -598,11 +600,19 @@ export class IterationWorker extends EventEmitter {
   async #cancel(run: ActiveRun, state: JobState<unknown>): Promise<never> {
     const { job, jobName, params } = run;
     const pending = (async () => {
-      const instance = run.instance ?? new run.JobClass();
+      const { instance } = run;
       try {
         await instance.onCancel?.(params);
       } catch (error) {
         events.emit('hook:error', { hook: 'onCancel', error });
+      }
+      // Cancelled before its run started: no run will call onShutdown, so what the job opened is released here.
+      if (!run.started) {
+        try {
+          await instance.onShutdown?.(params);
+        } catch (error) {
+          events.emit('hook:error', { hook: 'onShutdown', error });
+        }
       }
       state.status = 'cancelled';
       state.updatedAt = new Date().toISOString();

@@ -67,7 +67,9 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   // The run's live state: progress reads it, and an urgent stop writes its very last finished cursor on the way out.
   let live: JobState<any> | undefined = saved?.state;
-  const total = await countItems(JobClass, params);
+  // One instance for count and the run, so what the job opens in its fields is released by the run's onShutdown.
+  const job = new JobClass();
+  const total = await countItems(job, params);
   const progress = startProgress(
     { jobName, total, doneAtStart: saved?.state.iterations ?? 0, read: () => ({ iterations: live?.iterations ?? 0, cursor: live?.cursor }) },
     process.stderr,
@@ -130,6 +132,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   await lifecycle.fire('workerStart', { reason: 'run' });
   try {
     const result = await runInline(JobClass, params, {
+      job,
       state: saved?.state,
       checkpointIntervalMs,
       observe: (state) => {

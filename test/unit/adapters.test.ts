@@ -8,6 +8,7 @@ import {
   abortSignalAdapter,
   configure,
   lifecycle,
+  maxRuntimeOf,
   runInline,
   workerStop,
   IterableJob,
@@ -162,6 +163,29 @@ describe('max-runtime', () => {
     Counter.reset();
     const unlimited = await runInline(Counter, { upTo: 20, delayMs: 5 });
     assert.equal(unlimited.status, 'completed');
+  });
+
+  test('a class budget above the process budget cannot raise it: the smaller one applies', async () => {
+    configure({ maxJobRuntimeMs: 40 });
+    class Greedy extends Counter {
+      static override jobName = 'greedy';
+      static override maxJobRuntimeMs = 60_000;
+    }
+    const started = Date.now();
+    const result = await runInline(Greedy, { upTo: 400, delayMs: 5 }, { adapters: ['max-runtime'] });
+    const took = Date.now() - started;
+    assert.equal(result.interruption?.adapter, 'max-runtime');
+    assert.match(result.interruption!.reason, /over its 40 ms budget/);
+    assert.ok(took < 1000, `took ${took} ms`);
+
+    class Modest extends Counter {
+      static override jobName = 'modest';
+      static override maxJobRuntimeMs = 20;
+    }
+    assert.equal(maxRuntimeOf(Modest), 20, 'a class may lower the budget');
+    assert.equal(maxRuntimeOf(Greedy), 40);
+    configure({ maxJobRuntimeMs: undefined });
+    assert.equal(maxRuntimeOf(Greedy), 60_000, 'with no process budget the class sets it');
   });
 
   test('configure rejects a bad budget by name', () => {

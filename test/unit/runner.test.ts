@@ -1,15 +1,22 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { beforeEach, describe, test } from 'node:test';
 import {
   IterableJob,
   InvalidEnumeratorError,
+  InvalidJobError,
+  events,
+  stateOf,
+  type IterableJobClass,
   InvalidOptionError,
   InvalidStateError,
   IterationFailedError,
   runInline,
   type JobState,
 } from '../../src/index.js';
-import { Counter } from '../fixtures/jobs.js';
+import { Counter, type CountParams } from '../fixtures/jobs.js';
+import { countItems } from '../../src/iterable-job.js';
+import { iterateExactTimes } from '../../src/testing.js';
 
 beforeEach(() => Counter.reset());
 
@@ -300,19 +307,47 @@ describe('run boundaries', () => {
     assert.deepEqual(Counter.processed, [0, 1]);
   });
 
-  test('onShutdown runs once even when it throws, and the outcome is saved before it runs', async () => {
+  test('an onShutdown that throws after the outcome is saved is reported, and the run still resolves with its outcome', async () => {
     const order: string[] = [];
+    const reported: unknown[] = [];
+    const onHookError = (e: { hook: string; error: unknown }) => void reported.push(e);
+    events.on('hook:error', onHookError);
+    const cleanup = new Error('pool already closed');
     class ShutdownFails extends Counter {
       static override jobName = 'shutdown-fails';
       override onShutdown() {
         order.push('onShutdown');
-        throw new Error('pool already closed');
+        throw cleanup;
       }
     }
-    const err = await runInline(ShutdownFails, { upTo: 3 }, { persist: (s) => void order.push(`save ${s.status}`) }).catch((e) => e);
-    assert.equal(err.message, 'pool already closed');
-    assert.equal(err.state.status, 'completed', 'the job did complete; only its cleanup failed');
-    assert.deepEqual(order, ['save completed', 'onShutdown', 'save completed']);
+    try {
+      const completed = await runInline(ShutdownFails, { upTo: 3 }, { persist: (s) => void order.push(`save ${s.status}`) });
+      assert.equal(completed.status, 'completed', 'the job did complete; only its cleanup failed');
+      assert.equal(completed.shutdownError, cleanup);
+      assert.deepEqual(order, ['save completed', 'onShutdown'], 'onShutdown runs once, after the outcome is saved');
+
+      const interrupted = await runInline(ShutdownFails, { upTo: 3 }, { maxIterations: 1 });
+      assert.equal(interrupted.status, 'interrupted');
+      assert.equal(interrupted.shutdownError, cleanup);
+      assert.deepEqual(reported, [{ hook: 'onShutdown', error: cleanup }, { hook: 'onShutdown', error: cleanup }]);
+    } finally {
+      events.off('hook:error', onHookError);
+    }
+  });
+
+  test('a failed run saves its state before onShutdown runs, as a successful one does', async () => {
+    const order: string[] = [];
+    class FailsThenCleansUp extends Counter {
+      static override jobName = 'fails-then-cleans-up';
+      override async eachIteration(item: number) {
+        if (item === 2) throw new Error('bad row');
+      }
+      override onShutdown() {
+        order.push('onShutdown');
+      }
+    }
+    await assert.rejects(runInline(FailsThenCleansUp, { upTo: 5 }, { checkpointIntervalMs: 3_600_000, persist: (s) => void order.push(`save ${s.status} ${s.cursor}`) }), /bad row/);
+    assert.deepEqual(order, ['save failed 1', 'onShutdown']);
   });
 
   test('a final save that fails runs onShutdown once and rejects with the save error', async () => {
@@ -359,5 +394,144 @@ describe('run boundaries', () => {
     // 100 slow items of 3 ms = 300 ms with a 30 ms interval: several checkpoints land inside the slow phase.
     const duringSlowPhase = saved.filter((c) => c >= 300 && c < 399);
     assert.ok(duringSlowPhase.length >= 5, `checkpoints during the slow phase: ${duringSlowPhase.join(', ')}`);
+  });
+});
+
+describe('the run signal', () => {
+  test('stops the run after the item in flight even when no adapter is named (as the testing helpers run)', async () => {
+    const ac = new AbortController();
+    class AbortsAtTwo extends Counter {
+      static override jobName = 'aborts-at-two';
+      override async eachIteration(item: number, params: CountParams) {
+        await super.eachIteration(item, params);
+        if (item === 2) ac.abort('deploy');
+      }
+    }
+    const result = await iterateExactTimes(AbortsAtTwo, { upTo: 100 }, 50, { signal: ac.signal });
+    assert.equal(result.status, 'interrupted');
+    assert.deepEqual(result.interruption, { adapter: 'abort-signal', reason: 'aborted: deploy' });
+    assert.deepEqual(Counter.processed, [0, 1, 2]);
+    assert.equal(result.state.cursor, 2);
+  });
+
+  test('a run leaves no listener on its signal, however it ends', async () => {
+    const ac = new AbortController();
+    await runInline(Counter, { upTo: 3 }, { signal: ac.signal });
+    await runInline(Counter, { upTo: 3 }, { signal: ac.signal, maxIterations: 1 });
+    class Fails extends Counter {
+      static override jobName = 'fails-with-signal';
+      override async eachIteration(): Promise<void> {
+        throw new Error('boom');
+      }
+    }
+    await assert.rejects(runInline(Fails, { upTo: 3 }, { signal: ac.signal }), /boom/);
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+  });
+});
+
+describe('job classes', () => {
+  test('a class without eachIteration or buildEnumerator is refused with ERR_INVALID_JOB before any hook runs', async () => {
+    abstract class NoBody extends IterableJob<CountParams, number, number> {
+      static override jobName = 'no-body';
+      *buildEnumerator(): Generator<[number, number]> {
+        yield [0, 0];
+      }
+      override onStart() {
+        Counter.hooks.push('onStart');
+      }
+    }
+    abstract class NoEnumerator extends IterableJob<CountParams, number, number> {
+      static override jobName = 'no-enumerator';
+      eachIteration() {}
+      override onStart() {
+        Counter.hooks.push('onStart');
+      }
+    }
+    for (const Incomplete of [NoBody, NoEnumerator]) {
+      await assert.rejects(runInline(Incomplete as unknown as IterableJobClass, { upTo: 1 }), (e: InvalidJobError) => {
+        assert.ok(e instanceof InvalidJobError);
+        assert.equal(e.code, 'ERR_INVALID_JOB');
+        return true;
+      });
+    }
+    assert.deepEqual(Counter.hooks, [], 'no hook ran');
+  });
+
+  test('hooks, the enumerator and eachIteration get a frozen copy of params: edits neither leak nor persist', async () => {
+    const params = { upTo: 3, tags: ['a'] };
+    const attempts: string[] = [];
+    type Tagged = CountParams & { tags: string[] };
+    class EditsParams extends IterableJob<Tagged, number, number> {
+      static override jobName = 'edits-params';
+      *buildEnumerator(p: Tagged, { cursor }: { cursor: number | undefined }): Generator<[number, number]> {
+        for (let i = cursor === undefined ? 0 : cursor + 1; i < p.upTo; i++) yield [i, i];
+      }
+      override onStart(p: Tagged) {
+        try {
+          p.upTo = 1;
+        } catch (e) {
+          attempts.push((e as Error).name);
+        }
+        try {
+          p.tags.push('b');
+        } catch (e) {
+          attempts.push((e as Error).name);
+        }
+      }
+      async eachIteration(item: number, p: Tagged) {
+        assert.ok(Object.isFrozen(p));
+        Counter.processed.push(item);
+      }
+    }
+    const saved: string[] = [];
+    const result = await runInline(EditsParams, params, { persist: () => void saved.push(JSON.stringify(params)) });
+    assert.deepEqual(attempts, ['TypeError', 'TypeError']);
+    assert.deepEqual(params, { upTo: 3, tags: ['a'] }, 'the caller\'s object is unchanged');
+    assert.deepEqual(saved, ['{"upTo":3,"tags":["a"]}']);
+    assert.deepEqual(Counter.processed, [0, 1, 2], 'the enumerator saw the params as given');
+    assert.equal(result.status, 'completed');
+  });
+
+  test('the instance asked for count() is the one that runs, and every instance gets its onShutdown', async () => {
+    let open = 0;
+    let created = 0;
+    class Pooled extends Counter {
+      static override jobName = 'pooled';
+      pool = (created++, open++, { size: 3 });
+      override count(params: CountParams) {
+        return params.upTo + this.pool.size - 3;
+      }
+      override onShutdown() {
+        open--;
+      }
+    }
+    // The class form (what runtimes call today) must not leak the instance it counts on.
+    assert.equal(await countItems(Pooled, { upTo: 4 }), 4);
+    await runInline(Pooled, { upTo: 4 });
+    assert.equal(open, 0, 'no instance is left with an open pool');
+
+    created = 0;
+    const job = new Pooled();
+    assert.equal(await countItems(job, { upTo: 4 }), 4);
+    await runInline(Pooled, { upTo: 4 }, { job });
+    assert.equal(created, 1, 'one instance for count and run');
+    assert.equal(open, 0);
+    await assert.rejects(runInline(Pooled, { upTo: 1 }, { job: new Counter() as never }), InvalidOptionError);
+  });
+
+  test('stateOf reads a failed run\'s state, typed by the cursor, and nothing from other values', async () => {
+    class Fails extends Counter {
+      static override jobName = 'fails-at-one';
+      override async eachIteration(item: number) {
+        if (item === 1) throw new Error('bad row');
+      }
+    }
+    const err = await runInline(Fails, { upTo: 3 }).catch((e: unknown) => e);
+    const cursor: number | undefined = stateOf<number>(err)?.cursor;
+    assert.equal(cursor, 0);
+    assert.equal(stateOf<number>(err)?.status, 'failed');
+    assert.equal(stateOf(new Error('plain')), undefined);
+    assert.equal(stateOf('text'), undefined);
+    assert.equal(stateOf(null), undefined);
   });
 });

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { IterableJob, InvalidStateError, runInline, type JobProgress } from '../../src/index.js';
+import { markInterrupted } from '../../src/testing.js';
+
+describe('job.progress', () => {
+  test('hooks and eachIteration read the cursor, iterations, times interrupted and total time of the run', async () => {
+    const seen: Record<string, JobProgress<number>> = {};
+    class Watches extends IterableJob<{ upTo: number }, number, number> {
+      static override jobName = 'watches';
+      *buildEnumerator(params: { upTo: number }, { cursor }: { cursor: number | undefined }): Generator<[number, number]> {
+        for (let i = cursor === undefined ? 0 : cursor + 1; i < params.upTo; i++) yield [i, i];
+      }
+      eachIteration(item: number) {
+        if (item === 6) seen.item6 = this.progress;
+      }
+      override onResume() {
+        seen.onResume = this.progress;
+      }
+      override onComplete() {
+        seen.onComplete = this.progress;
+      }
+      override onShutdown() {
+        seen.onShutdown = this.progress;
+      }
+    }
+    const state = markInterrupted(Watches, { cursor: 4, iterations: 5, timesInterrupted: 2 });
+    state.totalTimeMs = 1000;
+    const job = new Watches();
+    await runInline(Watches, { upTo: 8 }, { state, job });
+    assert.deepEqual(seen.onResume, { cursor: 4, iterations: 5, runIterations: 0, timesInterrupted: 2, totalTimeMs: seen.onResume!.totalTimeMs });
+    assert.ok(seen.onResume!.totalTimeMs >= 1000, 'total time includes earlier runs');
+    assert.equal(seen.item6?.cursor, 5, 'the last finished item, not the one in flight');
+    assert.equal(seen.item6?.runIterations, 1);
+    assert.equal(seen.onComplete?.iterations, 8);
+    assert.equal(seen.onShutdown?.cursor, 7);
+    assert.ok(Object.isFrozen(seen.onShutdown));
+    assert.throws(() => job.progress, InvalidStateError, 'outside a run there is no progress to read');
+  });
+});
