@@ -348,7 +348,12 @@ export class IterationWorker extends EventEmitter {
     run.control = fields?.control;
     this.#active.set(job.id!, run);
     try {
-      const body = this.#execute(run, bullSignal);
+      const body = this.#execute(run, bullSignal).catch((error) => {
+        // Taken over by an urgent close, which aborts the run before it hands the job back: the processor returns
+        // when the hand-back is done, not before, or BullMQ's close could drop the connection under it.
+        if (run.released) return run.releasedPromise;
+        throw error;
+      });
       // An urgent close may stop waiting for the body; it must still never surface as an unhandled rejection.
       body.catch(() => undefined);
       return await Promise.race([body, run.releasedPromise]);
