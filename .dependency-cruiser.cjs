@@ -1,8 +1,9 @@
 /**
- * The layers, lowest first: core, runtime, process, interfaces. A module imports
+ * The layers, lowest first: core, store, runtime, process, interfaces. A module imports
  * only its own layer or those below it, and nothing imports in a circle. `npm test` runs this (`npm run lint:layers`).
  */
 const CORE = '^(src/[^/]+\\.ts|adapters/(abort-signal|max-runtime|worker-stop)\\.ts)$';
+const STORE = '^src/store/';
 const RUNTIME = '^(src/bullmq/|adapters/bullmq\\.ts$)';
 const PROCESS = '^src/(process|supervisor)/';
 const INTERFACES = '^src/cli/';
@@ -21,24 +22,29 @@ module.exports = {
       name: 'core-imports-only-core',
       severity: 'error',
       comment: 'The core runs without a runtime, a process model or a command line.',
-      from: { path: CORE, pathNot: '^src/index\\.ts$' },
-      to: { path: [RUNTIME, PROCESS, INTERFACES] },
-    },
-    {
-      name: 'root-reexports-only-runtime-errors',
-      severity: 'error',
-      comment:
-        'The root entry re-exports the BullMQ runtime errors for compatibility; that module loads no bullmq. ' +
-        'Anything else of a runtime is reached through its own subpath export.',
-      from: { path: '^src/index\\.ts$' },
-      to: { path: [RUNTIME, PROCESS, INTERFACES], pathNot: '^src/bullmq/errors\\.ts$' },
+      from: { path: CORE },
+      to: { path: [STORE, RUNTIME, PROCESS, INTERFACES] },
     },
     {
       name: 'core-without-optional-packages',
       severity: 'error',
       comment: 'The core imports without bullmq, ioredis or pg installed, types included.',
-      from: { path: [CORE, '^src/bullmq/errors\\.ts$'] },
+      from: { path: CORE },
       to: { path: '(^|/)node_modules/(bullmq|ioredis|pg|cli-progress)/' },
+    },
+    {
+      name: 'store-below-runtime',
+      severity: 'error',
+      comment: 'A store keeps jobs for a runtime and knows nothing of one: a second runtime can use it, and a second store can replace it.',
+      from: { path: STORE },
+      to: { path: [RUNTIME, PROCESS, INTERFACES] },
+    },
+    {
+      name: 'store-without-bullmq',
+      severity: 'error',
+      comment: 'The Redis store reaches BullMQ structures through a structural type, so it imports no bullmq, not even its types.',
+      from: { path: STORE },
+      to: { path: '(^|/)node_modules/bullmq/' },
     },
     {
       name: 'runtime-below-process',

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { STATE_FIELD } from '../src/bullmq/index.js';
+import { STATE_FIELD } from '../src/store/redis-store.js';
 import { analyseJob, boundPerJob, boundsFor, expose, type Fault, type FaultKind, type JobReport } from './chaos/analysis.js';
 import { checkCorruption, checkPoison, type FinalJob } from './chaos/checks.js';
 import { tryCorrupt, VARIANTS, type Corruption } from './chaos/corrupt.js';

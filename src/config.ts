@@ -18,17 +18,18 @@ export interface JobIterationConfig {
 
 const config: JobIterationConfig = { checkpointIntervalMs: 1000, maxJobRuntimeMs: undefined };
 
-export function assertDuration(option: string, value: unknown, allowUndefined = false): void {
-  if (value === undefined && allowUndefined) return;
+/** Throws `InvalidOptionError` naming `option` unless `value` is a finite number of milliseconds >= 0. */
+export function assertDuration(option: string, value: unknown, { optional = false }: { optional?: boolean } = {}): void {
+  if (value === undefined && optional) return;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidOptionError(option, value, `a finite number of milliseconds >= 0${allowUndefined ? ' or undefined' : ''}`);
+    throw new InvalidOptionError(option, value, `a finite number of milliseconds >= 0${optional ? ' or undefined' : ''}`);
   }
 }
 
 /** Changes process-wide defaults; returns the full config now in force. */
 export function configure(changes: Partial<JobIterationConfig>): Readonly<JobIterationConfig> {
   if ('checkpointIntervalMs' in changes) assertDuration('checkpointIntervalMs', changes.checkpointIntervalMs);
-  if ('maxJobRuntimeMs' in changes) assertDuration('maxJobRuntimeMs', changes.maxJobRuntimeMs, true);
+  if ('maxJobRuntimeMs' in changes) assertDuration('maxJobRuntimeMs', changes.maxJobRuntimeMs, { optional: true });
   Object.assign(config, changes);
   return { ...config };
 }

@@ -7,6 +7,8 @@ export { resolveCheckpointInterval } from './checkpoint-interval.js';
 export type { CheckpointIntervalSources } from './checkpoint-interval.js';
 export { runInline } from './runner.js';
 export type { RunOptions, RunResult } from './runner.js';
+export { RunHandle } from './run-handle.js';
+export type { RunPhase } from './run-handle.js';
 export { InterruptionAdapters } from './interruption.js';
 export type {
   InterruptionAdapter,
@@ -41,9 +43,6 @@ export {
   InvalidCursorError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
-// Raised only by job-iteration/bullmq, and exported from there; kept here for code written before they moved.
-// The module holds nothing but these classes, so the root still loads no bullmq.
-export { InvalidJobDataError, JobCancelledError, JobNotFoundError, JobStalledError, LockLostError } from './bullmq/errors.js';
 
 // The built-in adapters register themselves; importing them here makes them part of the default set.
 export { workerStop, workerStopAdapter, WORKER_STOP_ADAPTER } from '../adapters/worker-stop.js';

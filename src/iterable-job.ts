@@ -78,9 +78,12 @@ export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unk
   onResume?(params: Params): unknown;
   /** Runs once, when the enumerator is exhausted, before `onShutdown`. */
   onComplete?(params: Params): unknown;
-  /** Runs at the end of every run: completed, interrupted or failed. Release what the run holds here. */
+  /** Runs at the end of every run: completed, interrupted, cancelled or failed. Release what the run holds here. */
   onShutdown?(params: Params): unknown;
-  /** Runs when the job is cancelled through the control API (BullMQ runtime). */
+  /**
+   * Runs once when the job is cancelled (a runtime's `RunHandle.cancel`, e.g. BullMQ's `cancelJob`): after the item
+   * in flight, before the state is saved as `cancelled` and before `onShutdown`.
+   */
   onCancel?(params: Params): unknown;
   /**
    * Checks a saved cursor before a run resumes from it. A saved cursor is input from outside the process (a file,

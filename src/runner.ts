@@ -17,6 +17,7 @@ import { frozenParams } from './params.js';
 import { bindProgress, type JobProgress } from './progress.js';
 import { ABORT_SIGNAL_ADAPTER as ABORT_SIGNAL, describeAbortReason } from './abort-reason.js';
 import { jsonCursor, newState, parseState, type JobState } from './state.js';
+import type { RunHandle, RunPhase } from './run-handle.js';
 
 /** Options of one run. */
 export interface RunOptions<Cursor = unknown, Params = any, Item = any> {
@@ -57,8 +58,13 @@ export interface RunOptions<Cursor = unknown, Params = any, Item = any> {
    */
   job?: IterableJob<Params, Item, Cursor>;
   /**
+   * The runtime's side of this run: the live state and the phase, a stop request with a reason, and the state an
+   * urgent stop saves. See `RunHandle`.
+   */
+  handle?: RunHandle<Cursor>;
+  /**
    * Called once when the run starts with the live state object, which the run updates after every item. For
-   * progress displays: read it, never mutate it.
+   * progress displays: read it, never mutate it. (`handle.state` is the same object.)
    */
   observe?: (state: Readonly<JobState<Cursor>>) => void;
   /** Runtime id of the job, carried in events (e.g. the BullMQ job id). */
@@ -69,10 +75,10 @@ export interface RunOptions<Cursor = unknown, Params = any, Item = any> {
 
 /** How a run ended. Errors are not results: the run rejects, with `err.state` set. */
 export interface RunResult<Cursor = unknown> {
-  status: 'completed' | 'interrupted';
+  status: 'completed' | 'interrupted' | 'cancelled';
   /** The state to persist; pass it back as `options.state` to resume. */
   state: JobState<Cursor>;
-  /** Which adapter stopped the run and why, when it was interrupted. */
+  /** Which adapter stopped the run and why, when it was interrupted (or, adapter `cancel`, cancelled). */
   interruption?: { adapter: string; reason: string };
   /** Items finished in this run. */
   runIterations: number;
@@ -95,6 +101,8 @@ const EVENT_LOOP_TURN_MS = 10;
  */
 const MAX_STRIDE = 16;
 const NEVER_ABORTED = new AbortController().signal;
+/** The adapter name a cancellation through the handle is recorded under. */
+const CANCEL = 'cancel';
 
 /**
  * Runs one execution of `JobClass` in this process: from a fresh start, or from `options.state`. Resolves when
@@ -109,7 +117,7 @@ export async function runInline<Params, Item, Cursor>(
   const jobName = assertRunnableJob(JobClass);
   const intervalMs = resolveCheckpointInterval({ run: options.checkpointIntervalMs, JobClass });
   if (options.eagerCheckpointMs !== undefined) assertDuration('eagerCheckpointMs', options.eagerCheckpointMs);
-  assertDuration(`${JobClass.name}.maxJobRuntimeMs`, JobClass.maxJobRuntimeMs, true);
+  assertDuration(`${JobClass.name}.maxJobRuntimeMs`, JobClass.maxJobRuntimeMs, { optional: true });
   if (options.maxIterations !== undefined && !(Number.isInteger(options.maxIterations) && options.maxIterations >= 0)) {
     throw new InvalidOptionError('maxIterations', options.maxIterations, 'an integer >= 0');
   }
@@ -121,6 +129,7 @@ export async function runInline<Params, Item, Cursor>(
   if (state.status === 'completed') {
     return { status: 'completed', state, runIterations: 0, runTimeMs: 0, alreadyCompleted: true };
   }
+  if (state.status === 'cancelled') return { status: 'cancelled', state, runIterations: 0, runTimeMs: 0 };
   const job = options.job ?? new JobClass();
   return new Run(job, jobName, frozenParams(jobName, params), state, adapters, intervalMs, options).execute();
 }
@@ -187,9 +196,28 @@ class Run<Params, Item, Cursor> {
     });
   }
 
+  /** Where the run is; read through the run's handle. */
+  phase: RunPhase = 'pending';
+  /** A stop asked for through the handle: the interruption it names. */
+  #requested: Interruption;
+  /** Why the job was cancelled through the handle, when it was. */
+  #cancelled: string | undefined;
+
+  requestCancel(reason: string): void {
+    this.#cancelled ??= reason;
+    this.requestStop(CANCEL, reason);
+  }
+
+  /** Stops the run after the item in flight: lowers the limit the loop already checks, as an abort does. */
+  requestStop(adapter: string, reason: string): void {
+    this.#requested ??= { adapter, reason };
+    this.#stopAt = 0;
+  }
+
   async execute(): Promise<RunResult<Cursor>> {
     const { state } = this;
     if (state.cursor !== undefined && typeof this.job.validateCursor === 'function') this.#checkCursor(state.cursor);
+    this.options.handle?.attach(this);
     const release = bindProgress(this.job, () => this.progress());
     const signal = this.options.signal;
     // The hot loop already compares the run's item count with a limit after every item; an abort lowers that limit
@@ -202,6 +230,7 @@ class Run<Params, Item, Cursor> {
     try {
       return await this.#execute();
     } finally {
+      this.phase = 'done';
       signal?.removeEventListener('abort', onAbort);
       release();
     }
@@ -233,42 +262,63 @@ class Run<Params, Item, Cursor> {
 
     let interruption: Interruption;
     try {
-      if (resumed) await job.onResume?.(params);
-      else {
-        await job.onStart?.(params);
-        // Recorded only once onStart succeeded: a run whose onStart threw starts afresh on retry.
-        state.startedAt = new Date(this.ctx.runStartedAt).toISOString();
+      // Cancelled before it began: no hook of a run, no item; only the cancellation's own.
+      if (this.#cancelled === undefined) {
+        this.phase = 'starting';
+        if (resumed) await job.onResume?.(params);
+        else {
+          await job.onStart?.(params);
+          // Recorded only once onStart succeeded: a run whose onStart threw starts afresh on retry.
+          state.startedAt = new Date(this.ctx.runStartedAt).toISOString();
+        }
+
+        iterator = openIterator(this.jobName, job.buildEnumerator(params, { cursor: state.cursor }));
+        this.phase = 'iterating';
+        interruption = await this.iterate(iterator);
+      } else {
+        interruption = this.#requested;
       }
 
-      iterator = openIterator(this.jobName, job.buildEnumerator(params, { cursor: state.cursor }));
-      interruption = await this.iterate(iterator);
-
-      if (interruption) {
+      if (this.#cancelled !== undefined) {
+        this.phase = 'cancelling';
+        try {
+          await job.onCancel?.(params);
+        } catch (error) {
+          // The job is cancelled whatever its hook says: a cancel that fails would leave it to run again.
+          events.emit('hook:error', { hook: 'onCancel', error });
+        }
+        state.status = 'cancelled';
+        state.lastInterruption = { adapter: CANCEL, reason: this.#cancelled, at: new Date().toISOString() };
+      } else if (interruption) {
         state.status = 'interrupted';
         state.timesInterrupted++;
         state.lastInterruption = { ...interruption, at: new Date().toISOString() };
         events.emit('job:interrupt', { ...this.eventBase(), ...interruption });
       } else {
         // Completed only once onComplete succeeds: if it throws, a retry finds the enumerator empty and runs it again.
+        this.phase = 'completing';
         await job.onComplete?.(params);
         state.status = 'completed';
         state.completedAt = new Date().toISOString();
       }
       // The outcome is made durable before cleanup: a slow onShutdown must not leave an old cursor as the last word
       // if the platform kills the process meanwhile.
+      this.phase = 'saving';
       await this.save();
     } catch (thrown) {
       const error = asError(this.jobName, thrown);
-      if (state.status !== 'completed' && state.status !== 'interrupted') {
+      if (state.status !== 'completed' && state.status !== 'interrupted' && state.status !== 'cancelled') {
         state.status = 'failed';
         state.lastError = error.message;
       }
       // Saved before cleanup, as on success: the last good cursor must not wait on (or die with) onShutdown.
+      this.phase = 'saving';
       try {
         await this.save();
       } catch {
         // The run already failed; its own error is the one to report. The state stays on the error for the caller.
       }
+      this.phase = 'cleanup';
       try {
         await shutdown();
       } catch (shutdownError) {
@@ -283,6 +333,7 @@ class Run<Params, Item, Cursor> {
     // onComplete again, or redo an interrupted run's bookkeeping).
     let shutdownError: unknown;
     let shutdownFailed = false;
+    this.phase = 'cleanup';
     try {
       await shutdown();
     } catch (error) {
@@ -292,7 +343,7 @@ class Run<Params, Item, Cursor> {
     }
     if (state.status === 'completed') events.emit('job:complete', { ...this.eventBase(), totalTimeMs: state.totalTimeMs });
     return {
-      status: interruption ? 'interrupted' : 'completed',
+      status: state.status === 'cancelled' ? 'cancelled' : interruption ? 'interrupted' : 'completed',
       state,
       ...(interruption ? { interruption } : {}),
       runIterations: this.ctx.runIterations,
@@ -349,7 +400,7 @@ class Run<Params, Item, Cursor> {
     this.#checks = this.adapters.map((a) => a.check);
     this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
     this.#maxIterations = this.options.maxIterations ?? Infinity;
-    this.#stopAt = this.#aborted ? 0 : this.#maxIterations;
+    this.#stopAt = this.#aborted || this.#requested ? 0 : this.#maxIterations;
     this.#lastSave = this.#lastTurn = this.#lastClock = performance.now();
     if (this.options.eagerCheckpointMs) {
       this.#eagerUntil = this.#lastSave + this.options.eagerCheckpointMs;
@@ -360,6 +411,7 @@ class Run<Params, Item, Cursor> {
     // explicit "none" stops a run before its first item.
     if (this.#maxIterations === 0) return { adapter: 'max-iterations', reason: 'ran 0 iterations' };
     if (this.options.signal?.aborted) return { adapter: ABORT_SIGNAL, reason: describeAbortReason(this.options.signal) };
+    if (this.#requested) return this.#requested;
     for (;;) {
       let step = iterator.next();
       if (isThenable(step)) step = await step;
@@ -454,6 +506,7 @@ class Run<Params, Item, Cursor> {
   }
 
   #stopReason(runIterations: number): Interruption {
+    if (this.#requested) return this.#requested;
     if (this.#aborted) return { adapter: ABORT_SIGNAL, reason: describeAbortReason(this.options.signal!) };
     return { adapter: 'max-iterations', reason: `ran ${runIterations} iterations` };
   }

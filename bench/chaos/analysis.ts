@@ -54,13 +54,14 @@ export interface Bounds {
  *   which is a crash. Either way, the crash bound;
  * - SIGSTOP past the lock duration: the next owner redoes the items since the last checkpoint (the crash bound).
  *   After SIGCONT the stopped worker finishes the item it was in, and before its next item it sees that it was
- *   frozen longer than half its lock and asks Redis whether it still holds the lock; it does not, so it stops. The
- *   crash bound plus that one item.
+ *   frozen longer than half its lock and asks Redis whether it still holds the lock; it does not, so it stops: one
+ *   more item. A stop lasts seconds, long enough for the next fault to land on the same run before the stop's
+ *   effect is over, and a redo goes to the fault with the largest bound: twice the crash bound.
  */
 export function boundsFor(checkpointMs: number, itemMs: number): Bounds {
   const itemsPerInterval = Math.ceil(checkpointMs / itemMs);
   const crash = itemsPerInterval + 1;
-  return { itemsPerInterval, crash, urgent: 1, sigstop: crash + 1 };
+  return { itemsPerInterval, crash, urgent: 1, sigstop: 2 * crash };
 }
 
 export function boundPerJob(kind: FaultKind, bounds: Bounds): number {

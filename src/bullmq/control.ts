@@ -4,17 +4,9 @@ import { InvalidOptionError } from '../errors.js';
 import { JobNotFoundError } from './errors.js';
 import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
 import type { JobState } from '../state.js';
-import {
-  assertJsonParams,
-  hasIterationShape,
-  parseStoredJob,
-  readStoredFields,
-  scriptedClient,
-  writeControl,
-  type ControlRequest,
-  type IterationJobData,
-  type StoredFields,
-} from './redis.js';
+import type { ControlRequest, JobStore, StoredFields } from '../store/job-store.js';
+import { RedisJobStore } from '../store/redis-store.js';
+import { assertJsonParams, hasIterationShape, parseStoredJob, type IterationJobData } from './redis.js';
 import { PARK_DELAY_MS, PAUSE_REASON } from './options.js';
 
 const log = createDebug('job-iteration:bullmq:control');
@@ -96,7 +88,8 @@ export async function enqueue<Params>(
 export async function cancelJob(queue: Queue, jobId: string): Promise<ControlResult> {
   const queueState = await stateOf(queue, jobId);
   if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
-  await setControl(queue, jobId, 'cancel');
+  const { exists } = await storeOf(queue).setControl(jobId, 'cancel');
+  if (!exists) throw new JobNotFoundError(queue.name, jobId);
   if (queueState === 'delayed') await promote(queue, jobId);
   log('%s %s: cancel requested (%s)', queue.name, jobId, queueState);
   return { jobId, queueState, effect: 'requested' };
@@ -110,12 +103,10 @@ export async function cancelJob(queue: Queue, jobId: string): Promise<ControlRes
 export async function pauseJob(queue: Queue, jobId: string): Promise<ControlResult> {
   const queueState = await stateOf(queue, jobId);
   if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
-  const { previous } = await setControl(queue, jobId, 'pause');
-  if (previous === 'cancel') {
-    // A cancel already asked for wins; put it back.
-    await setControl(queue, jobId, 'cancel');
-    return { jobId, queueState, effect: 'none' };
-  }
+  const { exists, previous } = await storeOf(queue).requestPause(jobId);
+  if (!exists) throw new JobNotFoundError(queue.name, jobId);
+  // A cancel already asked for wins, and the store never let the pause replace it.
+  if (previous === 'cancel') return { jobId, queueState, effect: 'none' };
   if (queueState === 'delayed') {
     const job = await queue.getJob(jobId);
     try {
@@ -136,13 +127,10 @@ export async function pauseJob(queue: Queue, jobId: string): Promise<ControlResu
  */
 export async function resumeJob(queue: Queue, jobId: string): Promise<ControlResult> {
   const queueState0 = await stateOf(queue, jobId);
-  const { exists, previous } = await writeControl(queue, jobId, undefined);
+  const { exists, previous } = await storeOf(queue).withdrawPause(jobId);
   if (!exists) throw new JobNotFoundError(queue.name, jobId);
-  if (previous === 'cancel') {
-    // Resume does not undo a cancel.
-    await writeControl(queue, jobId, 'cancel');
-    return { jobId, queueState: queueState0, effect: 'none' };
-  }
+  // Resume does not undo a cancel, and the store never cleared it.
+  if (previous === 'cancel') return { jobId, queueState: queueState0, effect: 'none' };
   // Read the state after clearing the request: a worker parking the job right now reads the request after its
   // move, so if we still see the job active here, the worker sees no pause and promotes it itself.
   const queueState = await stateOf(queue, jobId);
@@ -158,7 +146,7 @@ export async function resumeJob(queue: Queue, jobId: string): Promise<ControlRes
 export async function getIterationState<Cursor = unknown>(queue: Queue, jobId: string): Promise<IterationJobInfo<Cursor> | undefined> {
   const loaded = await loadJob(queue, jobId);
   if (!loaded) return undefined;
-  const [queueState, [fields]] = await Promise.all([stateOf(queue, jobId, true), readStoredFields(queue, [jobId])]);
+  const [queueState, [fields]] = await Promise.all([stateOf(queue, jobId, { allowUnknown: true }), storeOf(queue).read([jobId])]);
   return describe<Cursor>(loaded, queueState, fields!);
 }
 
@@ -203,7 +191,7 @@ export async function listIterableJobs(queue: Queue, options: ListOptions = {}):
       found.push({ loaded, queueState });
     }
   }
-  const fields = await readStoredFields(queue, found.map(({ loaded }) => loaded.job.id!));
+  const fields = await storeOf(queue).read(found.map(({ loaded }) => loaded.job.id!));
   return found.map(({ loaded, queueState }, i) => describe(loaded, queueState, fields[i]!));
 }
 
@@ -225,8 +213,7 @@ async function loadJob(queue: Queue, jobId: string): Promise<LoadedJob | undefin
     const job = await queue.getJob(jobId);
     return job ? { job } : undefined;
   } catch (error) {
-    const client = await scriptedClient(queue);
-    const raw = (await client.hgetall(queue.toKey(jobId))) as Record<string, string | undefined>;
+    const raw: Record<string, string | undefined> = await storeOf(queue).readRaw(jobId);
     if (!raw.name) return undefined;
     const int = (value: string | undefined) => (value === undefined ? undefined : Number.parseInt(value, 10));
     let progress: unknown = raw.progress;
@@ -302,21 +289,23 @@ function statusOf(queueState: QueueState, state: JobState<any> | undefined, cont
   }
 }
 
-async function stateOf(queue: Queue, jobId: string, allowUnknown = false): Promise<QueueState> {
+async function stateOf(queue: Queue, jobId: string, { allowUnknown = false }: { allowUnknown?: boolean } = {}): Promise<QueueState> {
   if (typeof jobId !== 'string' || jobId.length === 0) throw new InvalidOptionError('jobId', jobId, 'a job id string');
   const state = (await queue.getJobState(jobId)) as QueueState;
   if (state === 'unknown' && !allowUnknown) throw new JobNotFoundError(queue.name, jobId);
   return state;
 }
 
-async function setControl(queue: Queue, jobId: string, request: ControlRequest) {
-  const result = await writeControl(queue, jobId, request);
-  if (!result.exists) throw new JobNotFoundError(queue.name, jobId);
-  return result;
+/** The store of a queue's jobs; one per queue, so its scripts are defined on the queue's client once. */
+const stores = new WeakMap<Queue, JobStore>();
+function storeOf(queue: Queue): JobStore {
+  let store = stores.get(queue);
+  if (!store) stores.set(queue, (store = new RedisJobStore(queue)));
+  return store;
 }
 
 async function isParked(queue: Queue, jobId: string): Promise<boolean> {
-  const [fields] = await readStoredFields(queue, [jobId]);
+  const [fields] = await storeOf(queue).read([jobId]);
   if (!fields?.state) return false;
   try {
     return (JSON.parse(fields.state) as Partial<JobState>)?.lastInterruption?.reason === PAUSE_REASON;

@@ -16,5 +16,6 @@ export type {
 } from './options.js';
 export { enqueue, cancelJob, pauseJob, resumeJob, getIterationState, listIterableJobs } from './control.js';
 export type { ControlResult, IterationJobInfo, IterationStatus, ListOptions, QueueState } from './control.js';
-export { CONTROL_FIELD, DEFAULT_REDIS_URL, STALLED_COUNTER_FIELD, STATE_FIELD, resolveConnection } from './redis.js';
-export type { ControlRequest, IterationConnection, IterationJobData } from './redis.js';
+export { DEFAULT_REDIS_URL, resolveConnection } from './redis.js';
+export type { IterationConnection, IterationJobData } from './redis.js';
+export type { ControlRequest } from '../store/job-store.js';

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { ConnectionOptions, Job, QueueBase } from 'bullmq';
+import type { ConnectionOptions, Job } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { InvalidOptionError, InvalidParamsError, describeValue } from '../errors.js';
 import { InvalidJobDataError } from './errors.js';
@@ -18,23 +18,6 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export function redisUrlFromEnv(): string {
   return process.env.REDIS_URL || DEFAULT_REDIS_URL;
 }
-
-/**
- * The job hash field that carries a pending control request (`cancel` or `pause`). It lives beside BullMQ's own
- * fields rather than in `data`, because `data` is rewritten by every checkpoint and a request must survive that.
- */
-export const CONTROL_FIELD = 'ji:control';
-export type ControlRequest = 'cancel' | 'pause';
-
-/**
- * The job hash field that holds the saved iteration state (JSON). It sits beside `data` rather than inside it, so
- * a checkpoint writes the state alone: params of any size are written once, by `enqueue`, and never again, and
- * whatever else a producer put in `data` stays exactly as it was.
- */
-export const STATE_FIELD = 'ji:state';
-
-/** BullMQ's stalled counter field (see moveStalledJobsToWait-*.lua: `HINCRBY jobKey "stc" 1`). */
-export const STALLED_COUNTER_FIELD = 'stc';
 
 /** Turns the `connection` option into what BullMQ accepts. */
 export function resolveConnection(connection: IterationConnection | undefined): ConnectionOptions {
@@ -84,142 +67,6 @@ function optionsFromUrl(url: string, option: string): RedisOptions {
   if (db) options.db = Number(db);
   if (parsed.protocol === 'rediss:') options.tls = {};
   return options;
-}
-
-/**
- * Writes a checkpoint only while the caller still holds the job's lock, so a worker that lost the job (stalled,
- * taken over) can never overwrite the cursor of the worker that owns it now. Only the state field is written, never
- * `data`. In the same round trip it resets BullMQ's stalled counter (stalls are counted in the state instead, across
- * checkpoints; see the worker's claim) and returns any pending control request, so cancel/pause reach the run
- * without an extra query.
- */
-const PERSIST_LUA = `
-local jobKey = KEYS[1]
-if redis.call("GET", KEYS[2]) ~= ARGV[1] or redis.call("EXISTS", jobKey) == 0 then
-  return {0, ""}
-end
-redis.call("HSET", jobKey, "${STATE_FIELD}", ARGV[2])
-if ARGV[3] ~= "" then
-  redis.call("HSET", jobKey, "progress", ARGV[3])
-  local maxEvents = redis.call("HGET", KEYS[4], "opts.maxLenEvents") or 10000
-  redis.call("XADD", KEYS[3], "MAXLEN", "~", maxEvents, "*", "event", "progress", "jobId", ARGV[4], "data", ARGV[3])
-end
-redis.call("HSET", jobKey, "${STALLED_COUNTER_FIELD}", 0)
-if ARGV[5] == "1" then
-  redis.call("HDEL", jobKey, "${CONTROL_FIELD}")
-end
-return {1, redis.call("HGET", jobKey, "${CONTROL_FIELD}") or ""}
-`;
-
-/** Sets (ARGV[1] non-empty) or clears the control request of a job that exists; never creates a stray hash. */
-const CONTROL_LUA = `
-if redis.call("EXISTS", KEYS[1]) == 0 then
-  return {0, ""}
-end
-local previous = redis.call("HGET", KEYS[1], "${CONTROL_FIELD}") or ""
-if ARGV[1] == "" then
-  redis.call("HDEL", KEYS[1], "${CONTROL_FIELD}")
-else
-  redis.call("HSET", KEYS[1], "${CONTROL_FIELD}", ARGV[1])
-end
-return {1, previous}
-`;
-
-interface ScriptedRedis extends Redis {
-  jiPersist(...args: string[]): Promise<[number, string]>;
-  jiControl(...args: string[]): Promise<[number, string]>;
-}
-
-/** The raw ioredis client behind a BullMQ Queue or Worker, with this module's scripts defined on it. */
-export async function scriptedClient(owner: QueueBase): Promise<ScriptedRedis> {
-  const client = (await (owner.getBackend() as unknown as { client: Promise<unknown> }).client) as ScriptedRedis;
-  if (typeof client.jiPersist !== 'function') {
-    // defineCommand sends EVALSHA and falls back to EVAL once, so the script text crosses the wire rarely.
-    client.defineCommand('jiPersist', { numberOfKeys: 4, lua: PERSIST_LUA });
-    client.defineCommand('jiControl', { numberOfKeys: 1, lua: CONTROL_LUA });
-  }
-  return client;
-}
-
-export interface PersistArgs {
-  token: string;
-  /** JSON of the state. */
-  state: string;
-  /** JSON of the progress to publish, or '' to leave progress alone. */
-  progress: string;
-  clearControl: boolean;
-}
-
-/** Fenced checkpoint write; see PERSIST_LUA. `ok: false` means the lock is gone and nothing was written. */
-export async function persistFenced(
-  owner: QueueBase,
-  jobId: string,
-  args: PersistArgs,
-): Promise<{ ok: boolean; control: ControlRequest | undefined }> {
-  const client = await scriptedClient(owner);
-  const jobKey = owner.toKey(jobId);
-  const [ok, control] = await client.jiPersist(
-    jobKey,
-    `${jobKey}:lock`,
-    owner.keys.events!,
-    owner.keys.meta!,
-    args.token,
-    args.state,
-    args.progress,
-    jobId,
-    args.clearControl ? '1' : '0',
-  );
-  return { ok: ok === 1, control: asControl(control) };
-}
-
-/** Sets or clears (request undefined) a job's control request. Returns whether the job exists and the previous request. */
-export async function writeControl(
-  owner: QueueBase,
-  jobId: string,
-  request: ControlRequest | undefined,
-): Promise<{ exists: boolean; previous: ControlRequest | undefined }> {
-  const client = await scriptedClient(owner);
-  const [exists, previous] = await client.jiControl(owner.toKey(jobId), request ?? '');
-  return { exists: exists === 1, previous: asControl(previous) };
-}
-
-export async function readControl(owner: QueueBase, jobIds: readonly string[]): Promise<(ControlRequest | undefined)[]> {
-  if (jobIds.length === 0) return [];
-  const client = await scriptedClient(owner);
-  const pipeline = client.pipeline();
-  for (const id of jobIds) pipeline.hget(owner.toKey(id), CONTROL_FIELD);
-  const results = (await pipeline.exec()) ?? [];
-  return results.map(([error, value]) => (error ? undefined : asControl(value)));
-}
-
-/** The fields this library keeps beside a job's BullMQ fields. */
-export interface StoredFields {
-  control: ControlRequest | undefined;
-  /** The raw JSON of the saved state, when the job has checkpointed. */
-  state: string | undefined;
-}
-
-/** Reads the control request and the saved state of each job in one round trip. */
-export async function readStoredFields(owner: QueueBase, jobIds: readonly string[]): Promise<StoredFields[]> {
-  if (jobIds.length === 0) return [];
-  const client = await scriptedClient(owner);
-  const pipeline = client.pipeline();
-  for (const id of jobIds) pipeline.hmget(owner.toKey(id), CONTROL_FIELD, STATE_FIELD);
-  const results = (await pipeline.exec()) ?? [];
-  return results.map(([error, value]) => {
-    const [control, state] = error ? [] : (value as (string | null)[]);
-    return { control: asControl(control), state: state ?? undefined };
-  });
-}
-
-/** Whether the lock of a job is still held with `token`. */
-export async function holdsLock(owner: QueueBase, jobId: string, token: string): Promise<boolean> {
-  const client = await scriptedClient(owner);
-  return (await client.get(`${owner.toKey(jobId)}:lock`)) === token;
-}
-
-export function asControl(value: unknown): ControlRequest | undefined {
-  return value === 'cancel' || value === 'pause' ? value : undefined;
 }
 
 /**

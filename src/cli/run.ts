@@ -6,6 +6,7 @@ import { countItems, jobNameOf } from '../iterable-job.js';
 import { lifecycle } from '../lifecycle.js';
 import { redactUrls } from '../redact.js';
 import { runInline } from '../runner.js';
+import { RunHandle } from '../run-handle.js';
 import { trapStopSignals } from '../signals.js';
 import type { JobState } from '../state.js';
 import { intFlag, paramsFlag, parse } from './args.js';
@@ -65,13 +66,15 @@ export async function runCommand(argv: string[]): Promise<number> {
     console.error(`${jobName}: resuming after cursor ${JSON.stringify(saved.state.cursor)} (${saved.state.iterations} items done, interrupted ${saved.state.timesInterrupted} times)`);
   }
 
-  // The run's live state: progress reads it, and an urgent stop writes its very last finished cursor on the way out.
-  let live: JobState<any> | undefined = saved?.state;
+  // The run's side for this command: progress reads its live state, and an urgent stop takes from it the state to
+  // write on the way out, as the BullMQ worker does.
+  const handle = new RunHandle<unknown>();
+  const live = (): Readonly<JobState<any>> | undefined => handle.state ?? saved?.state;
   // One instance for count and the run, so what the job opens in its fields is released by the run's onShutdown.
   const job = new JobClass();
   const total = await countItems(job, params);
   const progress = startProgress(
-    { jobName, total, doneAtStart: saved?.state.iterations ?? 0, read: () => ({ iterations: live?.iterations ?? 0, cursor: live?.cursor }) },
+    { jobName, total, doneAtStart: saved?.state.iterations ?? 0, read: () => ({ iterations: live()?.iterations ?? 0, cursor: live()?.cursor }) },
     process.stderr,
     progressEveryMs,
   );
@@ -84,16 +87,17 @@ export async function runCommand(argv: string[]): Promise<number> {
           void lifecycle.fire('workerStop', { reason: signal });
         },
         urgent(signal) {
-          progress.stop();
-          // Only a run still in progress is marked interrupted: one that has just completed or been saved as
-          // interrupted is written as it is, so a rerun neither repeats onComplete nor counts a stop twice.
-          if (live?.status === 'running') {
-            live.status = 'interrupted';
-            live.timesInterrupted++;
-            live.lastInterruption = { adapter: 'urgent-stop', reason: `${signal}: stopped at once`, at: new Date().toISOString() };
+          // onComplete runs once per job: cut off now, the rerun would find the enumerator empty and run it again.
+          if (handle.phase === 'completing') {
+            console.error(`\n${jobName}: ${signal} again, but onComplete is running; it finishes first (it runs only once)`);
+            return;
           }
-          if (live) store.saveSync(jobName, params, live);
-          console.error(`${jobName}: ${signal} again; stopped at once. Saved cursor ${JSON.stringify(live?.cursor)}; run the same command to resume.`);
+          progress.stop();
+          // Only a run still in progress is marked interrupted: one whose outcome is decided is written as it is,
+          // so a rerun neither repeats onComplete nor counts a stop twice.
+          const state = handle.urgentSnapshot('urgent-stop', `${signal}: stopped at once`, saved?.state) ?? live();
+          if (state) store.saveSync(jobName, params, state);
+          console.error(`${jobName}: ${signal} again; stopped at once. Saved cursor ${JSON.stringify(state?.cursor)}; run the same command to resume.`);
           process.exit(ExitCode.urgent);
         },
       });
@@ -109,17 +113,16 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (hung) process.exit(ExitCode.neverSettled);
     hung = true;
     progress.stop();
-    const item = (live?.iterations ?? 0) + 1;
-    const which = live?.cursor === undefined ? 'the first item' : `the item after cursor ${JSON.stringify(live.cursor)}`;
+    const current = live();
+    const item = (current?.iterations ?? 0) + 1;
+    const which = current?.cursor === undefined ? 'the first item' : `the item after cursor ${JSON.stringify(current.cursor)}`;
     const message = `item ${item} (${which}) never settled: it awaits a promise that nothing can settle any more`;
-    if (live) {
-      live.status = 'failed';
-      live.lastError = message;
-      live.updatedAt = new Date().toISOString();
-      store.saveSync(jobName, params, live);
+    if (current) {
+      const state = { ...structuredClone(current), status: 'failed' as const, lastError: message, updatedAt: new Date().toISOString() };
+      store.saveSync(jobName, params, state);
     }
     console.error(
-      `${jobName}: ${message}. State saved at cursor ${JSON.stringify(live?.cursor)} in ${store.path}; ` +
+      `${jobName}: ${message}. State saved at cursor ${JSON.stringify(current?.cursor)} in ${store.path}; ` +
         'fix the job and run the same command to retry from there.',
     );
     void lifecycle.fire('workerExit', { reason: 'never settled' }).finally(() => {
@@ -135,9 +138,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       job,
       state: saved?.state,
       checkpointIntervalMs,
-      observe: (state) => {
-        live = state as JobState;
-      },
+      handle,
       persist: (state) => store.save(jobName, params, state),
     });
     progress.stop();

@@ -12,7 +12,7 @@ export interface Logger {
  * The one-line, human-readable shutdown log operators read in `kubectl logs` or journald, on stderr. Every line
  * also goes to the `job-iteration:<role>` debug namespace, so `--quiet` plus `DEBUG` still traces each step.
  */
-export function createLogger(role: Role, quiet = false): Logger {
+export function createLogger(role: Role, { quiet = false }: { quiet?: boolean } = {}): Logger {
   const debug = createDebug(`job-iteration:${role}`);
   return (raw: string) => {
     // Log lines quote errors, and errors may quote connection URLs.

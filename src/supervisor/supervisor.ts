@@ -78,7 +78,7 @@ export class Supervisor {
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
-    this.#log = createLogger('supervisor', options.quiet);
+    this.#log = createLogger('supervisor', { quiet: options.quiet ?? false });
     this.#unsubscribe = logHookErrors(this.#log);
   }
 

@@ -18,7 +18,7 @@ if (!process.send) {
   process.exit(2);
 }
 // Until the config says whether to be quiet, lines go to the debug namespace only.
-let log = createLogger('worker', true);
+let log = createLogger('worker', { quiet: true });
 const send = (message: WorkerMessage) => {
   // After the supervisor is gone the channel is closed, and a send would throw.
   if (process.connected) process.send?.(message);
@@ -104,7 +104,7 @@ const config = await new Promise<WorkerProcessConfig>((resolve) => {
   };
   process.on('message', onMessage);
 });
-log = createLogger('worker', config.quiet);
+log = createLogger('worker', { quiet: config.quiet });
 shutdownTimeoutMs = config.shutdownTimeoutMs;
 
 const [{ IterationWorker: Worker }, { loadJobs }, { closeRedis, createRedis }, { Heartbeat: HeartbeatClass }] = await Promise.all([

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from 'bullmq';
+import { CONTROL_FIELD } from '../../src/store/redis-store.js';
 import {
-  CONTROL_FIELD,
   IterationWorker,
   cancelJob,
   enqueue,
@@ -12,7 +12,7 @@ import {
   pauseJob,
   resumeJob,
 } from '../../src/bullmq/index.js';
-import { JobNotFoundError } from '../../src/index.js';
+import { JobNotFoundError } from '../../src/bullmq/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, waitFor } from '../support/queue.js';
 import { TEST_TIMEOUT_MS } from '../support/process.js';

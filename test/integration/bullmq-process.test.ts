@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Job } from 'bullmq';
-import { IterationWorker, STATE_FIELD, enqueue, getIterationState } from '../../src/bullmq/index.js';
+import { IterationWorker, enqueue, getIterationState } from '../../src/bullmq/index.js';
+import { STATE_FIELD } from '../../src/store/redis-store.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, reap, startWorkerProcess, waitFor, type WorkerProcess } from '../support/queue.js';
 import { TEST_TIMEOUT_MS } from '../support/process.js';

@@ -98,4 +98,20 @@ describe('urgent stop', { timeout: TEST_TIMEOUT_MS }, () => {
     await w.close({ urgent: true });
     assert.deepEqual(order, ['aborted', 'moved']);
   });
+
+  test('an urgent stop that lands while onComplete runs lets it finish: the job completes and onComplete runs once', async (ctx) => {
+    const t = await freshQueue('urgent-complete', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 3, completeMs: 600, record: t.record });
+    const w = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
+    await waitFor('onComplete to be running', async () => (await t.items()).length === 3, 10_000);
+    await sleep(100);
+    await w.close({ urgent: true });
+    const info = await getIterationState(t.queue, job.id!);
+    assert.equal(info?.queueState, 'completed', 'completed, not handed back');
+    assert.equal(info?.state?.status, 'completed');
+    const second = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false });
+    ctx.after(() => second.close());
+    await sleep(500);
+    assert.deepEqual(await t.hooks(), ['onStart', 'onComplete'], 'onComplete ran once');
+  });
 });

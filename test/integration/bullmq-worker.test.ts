@@ -9,7 +9,8 @@ import {
   getIterationState,
   type IterationProgress,
 } from '../../src/bullmq/index.js';
-import { InterruptionAdapters, InvalidParamsError, LockLostError, type JobState } from '../../src/index.js';
+import { InterruptionAdapters, InvalidParamsError, type JobState } from '../../src/index.js';
+import { LockLostError } from '../../src/bullmq/index.js';
 import { Sequence, Spin, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, waitFor } from '../support/queue.js';
 import { TEST_TIMEOUT_MS } from '../support/process.js';

@@ -86,6 +86,24 @@ describe('job-iteration run', () => {
     assert.equal(saved.state.status, 'interrupted');
   });
 
+  test('a second signal while onComplete runs lets it finish: the job completes, and onComplete runs once', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { log, state } = paths();
+    const args = numbersRun({ upTo: 5, delayMs: 1, log }, state);
+    const run = startCli(args, { COMPLETE_MS: '1500' });
+    await waitFor('every item done', () => numbersIn(log).length === 5, 20_000);
+    await new Promise((r) => setTimeout(r, 200));
+    run.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 100));
+    run.child.kill('SIGINT');
+    const exit = await run.exited;
+    assert.equal(exit.code, 0, run.stderr());
+    assert.match(run.stderr(), /onComplete is running; it finishes first \(it runs only once\)/);
+    assert.equal(JSON.parse(readFileSync(state, 'utf8')).state.status, 'completed');
+    const again = await runCli(args);
+    assert.match(again.stdout, /already completed/);
+    assert.deepEqual(readFileSync(`${log}.complete`, 'utf8').trim().split('\n'), ['complete']);
+  });
+
   test('after kill -9 the rerun resumes from the last persisted cursor: redone work is bounded by the checkpoint interval', { timeout: TEST_TIMEOUT_MS }, async () => {
     // 5 ms items: a 100 ms interval leaves at most about 20 finished items unsaved, plus the one in flight.
     for (const [interval, bound] of [['0', 1], ['100', 25]] as const) {
