@@ -83,11 +83,16 @@ export class InvalidStateError extends JobIterationError {
 /** An option has a value outside its domain. The message names the option and the value. */
 export class InvalidOptionError extends JobIterationError {
   readonly option: string;
-  readonly value: unknown;
+  /**
+   * The value given. Errors end up in logs, and a value can hold a secret (a connection URL, an ioredis client's
+   * options): a string is kept with any URL password redacted, and the property is left out of what
+   * `util.inspect` and `console.error` print.
+   */
+  declare readonly value: unknown;
   constructor(option: string, value: unknown, expected: string) {
     super('ERR_INVALID_OPTION', `Option "${option}" must be ${expected}; got ${describeValue(value)}.`);
     this.option = option;
-    this.value = value;
+    Object.defineProperty(this, 'value', { value: typeof value === 'string' ? redactUrls(value) : value, enumerable: false });
   }
 }
 

@@ -14,6 +14,8 @@ export interface AttachedRun<Cursor> {
   readonly phase: RunPhase;
   requestStop(adapter: string, reason: string): void;
   requestCancel(reason: string): void;
+  /** The run must end as this interruption, whatever happens next: its snapshot has been handed on. */
+  takeOver(adapter: string, reason: string): void;
 }
 
 /**
@@ -25,12 +27,14 @@ export class RunHandle<Cursor = unknown> {
   #run: AttachedRun<Cursor> | undefined;
   #stop: { adapter: string; reason: string } | undefined;
   #cancel: string | undefined;
+  #takenOver: { adapter: string; reason: string } | undefined;
 
   /** Called by the engine when the run starts. */
   attach(run: AttachedRun<Cursor>): void {
     this.#run = run;
     // A stop asked for before the run began takes effect at its first chance.
-    if (this.#cancel !== undefined) run.requestCancel(this.#cancel);
+    if (this.#takenOver) run.takeOver(this.#takenOver.adapter, this.#takenOver.reason);
+    else if (this.#cancel !== undefined) run.requestCancel(this.#cancel);
     else if (this.#stop) run.requestStop(this.#stop.adapter, this.#stop.reason);
   }
 
@@ -67,12 +71,18 @@ export class RunHandle<Cursor = unknown> {
    * by `adapter`. `undefined` once the run is deciding its outcome (`completing`, `cancelling`, `saving`, and after):
    * the run must then be let finish, or `onComplete` would run again on the next attempt and a completed job could
    * be recorded as interrupted. Before the run starts, `fallback` (the state it would have started from) is used.
+   * Once a snapshot is taken, the run ends as that interruption, whatever happens next.
    */
   urgentSnapshot(adapter: string, reason: string, fallback?: JobState<Cursor>): JobState<Cursor> | undefined {
     const phase = this.phase;
     if (phase !== 'pending' && phase !== 'starting' && phase !== 'iterating') return undefined;
     const source = this.#run?.state ?? fallback;
     if (!source) return undefined;
+    // From here on the run can only end as this interruption: were the enumerator to run out now, completing the
+    // job here would run onComplete again under the next owner, who resumes from this snapshot.
+    this.#stop ??= { adapter, reason };
+    this.#takenOver = { adapter, reason };
+    this.#run?.takeOver(adapter, reason);
     const state = structuredClone(source) as JobState<Cursor>;
     const at = new Date().toISOString();
     state.status = 'interrupted';

@@ -203,6 +203,14 @@ class Run<Params, Item, Cursor> {
   /** Why the job was cancelled through the handle, when it was. */
   #cancelled: string | undefined;
 
+  /** The interruption an urgent stop recorded when it took the run's snapshot. */
+  #takenOver: Interruption;
+
+  takeOver(adapter: string, reason: string): void {
+    this.#takenOver ??= { adapter, reason };
+    this.requestStop(adapter, reason);
+  }
+
   requestCancel(reason: string): void {
     this.#cancelled ??= reason;
     this.requestStop(CANCEL, reason);
@@ -278,8 +286,12 @@ class Run<Params, Item, Cursor> {
       } else {
         interruption = this.#requested;
       }
+      // Taken over by an urgent stop: the runtime has already saved this run as interrupted and handed the job
+      // on. Whatever the enumerator says now (it may have run out), the run ends as that interruption: onComplete
+      // or onCancel here would run again under the next owner.
+      if (this.#takenOver) interruption = this.#takenOver;
 
-      if (this.#cancelled !== undefined) {
+      if (this.#cancelled !== undefined && !this.#takenOver) {
         this.phase = 'cancelling';
         try {
           await job.onCancel?.(params);

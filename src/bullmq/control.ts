@@ -86,7 +86,7 @@ export async function enqueue<Params>(
  * `onCancel` runs in the worker and the job fails as cancelled (`JobCancelledError`'s message, no retries).
  */
 export async function cancelJob(queue: Queue, jobId: string): Promise<ControlResult> {
-  const queueState = await stateOf(queue, jobId);
+  const queueState = await queueStateOf(queue, jobId);
   if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
   const { exists } = await storeOf(queue).setControl(jobId, 'cancel');
   if (!exists) throw new JobNotFoundError(queue.name, jobId);
@@ -101,7 +101,7 @@ export async function cancelJob(queue: Queue, jobId: string): Promise<ControlRes
  * `resumeJob`.
  */
 export async function pauseJob(queue: Queue, jobId: string): Promise<ControlResult> {
-  const queueState = await stateOf(queue, jobId);
+  const queueState = await queueStateOf(queue, jobId);
   if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
   const { exists, previous } = await storeOf(queue).requestPause(jobId);
   if (!exists) throw new JobNotFoundError(queue.name, jobId);
@@ -126,14 +126,14 @@ export async function pauseJob(queue: Queue, jobId: string): Promise<ControlResu
  * (it keeps its id and resumes from its cursor). A pause that a running job has not acted on yet is withdrawn.
  */
 export async function resumeJob(queue: Queue, jobId: string): Promise<ControlResult> {
-  const queueState0 = await stateOf(queue, jobId);
+  const queueState0 = await queueStateOf(queue, jobId);
   const { exists, previous } = await storeOf(queue).withdrawPause(jobId);
   if (!exists) throw new JobNotFoundError(queue.name, jobId);
   // Resume does not undo a cancel, and the store never cleared it.
   if (previous === 'cancel') return { jobId, queueState: queueState0, effect: 'none' };
   // Read the state after clearing the request: a worker parking the job right now reads the request after its
   // move, so if we still see the job active here, the worker sees no pause and promotes it itself.
-  const queueState = await stateOf(queue, jobId);
+  const queueState = await queueStateOf(queue, jobId);
   if (queueState === 'delayed' && (previous === 'pause' || (await isParked(queue, jobId)))) {
     await promote(queue, jobId);
     log('%s %s: resumed', queue.name, jobId);
@@ -146,7 +146,7 @@ export async function resumeJob(queue: Queue, jobId: string): Promise<ControlRes
 export async function getIterationState<Cursor = unknown>(queue: Queue, jobId: string): Promise<IterationJobInfo<Cursor> | undefined> {
   const loaded = await loadJob(queue, jobId);
   if (!loaded) return undefined;
-  const [queueState, [fields]] = await Promise.all([stateOf(queue, jobId, { allowUnknown: true }), storeOf(queue).read([jobId])]);
+  const [queueState, [fields]] = await Promise.all([queueStateOf(queue, jobId, { allowUnknown: true }), storeOf(queue).read([jobId])]);
   return describe<Cursor>(loaded, queueState, fields!);
 }
 
@@ -213,6 +213,8 @@ async function loadJob(queue: Queue, jobId: string): Promise<LoadedJob | undefin
     const job = await queue.getJob(jobId);
     return job ? { job } : undefined;
   } catch (error) {
+    // Only a field that is not JSON is a broken job to show; a timeout or a lost connection is an error to report.
+    if (!(error instanceof SyntaxError)) throw error;
     const raw: Record<string, string | undefined> = await storeOf(queue).readRaw(jobId);
     if (!raw.name) return undefined;
     const int = (value: string | undefined) => (value === undefined ? undefined : Number.parseInt(value, 10));
@@ -289,7 +291,7 @@ function statusOf(queueState: QueueState, state: JobState<any> | undefined, cont
   }
 }
 
-async function stateOf(queue: Queue, jobId: string, { allowUnknown = false }: { allowUnknown?: boolean } = {}): Promise<QueueState> {
+async function queueStateOf(queue: Queue, jobId: string, { allowUnknown = false }: { allowUnknown?: boolean } = {}): Promise<QueueState> {
   if (typeof jobId !== 'string' || jobId.length === 0) throw new InvalidOptionError('jobId', jobId, 'a job id string');
   const state = (await queue.getJobState(jobId)) as QueueState;
   if (state === 'unknown' && !allowUnknown) throw new JobNotFoundError(queue.name, jobId);

@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import createDebug from 'debug';
 import { InvalidCursorError, type JobIterationError } from '../errors.js';
+import { events } from '../events.js';
 import { InterruptionAdapters, type InterruptionAdapterFn, type InterruptionContext } from '../interruption.js';
 import { WORKER_STOP_ADAPTER } from '../../adapters/worker-stop.js';
 import { countItems, type IterableJob, type IterableJobClass } from '../iterable-job.js';
@@ -122,15 +123,25 @@ export class JobExecution {
       this.host.requeued();
       throw new WaitingError();
     }
-    if (this.control === 'pause') return this.#park(undefined);
-    if (this.control === 'cancel') {
+    const terminal = this.initialState.status === 'completed' || this.initialState.status === 'cancelled';
+    if (this.control === 'pause' && !terminal) return this.#park(undefined);
+    if (terminal) {
+      // Its outcome was saved, but the worker that saved it died before BullMQ recorded it: the engine returns that
+      // outcome without running anything (rewriting it as running here would run onComplete or the job again).
+    } else if (this.control === 'cancel') {
       // Cancelled while it waited: the engine runs onCancel and onShutdown, no item and no hook of a run.
       this.handle.cancel('cancel requested');
     } else {
-      this.#total = await countItems(this.instance, params);
-      this.#assertOwned();
-      await this.#claim();
-      this.#assertOwned();
+      try {
+        this.#total = await countItems(this.instance, params);
+        this.#assertOwned();
+        await this.#claim();
+        this.#assertOwned();
+      } catch (error) {
+        // No run will start, so no run calls onShutdown: what count() opened in the job's fields is released here.
+        await this.#shutdownUnrun();
+        throw error;
+      }
     }
     this.#runStartedAt = performance.now();
     const signal = bullSignal ? AbortSignal.any([bullSignal, this.#urgent.signal]) : this.#urgent.signal;
@@ -192,6 +203,14 @@ export class JobExecution {
       throw reason instanceof Error ? reason : new Error(typeof reason === 'string' ? reason : 'job aborted by worker.cancelJob()');
     }
     return this.#interrupted(result.state, result.interruption!);
+  }
+
+  async #shutdownUnrun(): Promise<void> {
+    try {
+      await this.instance.onShutdown?.(this.params);
+    } catch (error) {
+      events.emit('hook:error', { hook: 'onShutdown', error });
+    }
   }
 
   #pauseRequested(): boolean {
@@ -289,7 +308,8 @@ export class JobExecution {
       throw new LockLostError(this.jobName, this.id);
     }
     this.#persistedJson = json;
-    this.setControl(control);
+    // A takeover's write acts on no request: a cancel seen here would run onCancel on a job already handed on.
+    if (!takeover) this.setControl(control);
     this.job.progress = progress as unknown as object;
     // The Lua script already published BullMQ's progress event on the queue's stream; this is the local one.
     this.host.emitProgress(this.job, progress);
@@ -395,8 +415,14 @@ export class JobExecution {
     await this.#handBack({ to: 'parked' }, 'park the paused job');
     // resumeJob clears the request and then promotes a delayed job; if it looked while the job was still
     // active, only this look sees the cleared request, so one of the two always promotes it.
-    const [still] = await this.host.store.readControl([this.id]);
-    if (still !== 'pause') await this.job.promote().catch(() => undefined);
+    let still: ControlRequest | undefined = 'pause';
+    try {
+      [still] = await this.host.store.readControl([this.id]);
+      if (still !== 'pause') await this.job.promote();
+    } catch (error) {
+      // The job is parked already; an error now must not reach BullMQ as a failure of a job it no longer holds.
+      log('%s %s: parked, but could not check for a resume meanwhile: %O', this.host.queueName, this.id, error);
+    }
     log('%s %s: paused and parked%s', this.host.queueName, this.id, still === 'pause' ? '' : ' (resumed meanwhile, promoted)');
     this.host.emit('parked', this.job, state && structuredClone(state));
     throw new DelayedError();
@@ -424,7 +450,10 @@ export class JobExecution {
       this.host.requeued();
       this.host.emit('interrupted', this.job, { ...info, delayMs, state });
     } catch (error) {
-      if (error instanceof LockLostError) this.host.emit('lockLost', this.job, error);
+      if (error instanceof LockLostError) {
+        this.host.lostLock();
+        this.host.emit('lockLost', this.job, error);
+      }
       // Otherwise the job stays active with its lock; stalled-job recovery hands it on from the last checkpoint.
       log('%s %s: urgent hand-back failed: %O', this.host.queueName, this.id, error);
     } finally {

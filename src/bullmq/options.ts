@@ -44,8 +44,9 @@ export interface IterationWorkerOptions extends Omit<WorkerOptions, ManagedOptio
    */
   concurrency?: number;
   /**
-   * Trap SIGTERM/SIGINT (graceful stop) and a second signal or SIGQUIT (urgent stop) through `trapStopSignals`.
-   * Set `false` when something else in the process (the CLI, your framework) owns the signals and calls `stop()`.
+   * Stop on SIGTERM/SIGINT (graceful) and on a second signal or SIGQUIT (urgent). Every worker of a process shares
+   * one handler. Set `false` when something else in the process (the CLI, your framework) owns the signals and
+   * calls `stop()`.
    * @defaultValue true
    */
   handleSignals?: boolean;
@@ -99,8 +100,9 @@ export interface IterationWorkerOptions extends Omit<WorkerOptions, ManagedOptio
 /** Options of `close()` and `stop()`. */
 export interface CloseOptions {
   /**
-   * Do not wait for the item in flight: save each job's last finished cursor, put it back in the queue, abort the
-   * runs' signals and close. Works while a graceful close is already under way.
+   * Do not wait for the item in flight: abort each run's signal, save its last finished cursor, put the job back in
+   * the queue and close. A job whose `onComplete` (or outcome save) is running is let finish. Works while a
+   * graceful close is already under way.
    * @defaultValue false
    */
   urgent?: boolean;

@@ -57,14 +57,18 @@ function optionsFromUrl(url: string, option: string): RedisOptions {
     throw new InvalidOptionError(option, url, 'a redis:// or rediss:// URL');
   }
   const options: RedisOptions = {
-    host: parsed.hostname || '127.0.0.1',
+    // URL keeps an IPv6 address in brackets; ioredis wants it bare.
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1',
     port: parsed.port ? Number(parsed.port) : 6379,
     maxRetriesPerRequest: null,
   };
   if (parsed.username) options.username = decodeURIComponent(parsed.username);
   if (parsed.password) options.password = decodeURIComponent(parsed.password);
   const db = parsed.pathname.replace(/^\//, '');
-  if (db) options.db = Number(db);
+  if (db) {
+    if (!/^\d+$/.test(db)) throw new InvalidOptionError(option, url, 'a redis:// URL whose path, when given, is a database number');
+    options.db = Number(db);
+  }
   if (parsed.protocol === 'rediss:') options.tls = {};
   return options;
 }

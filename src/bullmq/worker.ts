@@ -86,7 +86,9 @@ export class IterationWorker extends EventEmitter {
     this.name = queueName;
     this.#controlPollMs = controlPollIntervalMs;
 
-    // Before anything opens a socket: a constructor that throws must leave nothing behind.
+    // Everything that can throw comes before anything that would outlive a failed constructor: the connection is
+    // checked first, the signals are shared before any socket opens, and a worker that fails to build releases them.
+    const bullConnection = resolveConnection(connection);
     if (handleSignals) {
       this.#signals = shareStopSignals({
         graceful: (signal) => void this.stop(signal).catch((error) => log('graceful stop failed: %O', error)),
@@ -96,12 +98,12 @@ export class IterationWorker extends EventEmitter {
 
     // Three declared parameters: BullMQ creates the per-job AbortController only for processors that take one.
     const processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => this.#process(job, token!, signal);
-    this.bullWorker = new GuardedWorker(queueName, processor, {
-      ...bullOptions,
-      maxStalledCount,
-      connection: resolveConnection(connection),
-      autorun: false,
-    });
+    try {
+      this.bullWorker = new GuardedWorker(queueName, processor, { ...bullOptions, maxStalledCount, connection: bullConnection, autorun: false });
+    } catch (error) {
+      this.#signals?.release();
+      throw error;
+    }
     this.#store = new RedisJobStore(this.bullWorker);
     const bullWorker = this.bullWorker;
     this.#host = {
@@ -117,8 +119,9 @@ export class IterationWorker extends EventEmitter {
         return Number.isFinite(delay) && delay > 0 ? delay : 0;
       },
       runtimeFor: (job) => ({ kind: 'bullmq', worker: bullWorker, job, iterationWorker: this }),
-      emit: (event, ...args) => this.emit(event, ...args),
-      emitProgress: (job, progress) => bullWorker.emit('progress', job, progress as unknown as object),
+      // A listener that throws must not change what happens to the job: it is reported, the job goes on.
+      emit: (event, ...args) => this.#safeEmit(() => this.emit(event, ...args), event),
+      emitProgress: (job, progress) => this.#safeEmit(() => bullWorker.emit('progress', job, progress as unknown as object), 'progress'),
       requeued: () => void this.#requeuedOnClose++,
       lostLock: () => void this.#lostLocks++,
     };
@@ -285,6 +288,16 @@ export class IterationWorker extends EventEmitter {
       this.bullWorker.forceDisconnect();
     }
     this.#finish();
+  }
+
+  #safeEmit(emit: () => boolean, event: string): boolean {
+    try {
+      return emit();
+    } catch (error) {
+      log('%s: a "%s" listener threw: %O', this.name, event, error);
+      if (event !== 'error' && this.listenerCount('error') > 0) queueMicrotask(() => this.emit('error', error as Error));
+      return true;
+    }
   }
 
   /** Resolves once no job is running here. */

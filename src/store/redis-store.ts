@@ -100,7 +100,9 @@ export class RedisJobStore implements JobStore {
     for (const id of jobIds) pipeline.hmget(this.#owner.toKey(id), CONTROL_FIELD, STATE_FIELD);
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, value]) => {
-      const [control, state] = error ? [] : (value as (string | null)[]);
+      // A failed read is not an empty one: read as "no saved state", it would restart the job from zero.
+      if (error) throw error;
+      const [control, state] = value as (string | null)[];
       return { control: asControl(control), state: state ?? undefined };
     });
   }
@@ -110,7 +112,10 @@ export class RedisJobStore implements JobStore {
     const pipeline = (await this.#client()).pipeline();
     for (const id of jobIds) pipeline.hget(this.#owner.toKey(id), CONTROL_FIELD);
     const results = (await pipeline.exec()) ?? [];
-    return results.map(([error, value]) => (error ? undefined : asControl(value)));
+    return results.map(([error, value]) => {
+      if (error) throw error;
+      return asControl(value);
+    });
   }
 
   async checkpoint(jobId: string, token: string, write: CheckpointWrite): Promise<CheckpointResult> {

@@ -9,6 +9,7 @@ import { IterableJob } from '../../src/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, reap, startWorkerProcess, waitFor, type WorkerProcess } from '../support/queue.js';
 import { startOwnRedis, type OwnRedis } from '../support/redis-server.js';
+import { STATE_FIELD } from '../../src/store/redis-store.js';
 
 after(() => closeRecorder());
 
@@ -121,6 +122,21 @@ describe('untrusted job data', () => {
     const { failed } = await outcome(w, job.id!);
     assert.match(failed?.message ?? 'completed', /^ERR_INVALID_CURSOR: Job "strict" cannot resume from the saved cursor "x": expected an integer/);
     assert.equal(Strict.ran, 0);
+  });
+});
+
+describe('outcomes already saved', () => {
+  test('a job whose completed state was saved before its worker died completes without running anything again', async (ctx) => {
+    const t = await freshQueue('saved-outcome', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 5, record: t.record });
+    const state = { version: 1, jobName: 'sequence', status: 'completed', iterations: 5, timesInterrupted: 0, totalTimeMs: 9, cursor: 4, startedAt: '2026-01-01T00:00:00.000Z', completedAt: '2026-01-01T00:00:01.000Z' };
+    await t.redis.hset(t.queue.toKey(job.id!), STATE_FIELD, JSON.stringify(state));
+    const w = worker(t.name, ctx);
+    const { failed } = await outcome(w, job.id!);
+    assert.equal(failed, undefined);
+    assert.deepEqual(await t.items(), [], 'no item ran again');
+    assert.deepEqual(await t.hooks(), [], 'neither onStart nor onComplete ran again');
+    assert.equal((await getIterationState(t.queue, job.id!))?.state?.status, 'completed');
   });
 });
 

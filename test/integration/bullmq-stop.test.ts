@@ -52,6 +52,12 @@ describe('several workers in one process', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(openSockets(), before, 'no socket left open by the failed constructor');
   });
 
+  test('a worker whose connection option is refused throws a named error and keeps no signal handler', () => {
+    const before = process.listenerCount('SIGTERM');
+    assert.throws(() => new IterationWorker('ctor-url', { jobs: [Sequence], connection: 'http://127.0.0.1:6379' }), { code: 'ERR_INVALID_OPTION' });
+    assert.equal(process.listenerCount('SIGTERM'), before);
+  });
+
   test('close() fires the worker lifecycle hooks, as stop() does', async (ctx) => {
     const t = await freshQueue('close-hooks', ctx);
     const fired: string[] = [];

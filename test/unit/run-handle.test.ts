@@ -40,11 +40,9 @@ describe('RunHandle', () => {
   test('the phase follows the run, and there is no urgent snapshot while onComplete runs', async () => {
     const handle = new RunHandle<number>();
     const seen: RunPhase[] = [handle.phase];
-    let duringItem: ReturnType<RunHandle<number>['urgentSnapshot']>;
     let duringComplete: ReturnType<RunHandle<number>['urgentSnapshot']> = undefined;
-    Ten.onItem = (item) => {
+    Ten.onItem = () => {
       if (!seen.includes(handle.phase)) seen.push(handle.phase);
-      if (item === 5) duringItem = handle.urgentSnapshot('urgent', 'now');
     };
     Ten.onCompleteHook = () => {
       seen.push(handle.phase);
@@ -57,11 +55,23 @@ describe('RunHandle', () => {
     assert.deepEqual(seen, ['pending', 'iterating', 'completing', 'done']);
     assert.equal(result.status, 'completed');
     assert.equal(duringComplete, undefined, 'the outcome is being decided: an urgent stop must let it finish');
-    assert.equal(duringItem?.status, 'interrupted');
-    assert.equal(duringItem?.cursor, 4, 'the last finished item, not the one in flight');
-    assert.equal(duringItem?.timesInterrupted, 1);
-    assert.equal(duringItem?.lastInterruption?.adapter, 'urgent');
-    assert.equal(result.state.timesInterrupted, 0, 'the snapshot is a copy: the live state is untouched');
+  });
+
+  test('an urgent snapshot is a copy with the last finished cursor, and the run then ends as that interruption', async () => {
+    const handle = new RunHandle<number>();
+    let snapshot: ReturnType<RunHandle<number>['urgentSnapshot']>;
+    Ten.onItem = (item) => {
+      if (item === 5) snapshot = handle.urgentSnapshot('urgent', 'now');
+    };
+    const result = await runInline(Ten, {}, { handle, adapters: [] });
+    Ten.onItem = () => undefined;
+    assert.equal(snapshot?.status, 'interrupted');
+    assert.equal(snapshot?.cursor, 4, 'the last finished item, not the one in flight');
+    assert.equal(snapshot?.timesInterrupted, 1);
+    assert.equal(snapshot?.lastInterruption?.adapter, 'urgent');
+    assert.equal(result.status, 'interrupted');
+    assert.deepEqual(result.interruption, { adapter: 'urgent', reason: 'now' });
+    assert.equal(result.state.cursor, 5, 'the item in flight finished; the snapshot the runtime saved is one behind');
   });
 
   test('a cancel through the handle stops after the item in flight, runs onCancel, saves the job as cancelled, then onShutdown', async () => {
@@ -99,5 +109,28 @@ describe('RunHandle', () => {
     assert.equal(before.status, 'cancelled');
     assert.equal(before.runIterations, 0);
     assert.deepEqual(calls, ['onCancel', 'onShutdown'], 'no onStart and no item for a job cancelled before it ran');
+  });
+
+  test('once an urgent snapshot is taken the run ends as that interruption, even when the enumerator then runs out', async () => {
+    let completed = 0;
+    const handle = new RunHandle<number>();
+    class Paged extends IterableJob<Record<string, never>, number, number> {
+      static override jobName = 'paged';
+      async *buildEnumerator() {
+        yield [0, 0] as [number, number];
+        // Fetching the next page when the urgent stop comes; there is none.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      eachIteration() {
+        setTimeout(() => handle.urgentSnapshot('urgent', 'now'), 10);
+      }
+      override onComplete() {
+        completed++;
+      }
+    }
+    const result = await runInline(Paged, {}, { handle, adapters: [] });
+    assert.equal(result.status, 'interrupted');
+    assert.deepEqual(result.interruption, { adapter: 'urgent', reason: 'now' });
+    assert.equal(completed, 0, 'onComplete is left to the next owner, who resumes from the snapshot');
   });
 });
