@@ -129,6 +129,9 @@ worker = new Worker(config.queue, {
   concurrency: config.concurrency,
   handleSignals: false,
   autorun: false,
+  // The worker's own bound on waiting for Redis must fit inside the supervisor's deadline, or the supervisor kills it
+  // first, with jobs it could still have handed back.
+  closeTimeoutMs: Math.min(5000, Math.max(500, Math.floor(config.shutdownTimeoutMs / 5))),
   ...(config.lockDuration !== undefined ? { lockDuration: config.lockDuration } : {}),
   ...(config.stalledInterval !== undefined ? { stalledInterval: config.stalledInterval } : {}),
   ...(config.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: config.checkpointIntervalMs } : {}),
