@@ -72,6 +72,8 @@ export class JobExecution {
   #runStartedAt = performance.now();
   /** Items done when the run started: a checkpoint past this point is progress. */
   readonly #startIterations: number;
+  /** Its last run ended without an outcome, and this one has not shown progress yet. */
+  #suspect: boolean;
 
   constructor(
     readonly host: ExecutionHost,
@@ -86,6 +88,7 @@ export class JobExecution {
     this.instance = new JobClass();
     this.control = control;
     this.#startIterations = initialState.iterations;
+    this.#suspect = initialState.status === 'running' || (initialState.stallsWithoutProgress ?? 0) > 0;
     this.#takeover = new Promise<never>((_, reject) => (this.#endTakeover = reject));
     this.#takeover.catch(() => undefined);
   }
@@ -96,6 +99,22 @@ export class JobExecution {
 
   get id(): string {
     return this.job.id!;
+  }
+
+  /**
+   * Whether this job is suspected of crashing its worker: its last run ended without an outcome and this run has
+   * not saved progress yet. A worker runs one suspect at a time, so that a poison item cannot take the jobs around
+   * it down with it again and again until they, too, look like poison.
+   */
+  get suspect(): boolean {
+    return this.#suspect && (this.#phase === 'starting' || this.#phase === 'running');
+  }
+
+  /** Puts the job back for `delayMs` without running it or counting anything: another suspect runs here now. */
+  async defer(delayMs: number): Promise<never> {
+    await this.#handBack({ to: 'back', delayMs }, 'defer a job that stalled');
+    log('%s %s: stalled before; deferred %d ms while another such job runs here', this.host.queueName, this.id, delayMs);
+    throw new DelayedError();
   }
 
   /** What the processor returns: the run's result, or once an urgent close took the job over, its hand-back. */
@@ -165,6 +184,7 @@ export class JobExecution {
         state: this.initialState,
         persist: (state) => {
           // Progress past the point of the last stall, or a clean end, clears the run of stalls without progress.
+          if (state.iterations > this.#startIterations) this.#suspect = false;
           if (state.stallsWithoutProgress && (state.status === 'interrupted' || state.status === 'completed' || state.iterations > this.#startIterations)) {
             state.stallsWithoutProgress = 0;
           }

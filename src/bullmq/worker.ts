@@ -17,6 +17,12 @@ import type { CloseOptions, IterationResult, IterationWorkerEvents, IterationWor
 
 const log = createDebug('job-iteration:bullmq');
 
+/**
+ * How long a job that stalled before waits while another such job runs on this worker. Long enough for the one
+ * running to show progress with its first items (it saves every item after a stall) or to crash alone.
+ */
+const QUARANTINE_MS = 1000;
+
 const FORWARDED = ['active', 'completed', 'failed', 'stalled', 'ready', 'drained', 'closing', 'closed', 'progress'] as const;
 
 /**
@@ -355,9 +361,10 @@ export class IterationWorker extends EventEmitter {
       throw permanentFailure(error as JobIterationError);
     }
     const execution = new JobExecution(this.#host, job, token, JobClass, jobName, stored.params, stored.state ?? newState<unknown>(jobName), fields?.control);
+    const quarantined = execution.suspect && [...this.#active.values()].some((other) => other.suspect);
     this.#active.set(job.id!, execution);
     try {
-      return await execution.process(bullSignal);
+      return quarantined ? await execution.defer(QUARANTINE_MS) : await execution.process(bullSignal);
     } finally {
       this.#active.delete(job.id!);
       if (this.#active.size === 0) for (const resolve of this.#idle.splice(0)) resolve();

@@ -169,6 +169,30 @@ describe('stalls, poison items and lost locks', () => {
     assert.equal(info?.state?.status, 'failed');
   });
 
+  test('a poison item does not take the jobs beside it down with it: they complete, only the poison job fails', async (ctx) => {
+    const t = await freshQueue('poison-neighbours', ctx);
+    const procs: WorkerProcess[] = [];
+    ctx.after(() => procs.forEach(reap));
+    const neighbour = await enqueue(t.queue, Sequence, { upTo: 300, delayMs: 5, record: t.record });
+    const poison = await enqueue(t.queue, Sequence, { upTo: 100, crashAt: 3, record: `${t.record}:p` });
+    const options = { ...FAST_STALLS, maxStalledCount: 3, concurrency: 2, checkpointIntervalMs: 200 };
+    const settled = async () => {
+      const states = await Promise.all([t.queue.getJobState(neighbour.id!), t.queue.getJobState(poison.id!)]);
+      return states.every((s) => s === 'completed' || s === 'failed');
+    };
+    for (let run = 0; !(await settled()); run++) {
+      assert.ok(run < 15, `not settled after ${run} worker processes`);
+      const proc = await startWorkerProcess(t.name, options);
+      procs.push(proc);
+      const crashed = await Promise.race([proc.exited.then(() => true), waitFor('both jobs to settle', settled, 20_000).then(() => false)]);
+      if (!crashed) reap(proc);
+    }
+    assert.equal(await t.queue.getJobState(neighbour.id!), 'completed');
+    const [items, poisonInfo] = await Promise.all([t.items(), getIterationState(t.queue, poison.id!)]);
+    assert.deepEqual([...new Set(items)].sort((a, b) => a - b), range(300), 'every item of the neighbour');
+    assert.match(poisonInfo?.failedReason ?? '', /^ERR_JOB_STALLED: .* after cursor 2 /);
+  });
+
   test('a worker frozen past its lock (SIGSTOP) loses the job: the new owner counts the stall, the old one stops at once and reports it', async (ctx) => {
     const t = await freshQueue('sigstop', ctx);
     const procs: WorkerProcess[] = [];
