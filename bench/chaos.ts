@@ -263,8 +263,10 @@ async function fault(current: Supervisor, kind: Kind): Promise<Supervisor> {
       } catch {
         // Its supervisor killed it meanwhile (shutdown timeout): nothing left to continue.
       }
-      // Once continued, it runs on until a refused checkpoint write or a failed lock renewal stops it.
-      stop.untilMs = Date.now() + CHECKPOINT_MS + LOCK_MS;
+      // Once continued, it finishes the item it was in and stops at its lock check, or at a refused checkpoint write
+      // or a failed lock renewal. On a loaded machine (the suite runs beside other tests) a continued process can
+      // take seconds to get there, and Redis may be frozen by the next fault: its effect lasts two lock durations.
+      stop.untilMs = Date.now() + CHECKPOINT_MS + 2 * LOCK_MS;
       say(`sigstop: STOP worker ${pid} of supervisor ${current.pid} for ${ms} ms, then CONT`);
       return current;
     }
