@@ -179,11 +179,9 @@ export async function listIterableJobs(queue: Queue, options: ListOptions = {}):
   const found: { loaded: LoadedJob; queueState: QueueState }[] = [];
   const seen = new Set<string>();
   for (const queueState of options.states ?? LIST_STATES) {
-    const ids = await queue.getRanges([queueState], 0, limit - 1, queueState !== 'completed' && queueState !== 'failed');
-    for (const id of ids) {
+    for (const loaded of await loadJobsIn(queue, queueState, limit)) {
+      const id = loaded.job.id!;
       if (seen.has(id)) continue;
-      const loaded = await loadJob(queue, id);
-      if (!loaded) continue;
       // A job whose data cannot be read is listed whatever its name: it is broken, and a listing is where to see it.
       const wanted = loaded.unreadable !== undefined || (names ? names.includes(loaded.job.name) : hasIterationShape(loaded.job.data));
       if (!wanted) continue;
@@ -202,6 +200,23 @@ type JobView = Pick<Job, 'id' | 'name' | 'data' | 'progress' | 'attemptsMade' | 
 interface LoadedJob {
   job: JobView;
   unreadable?: string;
+}
+
+/**
+ * The first `limit` jobs in one BullMQ state, fetched together. Only when one of them cannot be parsed are they read
+ * one by one, so that the rest still show and the broken one shows as broken.
+ */
+async function loadJobsIn(queue: Queue, queueState: Exclude<QueueState, 'unknown'>, limit: number): Promise<LoadedJob[]> {
+  const asc = queueState !== 'completed' && queueState !== 'failed';
+  try {
+    const jobs = await queue.getJobs([queueState], 0, limit - 1, asc);
+    return jobs.filter((job): job is Job => Boolean(job?.id)).map((job) => ({ job }));
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    const ids = await queue.getRanges([queueState], 0, limit - 1, asc);
+    const loaded = await Promise.all(ids.map((id) => loadJob(queue, id)));
+    return loaded.filter((job): job is LoadedJob => job !== undefined);
+  }
 }
 
 /**

@@ -4,7 +4,7 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { IterationWorker, enqueue, getIterationState } from '../../src/bullmq/index.js';
+import { IterationWorker, enqueue, getIterationState, listIterableJobs } from '../../src/bullmq/index.js';
 import { IterableJob } from '../../src/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, reap, startWorkerProcess, waitFor, type WorkerProcess } from '../support/queue.js';
@@ -79,6 +79,8 @@ describe('untrusted job data', () => {
       assert.equal(await t.queue.getJobState(job.id!), 'failed');
       assert.equal((await getIterationState(t.queue, job.id!))?.attemptsMade, 1, 'no retries: it will not read better next time');
       assert.deepEqual(await t.items(), []);
+      const listed = (await listIterableJobs(t.queue, { jobs: [Sequence] })).find((info) => info.id === job.id);
+      assert.match(listed?.invalid ?? 'not listed as invalid', /^Job \d+ \("sequence"\) has stored data that is not a valid iterable job/);
     });
   }
 
