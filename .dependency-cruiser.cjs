@@ -1,5 +1,6 @@
 /**
- * The layers, lowest first: core, store, runtime, process, interfaces. A module imports
+ * The layers, lowest first: core, store, runtime, process, interfaces. Enumerators for outside data (PostgreSQL,
+ * CSV) sit beside the core and use nothing but it. A module imports
  * only its own layer or those below it, and nothing imports in a circle. `npm test` runs this (`npm run lint:layers`).
  */
 const CORE = '^(src/[^/]+\\.ts|adapters/(abort-signal|max-runtime|worker-stop)\\.ts)$';
@@ -7,6 +8,7 @@ const STORE = '^src/store/';
 const RUNTIME = '^(src/bullmq/|adapters/bullmq\\.ts$)';
 const PROCESS = '^src/(process|supervisor)/';
 const INTERFACES = '^src/cli/';
+const ENUMERATORS = '^src/(postgres|csv)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -28,9 +30,23 @@ module.exports = {
     {
       name: 'core-without-optional-packages',
       severity: 'error',
-      comment: 'The core imports without bullmq, ioredis or pg installed, types included.',
+      comment: 'The core imports without bullmq, ioredis, pg or csv-parse installed, types included.',
       from: { path: CORE },
-      to: { path: '(^|/)node_modules/(bullmq|ioredis|pg|cli-progress)/' },
+      to: { path: '(^|/)node_modules/(bullmq|ioredis|pg|csv-parse|cli-progress)/' },
+    },
+    {
+      name: 'core-without-enumerators',
+      severity: 'error',
+      comment: 'The core knows enumerations only as iterables; a data source is something a job imports, not the engine.',
+      from: { path: CORE },
+      to: { path: ENUMERATORS },
+    },
+    {
+      name: 'enumerators-use-only-core',
+      severity: 'error',
+      comment: 'An enumerator runs under every runtime, so it depends on none: not on a store, a runtime, a process or the CLI.',
+      from: { path: ENUMERATORS },
+      to: { path: [STORE, RUNTIME, PROCESS, INTERFACES, '(^|/)node_modules/(bullmq|ioredis|cli-progress)/'] },
     },
     {
       name: 'store-below-runtime',

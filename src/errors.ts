@@ -28,7 +28,11 @@ export type ErrorCode =
   | 'ERR_REDIS_AUTH'
   | 'ERR_REDIS_UNREACHABLE'
   | 'ERR_INVALID_REDIS_URL'
-  | 'ERR_JOB_MODULE';
+  | 'ERR_JOB_MODULE'
+  | 'ERR_UNKNOWN_TABLE'
+  | 'ERR_UNKNOWN_COLUMN'
+  | 'ERR_NULLABLE_KEY'
+  | 'ERR_FILE_CHANGED';
 
 /**
  * Base class of every named error. `code` is stable across versions; match on it, not on the message.
@@ -198,10 +202,17 @@ export class SignalsOwnedError extends JobIterationError {
  * hook or item runs, so a cursor of the wrong shape can never make a job "complete" having done nothing.
  */
 export class InvalidCursorError extends JobIterationError {
-  readonly jobName: string;
+  /** The job whose cursor was refused; `undefined` when an enumerator refused it (see `source`). */
+  readonly jobName: string | undefined;
   readonly cursor: unknown;
-  constructor(jobName: string, cursor: unknown, problem: string, options?: { cause?: unknown }) {
-    super('ERR_INVALID_CURSOR', `Job "${jobName}" cannot resume from the saved cursor ${previewCursor(cursor)}: ${problem}`, options);
+  /**
+   * @param jobName - the job, when its `validateCursor` refused the cursor.
+   * @param options.source - who refused it when no job name is at hand, e.g. `postgresRecords(public.orders)`: a
+   *   built-in enumerator checks its own cursor before it reads anything.
+   */
+  constructor(jobName: string | undefined, cursor: unknown, problem: string, options?: { cause?: unknown; source?: string }) {
+    const who = jobName !== undefined ? `Job "${jobName}"` : (options?.source ?? 'The enumerator');
+    super('ERR_INVALID_CURSOR', `${who} cannot resume from the saved cursor ${previewCursor(cursor)}: ${problem}`, options);
     this.jobName = jobName;
     this.cursor = cursor;
   }

@@ -3,6 +3,7 @@ export type { EnumeratorContext, IterationContext, IterableJobClass, Enumeration
 export { defineJob } from './define-job.js';
 export type { JobDefinition } from './define-job.js';
 export type { JobProgress } from './progress.js';
+export type { Extent, MeasuredEnumeration } from './extent.js';
 export { resolveCheckpointInterval } from './checkpoint-interval.js';
 export type { CheckpointIntervalSources } from './checkpoint-interval.js';
 export { runInline } from './runner.js';

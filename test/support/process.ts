@@ -18,6 +18,8 @@ export interface Started {
   stderr: () => string;
   /** Resolves with the exit code (or the signal name) and when it happened. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  /** Resolves once the process has exited and all its output has been read. */
+  closed: Promise<void>;
 }
 
 /** Starts the built CLI as a real child process. */
@@ -35,7 +37,8 @@ export function startNode(args: string[], env: Record<string, string | undefined
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
   );
-  const started = { child, stdout: () => out, stderr: () => err, exited };
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const started = { child, stdout: () => out, stderr: () => err, exited, closed };
   everyStarted.add(started);
   return started;
 }

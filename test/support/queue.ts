@@ -54,8 +54,11 @@ export async function startWorkerProcess(queueName: string, options: Record<stri
   const proc = startNode(['--import', 'tsx', 'test/fixtures/bullmq-worker.ts', queueName, JSON.stringify(options)], { REDIS_URL });
   await Promise.race([
     waitFor('the worker process to be ready', () => proc.stdout().includes('ready\n'), 20_000),
-    proc.exited.then(({ code }) => {
-      throw new Error(`worker process exited early with ${code}: ${proc.stderr()}`);
+    // A worker can take a job and die of it (a poison item) before the test sees `ready`: that is a start, and the
+    // caller watches `exited`. Only a process that never took jobs failed to start. `closed` waits for all its output.
+    proc.closed.then(() => {
+      if (/^(ready|active \S+)$/m.test(proc.stdout())) return;
+      throw new Error(`worker process exited before taking jobs (${proc.child.exitCode ?? proc.child.signalCode}): ${proc.stderr()}`);
     }),
   ]);
   return proc;

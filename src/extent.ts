@@ -1,0 +1,44 @@
+/**
+ * How far a job has come, in its enumeration's own unit: rows of a table, bytes of a file, batches. `done` and
+ * `total` count from the job's start, across resumes.
+ */
+export interface Extent {
+  readonly done: number;
+  readonly total: number;
+  /** What `done` and `total` count, for displays: `rows`, `bytes`, `batches`, `items`. */
+  readonly unit: string;
+}
+
+/**
+ * An enumeration that can tell how far along a cursor is, so progress shows a percent and an ETA without a
+ * hand-written `count()`. The built-in enumerators are measured: `postgresRecords` from the planner's row estimate
+ * (or a count it was asked for), `csvRecords` from the file's size in bytes, `fromArray` from its length.
+ */
+export interface MeasuredEnumeration<Cursor = unknown> {
+  /**
+   * Where the job stands after the item whose cursor is `cursor` (`undefined`: nothing done yet), with
+   * `iterations` items finished since the job's start. Called often and never awaited: answer from what is
+   * already known (a size read when the enumeration started), or `undefined` while it is not known yet.
+   */
+  extent(cursor: Cursor | undefined, iterations: number): Extent | undefined;
+}
+
+/**
+ * The extent an enumeration reports, or `undefined` when it is not measured, does not know yet, throws or answers
+ * nonsense: progress is a display, and a display must never stop a job.
+ */
+export function extentOf(enumeration: unknown, cursor: unknown, iterations: number): Extent | undefined {
+  if (enumeration === null || typeof enumeration !== 'object') return undefined;
+  const measure = (enumeration as Partial<MeasuredEnumeration>).extent;
+  if (typeof measure !== 'function') return undefined;
+  let answer: unknown;
+  try {
+    answer = measure.call(enumeration, cursor, iterations);
+  } catch {
+    return undefined;
+  }
+  if (answer === null || typeof answer !== 'object') return undefined;
+  const { done, total, unit } = answer as Extent;
+  if (!(Number.isFinite(done) && Number.isFinite(total) && done >= 0 && total >= 0)) return undefined;
+  return { done: Math.min(done, total), total, unit: typeof unit === 'string' && unit !== '' ? unit : 'items' };
+}
