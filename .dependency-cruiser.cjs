@@ -3,7 +3,7 @@
  * CSV) sit beside the core and use nothing but it. A module imports
  * only its own layer or those below it, and nothing imports in a circle. `npm test` runs this (`npm run lint:layers`).
  */
-const CORE = '^(src/[^/]+\\.ts|adapters/(abort-signal|max-runtime|worker-stop)\\.ts)$';
+const CORE = '^(src/[^/]+\\.ts|src/enumerators/|adapters/(abort-signal|max-runtime|worker-stop|throttle)\\.ts)';
 const STORE = '^src/store/';
 const RUNTIME = '^(src/bullmq/|adapters/bullmq\\.ts$)';
 const PROCESS = '^src/(process|supervisor)/';

@@ -1,5 +1,5 @@
 import { InvalidJobError } from './errors.js';
-import { IterableJob, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext } from './iterable-job.js';
+import { IterableJob, type ClassAdapter, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext } from './iterable-job.js';
 
 /**
  * The parts of a job for {@link defineJob}. `Params`, `Item` and `Cursor` are inferred: `Params` from the annotation
@@ -37,6 +37,10 @@ export interface JobDefinition<Params, Item, Cursor> {
   readonly maxJobRuntimeMs?: number;
   /** The class's checkpoint interval (ms). */
   readonly checkpointIntervalMs?: number;
+  /** How many `eachIteration` calls may be in flight at once; see `IterableJob.concurrency`. */
+  readonly concurrency?: number;
+  /** Interruption adapters consulted in every run of this job, e.g. a `throttle()`; see `IterableJob.localAdapters`. */
+  readonly localAdapters?: Readonly<Record<string, ClassAdapter>>;
 }
 
 const HOOKS = ['validateCursor', 'buildEnumerator', 'eachIteration', 'onStart', 'onResume', 'onComplete', 'onShutdown', 'onCancel', 'count'] as const;
@@ -79,8 +83,9 @@ export function defineJob<Params, Item, Cursor>(
     if (value !== undefined) Object.defineProperty(Defined.prototype, member, { value, writable: true, configurable: true });
   }
   const statics: Record<string, unknown> = { jobName: name };
-  if (definition.maxJobRuntimeMs !== undefined) statics.maxJobRuntimeMs = definition.maxJobRuntimeMs;
-  if (definition.checkpointIntervalMs !== undefined) statics.checkpointIntervalMs = definition.checkpointIntervalMs;
+  for (const key of ['maxJobRuntimeMs', 'checkpointIntervalMs', 'concurrency', 'localAdapters'] as const) {
+    if (definition[key] !== undefined) statics[key] = definition[key];
+  }
   Object.assign(Defined, statics);
   return Defined as unknown as IterableJobClass<Params, Item, Cursor>;
 }

@@ -4,6 +4,8 @@ export { defineJob } from './define-job.js';
 export type { JobDefinition } from './define-job.js';
 export type { JobProgress } from './progress.js';
 export type { Extent, MeasuredEnumeration } from './extent.js';
+export { fromArray, nested, inBatches } from './enumerators/index.js';
+export type { ArrayEnumeration, FromArrayOptions, NestedLevel, NestedOptions } from './enumerators/index.js';
 export { resolveCheckpointInterval } from './checkpoint-interval.js';
 export type { CheckpointIntervalSources } from './checkpoint-interval.js';
 export { runInline } from './runner.js';
@@ -17,6 +19,7 @@ export type {
   InterruptionAdapterObject,
   InterruptionContext,
   InterruptionDecision,
+  Interruption,
 } from './interruption.js';
 export { onStart, onStop, onWorkerStart, onWorkerStop, onWorkerExit, lifecycle } from './lifecycle.js';
 export type { LifecycleEvent, LifecycleHook, LifecycleInfo } from './lifecycle.js';
@@ -49,5 +52,7 @@ export type { ErrorCode } from './errors.js';
 export { workerStop, workerStopAdapter, WORKER_STOP_ADAPTER } from '../adapters/worker-stop.js';
 export { maxRuntimeAdapter, maxRuntimeOf, MAX_RUNTIME_ADAPTER } from '../adapters/max-runtime.js';
 export { abortSignalAdapter, runSignalAdapter, ABORT_SIGNAL_ADAPTER } from '../adapters/abort-signal.js';
+export { throttle } from '../adapters/throttle.js';
+export type { ThrottleOptions, ThrottlePredicate } from '../adapters/throttle.js';
 export { FileStateStore } from './file-store.js';
 export type { StateFile } from './file-store.js';

@@ -24,8 +24,20 @@ export interface InterruptionContext {
 /**
  * What an adapter answers: `false`/`undefined` to go on; `true` or a reason (string, or `{ reason }`) to stop.
  * A reason shows up in the run result, in events and in the saved state.
+ *
+ * `{ reason, retryAfterMs }` is a throttle: the job should not go on before that many milliseconds. The run result
+ * carries it (`interruption.retryAfterMs`), the BullMQ runtime hands the job back delayed by it (not a failed
+ * attempt), and `job-iteration run` waits that long and resumes in the same process. See `throttle()`.
  */
-export type InterruptionDecision = boolean | string | { reason: string } | undefined | null;
+export type InterruptionDecision = boolean | string | { reason: string; retryAfterMs?: number } | undefined | null;
+
+/** Why a run stopped early: the adapter that asked, its reason, and how long to wait before going on (a throttle). */
+export interface Interruption {
+  adapter: string;
+  reason: string;
+  /** Set when the adapter throttled the job: do not resume it before this many milliseconds have passed. */
+  retryAfterMs?: number;
+}
 
 /**
  * An interruption adapter: one callable, asked after every iteration. It must be cheap: it runs on the hot path.
@@ -109,6 +121,21 @@ export const InterruptionAdapters = {
     return found;
   },
 };
+
+/**
+ * Turns an adapter's answer into an interruption, or `undefined` to go on. A `retryAfterMs` that is not a duration
+ * throws `InvalidAdapterError`: a throttle that asks for "NaN ms" must not become a job resumed at once forever.
+ */
+export function interruptionOf(decision: InterruptionDecision, adapterName: string): Interruption | undefined {
+  const reason = decisionReason(decision, adapterName);
+  if (reason === undefined) return undefined;
+  if (typeof decision !== 'object' || decision === null || decision.retryAfterMs === undefined) return { adapter: adapterName, reason };
+  const { retryAfterMs } = decision;
+  if (typeof retryAfterMs !== 'number' || !Number.isFinite(retryAfterMs) || retryAfterMs < 0) {
+    throw new InvalidAdapterError(adapterName, `answered retryAfterMs ${String(retryAfterMs)}; it must be a number of milliseconds >= 0.`);
+  }
+  return { adapter: adapterName, reason, retryAfterMs: Math.ceil(retryAfterMs) };
+}
 
 /** Turns an adapter's answer into a reason string, or `undefined` to go on. */
 export function decisionReason(decision: InterruptionDecision, adapterName: string): string | undefined {

@@ -26,6 +26,12 @@ export type Pair<Item, Cursor> = readonly [Item, Cursor];
 /** What `buildEnumerator` returns: any sync or async iterable of `[item, cursor]` pairs. */
 export type Enumeration<Item, Cursor> = Iterable<Pair<Item, Cursor>> | AsyncIterable<Pair<Item, Cursor>>;
 
+/**
+ * An interruption adapter as a job class declares it in `static localAdapters` (see `InterruptionAdapter`; the shape
+ * is repeated here so that a job class does not depend on the adapter registry).
+ */
+export type ClassAdapter = ((ctx: any) => unknown) | { shouldInterrupt(ctx: any): unknown };
+
 const BRAND = Symbol.for('job-iteration.IterableJob');
 
 /**
@@ -53,6 +59,18 @@ export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unk
    * over the worker's and the process setting (see `resolveCheckpointInterval`).
    */
   static checkpointIntervalMs?: number;
+  /**
+   * How many `eachIteration` calls may be in flight at once (default 1). Items still start in the enumerator's
+   * order; the saved cursor is that of the longest finished run of items from the start, so nothing is skipped. A
+   * graceful stop lets the items in flight finish; an error lets them settle and fails with the state at that
+   * prefix, so a retry repeats at most `concurrency - 1` finished items. `runInline`'s `concurrency` option wins.
+   */
+  static concurrency?: number;
+  /**
+   * Interruption adapters of this class, consulted in every run of it after the registered ones, under whichever
+   * runtime runs it: a throttle on the database this job writes to, for example (`{ 'replica-lag': throttle(...) }`).
+   */
+  static localAdapters?: Readonly<Record<string, ClassAdapter>>;
 
   /**
    * Where the job stands, for hooks and `eachIteration` during a run: the last finished cursor, iterations over all
@@ -105,6 +123,8 @@ export type IterableJobClass<Params = any, Item = any, Cursor = any> = (new () =
   jobName?: string;
   maxJobRuntimeMs?: number;
   checkpointIntervalMs?: number;
+  concurrency?: number;
+  localAdapters?: Readonly<Record<string, ClassAdapter>>;
   readonly name: string;
   readonly prototype: IterableJob<Params, Item, Cursor>;
 };

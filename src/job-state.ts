@@ -42,8 +42,11 @@ export interface JobState<Cursor = JsonValue> {
   updatedAt?: string;
   /** When the enumerator was exhausted (ISO 8601). */
   completedAt?: string;
-  /** Why the last run stopped early, when it was interrupted. */
-  lastInterruption?: { adapter: string; reason: string; at: string };
+  /**
+   * Why the last run stopped early, when it was interrupted; `retryAfterMs` when an adapter throttled it (the job
+   * is not to go on before `at` plus that long).
+   */
+  lastInterruption?: { adapter: string; reason: string; at: string; retryAfterMs?: number };
   /** Message of the last failure, when a run threw. */
   lastError?: string;
 }

@@ -1,4 +1,5 @@
 import { InvalidStateError } from './errors.js';
+import type { Extent } from './extent.js';
 
 /**
  * Where a job stands, as its hooks and `eachIteration` read it through `this.progress` during a run (the Ruby
@@ -15,6 +16,8 @@ export interface JobProgress<Cursor = unknown> {
   readonly timesInterrupted: number;
   /** Wall time spent inside runs, this one included up to now. */
   readonly totalTimeMs: number;
+  /** How far along the job is in its enumeration's unit, when the enumeration is measured (see `MeasuredEnumeration`). */
+  readonly extent?: Extent;
 }
 
 type Reader = () => JobProgress<unknown>;

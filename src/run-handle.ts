@@ -1,3 +1,4 @@
+import type { Extent } from './extent.js';
 import type { JobState } from './job-state.js';
 
 /**
@@ -12,6 +13,8 @@ export type RunPhase = 'pending' | 'starting' | 'iterating' | 'completing' | 'ca
 export interface AttachedRun<Cursor> {
   readonly state: JobState<Cursor>;
   readonly phase: RunPhase;
+  /** How far along the job is, from its enumeration (see `MeasuredEnumeration`). */
+  extent(): Extent | undefined;
   requestStop(adapter: string, reason: string): void;
   requestCancel(reason: string): void;
   /** The run must end as this interruption, whatever happens next: its snapshot has been handed on. */
@@ -45,6 +48,14 @@ export class RunHandle<Cursor = unknown> {
   /** The live state, as of the last finished item; `undefined` before the run starts. Read it, never mutate it. */
   get state(): Readonly<JobState<Cursor>> | undefined {
     return this.#run?.state;
+  }
+
+  /**
+   * How far along the job is, in its enumeration's own unit (rows, bytes), when the enumeration is measured (the
+   * built-in ones are; see `MeasuredEnumeration`); `undefined` otherwise. For progress displays without a `count()`.
+   */
+  get extent(): Extent | undefined {
+    return this.#run?.extent();
   }
 
   /**

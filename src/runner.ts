@@ -1,18 +1,21 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import pLimit from 'p-limit';
 import { assertDuration } from './config.js';
 import { resolveCheckpointInterval } from './checkpoint-interval.js';
 import { IterationFailedError, InvalidCursorError, InvalidEnumeratorError, InvalidOptionError, JobIterationError } from './errors.js';
 import { events, type JobEventBase } from './events.js';
+import { extentOf, type Extent } from './extent.js';
 import {
   InterruptionAdapters,
-  decisionReason,
+  interruptionOf,
   resolveAdapter,
+  type Interruption,
   type InterruptionAdapter,
   type InterruptionAdapterFn,
   type InterruptionContext,
   type ResolvedAdapter,
 } from './interruption.js';
-import { assertRunnableJob, type IterableJob, type IterableJobClass } from './iterable-job.js';
+import { assertRunnableJob, type IterableJob, type IterableJobClass, type Pair } from './iterable-job.js';
 import { frozenParams } from './params.js';
 import { bindProgress, type JobProgress } from './progress.js';
 import { ABORT_SIGNAL_ADAPTER as ABORT_SIGNAL, describeAbortReason } from './abort-reason.js';
@@ -37,6 +40,11 @@ export interface RunOptions<Cursor = unknown, Params = any, Item = any> {
   signal?: AbortSignal;
   /** Stop gracefully after this many items in this run (the interruption names adapter `max-iterations`). */
   maxIterations?: number;
+  /**
+   * How many `eachIteration` calls may be in flight at once; overrides the class's `static concurrency` (default
+   * 1). See `IterableJob.concurrency` for what is saved and what a stop or an error repeats.
+   */
+  concurrency?: number;
   /**
    * Called with the state at each checkpoint interval and at the end of the run (interrupted, completed, failed).
    * Serialize it before returning; the object is reused. A throw stops the run with that error.
@@ -78,8 +86,11 @@ export interface RunResult<Cursor = unknown> {
   status: 'completed' | 'interrupted' | 'cancelled';
   /** The state to persist; pass it back as `options.state` to resume. */
   state: JobState<Cursor>;
-  /** Which adapter stopped the run and why, when it was interrupted (or, adapter `cancel`, cancelled). */
-  interruption?: { adapter: string; reason: string };
+  /**
+   * Which adapter stopped the run and why, when it was interrupted (or, adapter `cancel`, cancelled); with
+   * `retryAfterMs` when it throttled the job.
+   */
+  interruption?: Interruption;
   /** Items finished in this run. */
   runIterations: number;
   /** Wall time of this run. */
@@ -124,17 +135,19 @@ export async function runInline<Params, Item, Cursor>(
   if (options.job !== undefined && !(options.job instanceof JobClass)) {
     throw new InvalidOptionError('job', options.job, `an instance of ${JobClass.name || jobName}`);
   }
-  const adapters = selectAdapters(options);
+  const concurrency = options.concurrency ?? JobClass.concurrency ?? 1;
+  if (!(Number.isSafeInteger(concurrency) && concurrency >= 1)) {
+    throw new InvalidOptionError(options.concurrency !== undefined ? 'concurrency' : `${JobClass.name}.concurrency`, concurrency, 'an integer >= 1');
+  }
+  const adapters = selectAdapters(options, JobClass);
   const state: JobState<Cursor> = options.state === undefined ? newState(jobName) : parseState<Cursor>(options.state, jobName);
   if (state.status === 'completed') {
     return { status: 'completed', state, runIterations: 0, runTimeMs: 0, alreadyCompleted: true };
   }
   if (state.status === 'cancelled') return { status: 'cancelled', state, runIterations: 0, runTimeMs: 0 };
   const job = options.job ?? new JobClass();
-  return new Run(job, jobName, frozenParams(jobName, params), state, adapters, intervalMs, options).execute();
+  return new Run(job, jobName, frozenParams(jobName, params), state, adapters, intervalMs, concurrency, options).execute();
 }
-
-type Interruption = RunResult['interruption'];
 
 /** One execution of a job. Split from `runInline` so the hot loop is a small function with few live variables. */
 class Run<Params, Item, Cursor> {
@@ -150,6 +163,7 @@ class Run<Params, Item, Cursor> {
     readonly state: JobState<Cursor>,
     readonly adapters: ResolvedAdapter[],
     public intervalMs: number,
+    readonly concurrency: number,
     readonly options: RunOptions<Cursor, Params, Item>,
   ) {
     this.job = job;
@@ -193,18 +207,26 @@ class Run<Params, Item, Cursor> {
       runIterations: this.ctx.runIterations,
       timesInterrupted: state.timesInterrupted,
       totalTimeMs: Math.round(this.baseTotalMs + performance.now() - this.clockStart),
+      ...withExtent(this.extent()),
     });
+  }
+
+  /** What `buildEnumerator` returned, for its `extent`. */
+  #enumeration: unknown;
+
+  extent(): Extent | undefined {
+    return extentOf(this.#enumeration, this.state.cursor, this.state.iterations);
   }
 
   /** Where the run is; read through the run's handle. */
   phase: RunPhase = 'pending';
   /** A stop asked for through the handle: the interruption it names. */
-  #requested: Interruption;
+  #requested: Interruption | undefined;
   /** Why the job was cancelled through the handle, when it was. */
   #cancelled: string | undefined;
 
   /** The interruption an urgent stop recorded when it took the run's snapshot. */
-  #takenOver: Interruption;
+  #takenOver: Interruption | undefined;
 
   takeOver(adapter: string, reason: string): void {
     this.#takenOver ??= { adapter, reason };
@@ -268,7 +290,7 @@ class Run<Params, Item, Cursor> {
       }
     };
 
-    let interruption: Interruption;
+    let interruption: Interruption | undefined;
     try {
       // Cancelled before it began: no hook of a run, no item; only the cancellation's own.
       if (this.#cancelled === undefined) {
@@ -280,9 +302,10 @@ class Run<Params, Item, Cursor> {
           state.startedAt = new Date(this.ctx.runStartedAt).toISOString();
         }
 
-        iterator = openIterator(this.jobName, job.buildEnumerator(params, { cursor: state.cursor }));
+        this.#enumeration = job.buildEnumerator(params, { cursor: state.cursor });
+        iterator = openIterator(this.jobName, this.#enumeration);
         this.phase = 'iterating';
-        interruption = await this.iterate(iterator);
+        interruption = this.concurrency > 1 ? await this.iterateConcurrently(iterator) : await this.iterate(iterator);
       } else {
         interruption = this.#requested;
       }
@@ -408,22 +431,9 @@ class Run<Params, Item, Cursor> {
   #untilClock = 1;
 
   /** The hot loop. Returns why it stopped early, or undefined when the enumerator is exhausted. */
-  async iterate(iterator: Iterator<unknown> | AsyncIterator<unknown>): Promise<Interruption> {
-    this.#checks = this.adapters.map((a) => a.check);
-    this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
-    this.#maxIterations = this.options.maxIterations ?? Infinity;
-    this.#stopAt = this.#aborted || this.#requested ? 0 : this.#maxIterations;
-    this.#lastSave = this.#lastTurn = this.#lastClock = performance.now();
-    if (this.options.eagerCheckpointMs) {
-      this.#eagerUntil = this.#lastSave + this.options.eagerCheckpointMs;
-      this.#normalIntervalMs = this.intervalMs;
-      this.intervalMs = 0;
-    }
-    // Adapters are asked after items, so every run makes progress (a tiny budget cannot livelock a job); only an
-    // explicit "none" stops a run before its first item.
-    if (this.#maxIterations === 0) return { adapter: 'max-iterations', reason: 'ran 0 iterations' };
-    if (this.options.signal?.aborted) return { adapter: ABORT_SIGNAL, reason: describeAbortReason(this.options.signal) };
-    if (this.#requested) return this.#requested;
+  async iterate(iterator: Iterator<unknown> | AsyncIterator<unknown>): Promise<Interruption | undefined> {
+    const early = this.#startLoop();
+    if (early) return early;
     for (;;) {
       let step = iterator.next();
       if (isThenable(step)) step = await step;
@@ -438,24 +448,137 @@ class Run<Params, Item, Cursor> {
     }
   }
 
+  /** Sets the loop up; returns the interruption when the run must not start a single item. */
+  #startLoop(): Interruption | undefined {
+    this.#checks = this.adapters.map((a) => a.check);
+    this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
+    this.#maxIterations = this.options.maxIterations ?? Infinity;
+    this.#stopAt = this.#aborted || this.#requested ? 0 : this.#maxIterations;
+    this.#lastSave = this.#lastTurn = this.#lastClock = performance.now();
+    if (this.options.eagerCheckpointMs) {
+      this.#eagerUntil = this.#lastSave + this.options.eagerCheckpointMs;
+      this.#normalIntervalMs = this.intervalMs;
+      this.intervalMs = 0;
+    }
+    // Adapters are asked after items, so every run makes progress (a tiny budget cannot livelock a job); only an
+    // explicit "none" stops a run before its first item.
+    if (this.#maxIterations === 0) return { adapter: 'max-iterations', reason: 'ran 0 iterations' };
+    if (this.options.signal?.aborted) return { adapter: ABORT_SIGNAL, reason: describeAbortReason(this.options.signal) };
+    return this.#requested;
+  }
+
   /** Validates one `[item, cursor]` pair and starts its `eachIteration`. */
   #begin(pair: unknown): unknown {
+    const cursor = this.#cursorOf(pair, this.state.iterations + 1);
+    this.#doneCursor = cursor;
+    this.#iterationCtx.cursor = (pair as Pair<unknown, unknown>)[1] as Cursor;
+    return this.job.eachIteration((pair as Pair<unknown, unknown>)[0] as Item, this.params, this.#iterationCtx);
+  }
+
+  /** The recorded copy of a yielded pair's cursor; throws if the pair is not `[item, cursor]` or the cursor not JSON. */
+  #cursorOf(pair: unknown, position: number): Cursor {
     if (!Array.isArray(pair) || pair.length !== 2) {
-      throw new InvalidEnumeratorError(this.jobName, `the enumerator must yield [item, cursor] pairs; item ${this.state.iterations + 1} was ${describePair(pair)}.`);
+      throw new InvalidEnumeratorError(this.jobName, `the enumerator must yield [item, cursor] pairs; item ${position} was ${describePair(pair)}.`);
     }
     const cursor = pair[1] as Cursor;
     // Checked (and copied) before the work, so nothing is done that could not be checkpointed afterwards, and an
     // enumerator that reuses one cursor object cannot move the cursor we record. Integer cursors skip the call.
-    this.#doneCursor = Number.isSafeInteger(cursor) ? cursor : jsonCursor(this.jobName, cursor);
-    this.#iterationCtx.cursor = cursor;
-    return this.job.eachIteration(pair[0] as Item, this.params, this.#iterationCtx);
+    return Number.isSafeInteger(cursor) ? cursor : jsonCursor(this.jobName, cursor);
+  }
+
+  /**
+   * The loop with up to `concurrency` items in flight. Items start in the enumerator's order; the recorded cursor
+   * only moves over the longest run of finished items from the start, so a checkpoint never covers an item still
+   * running or one that failed. Once a stop is decided or an item fails, no item starts; the ones in flight settle
+   * and the prefix moves over whatever finished.
+   */
+  async iterateConcurrently(iterator: Iterator<unknown> | AsyncIterator<unknown>): Promise<Interruption | undefined> {
+    const early = this.#startLoop();
+    if (early) return early;
+    const limit = pLimit(this.concurrency);
+    const signal = this.options.signal ?? NEVER_ABORTED;
+    // Started items not yet in the prefix, oldest first.
+    const window: Array<{ cursor: Cursor; done: boolean }> = [];
+    let inFlight = 0;
+    let started = 0;
+    let failure: { error: unknown } | undefined;
+    let interruption: Interruption | undefined;
+    let exhausted = false;
+    let wake: (() => void) | undefined;
+    const settle = () => {
+      inFlight--;
+      wake?.();
+      wake = undefined;
+    };
+    const untilSettled = () => new Promise<void>((resolve) => (wake = resolve));
+
+    for (;;) {
+      // Record every finished item at the head of the window, checkpointing and asking the adapters as the serial
+      // loop does after each item. While draining after a stop or a failure, only the bookkeeping runs.
+      while (window.length > 0 && window[0]!.done) {
+        const { cursor } = window.shift()!;
+        if (interruption || failure) {
+          // Draining: the run's outcome is decided and saved at the end; asking again could only ask twice.
+          this.state.cursor = cursor;
+          this.state.iterations++;
+          this.ctx.runIterations++;
+          continue;
+        }
+        this.#doneCursor = cursor;
+        try {
+          let verdict = this.#finish();
+          if (isThenable(verdict)) verdict = await verdict;
+          if (verdict) interruption = verdict;
+        } catch (error) {
+          failure = { error };
+        }
+      }
+      const starting = !interruption && !failure && !exhausted && started < this.#stopAt;
+      if (!starting && inFlight === 0) break;
+      if (!starting || inFlight >= this.concurrency) {
+        await untilSettled();
+        continue;
+      }
+      let pair: unknown;
+      let slot: { cursor: Cursor; done: boolean };
+      try {
+        let step = iterator.next();
+        if (isThenable(step)) step = await step;
+        if (step.done) {
+          exhausted = true;
+          continue;
+        }
+        pair = step.value;
+        slot = { cursor: this.#cursorOf(pair, this.state.iterations + window.length + 1), done: false };
+      } catch (error) {
+        failure ??= { error };
+        continue;
+      }
+      window.push(slot);
+      inFlight++;
+      started++;
+      const [item, itemCursor] = pair as Pair<unknown, unknown>;
+      const context = { cursor: itemCursor as Cursor, signal };
+      limit(() => this.job.eachIteration(item as Item, this.params, context)).then(
+        () => {
+          slot.done = true;
+          settle();
+        },
+        (error: unknown) => {
+          failure ??= { error };
+          settle();
+        },
+      );
+    }
+    if (failure) throw failure.error;
+    return exhausted && !interruption ? undefined : interruption ?? this.#stopReason(this.ctx.runIterations);
   }
 
   /**
    * Records the finished item and asks the adapters. Synchronous unless a checkpoint, an event-loop turn or an
    * adapter's promise is due; returns the interruption, or undefined to go on.
    */
-  #finish(): Interruption | Promise<Interruption> {
+  #finish(): Interruption | undefined | Promise<Interruption | undefined> {
     const { state, ctx } = this;
     state.cursor = this.#doneCursor;
     state.iterations++;
@@ -477,7 +600,7 @@ class Run<Params, Item, Cursor> {
     return this.#ask(0);
   }
 
-  async #checkpoint(now: number, saveDue: boolean, turnDue: boolean): Promise<Interruption> {
+  async #checkpoint(now: number, saveDue: boolean, turnDue: boolean): Promise<Interruption | undefined> {
     if (saveDue) {
       this.#lastSave = now;
       if (this.#eagerUntil !== 0 && now >= this.#eagerUntil) {
@@ -497,19 +620,17 @@ class Run<Params, Item, Cursor> {
   }
 
   /** Asks the adapters from the `from`-th on; synchronous while they answer synchronously. */
-  #ask(from: number): Interruption | Promise<Interruption> {
+  #ask(from: number): Interruption | undefined | Promise<Interruption | undefined> {
     const checks = this.#checks;
     for (let i = from; i < checks.length; i++) {
       const decision = checks[i]!(this.ctx);
       if (!decision) continue;
       const name = this.adapters[i]!.name;
       if (isThenable(decision)) {
-        return Promise.resolve(decision).then((answer) => {
-          const reason = decisionReason(answer, name);
-          return reason !== undefined ? { adapter: name, reason } : this.#ask(i + 1);
-        });
+        return Promise.resolve(decision).then((answer) => interruptionOf(answer, name) ?? this.#ask(i + 1));
       }
-      return { adapter: name, reason: decisionReason(decision, name)! };
+      const interruption = interruptionOf(decision, name);
+      if (interruption) return interruption;
     }
     // The run's own signal is the engine's concern, not an adapter's: it stops the run even when `adapters` names
     // none (as the testing helpers do). Asked after the adapters so a runtime's adapter can name the stop itself.
@@ -524,8 +645,14 @@ class Run<Params, Item, Cursor> {
   }
 }
 
-function selectAdapters(options: Pick<RunOptions, 'adapters' | 'localAdapters'>): ResolvedAdapter[] {
+function withExtent(extent: Extent | undefined): { extent?: Extent } {
+  return extent ? { extent } : {};
+}
+
+function selectAdapters(options: Pick<RunOptions, 'adapters' | 'localAdapters'>, JobClass: IterableJobClass): ResolvedAdapter[] {
   const selected = InterruptionAdapters.select(options.adapters);
+  const own = JobClass.localAdapters ?? {};
+  for (const [name, adapter] of Object.entries(own)) selected.push(resolveAdapter(name, adapter as InterruptionAdapter));
   for (const [name, adapter] of Object.entries(options.localAdapters ?? {})) selected.push(resolveAdapter(name, adapter));
   return selected;
 }

@@ -121,6 +121,9 @@ export function parseState<C>(input: unknown, jobName: string): JobState<C> {
   if (last !== undefined && (last === null || typeof last !== 'object' || typeof last.adapter !== 'string' || typeof last.reason !== 'string')) {
     throw bad('lastInterruption', 'absent or { adapter, reason, at }');
   }
+  if (last?.retryAfterMs !== undefined && !(typeof last.retryAfterMs === 'number' && Number.isFinite(last.retryAfterMs) && last.retryAfterMs >= 0)) {
+    throw bad('lastInterruption.retryAfterMs', 'absent or a number of milliseconds >= 0');
+  }
   if ('cursor' in s) {
     try {
       assertJsonCursor(jobName, s.cursor);

@@ -38,3 +38,27 @@ describe('job.progress', () => {
     assert.throws(() => job.progress, InvalidStateError, 'outside a run there is no progress to read');
   });
 });
+
+describe('job.progress extent', () => {
+  test('a measured enumeration gives progress an extent; a handle reads the same', async () => {
+    const { fromArray, RunHandle } = await import('../../src/index.js');
+    const seen: Array<JobProgress<number>['extent']> = [];
+    const handle = new RunHandle<number>();
+    const viaHandle: unknown[] = [];
+    class Measured extends IterableJob<object, string, number> {
+      static override jobName = 'measured';
+      buildEnumerator(_params: object, { cursor }: { cursor: number | undefined }) {
+        return fromArray(['a', 'b', 'c', 'd'], { cursor });
+      }
+      eachIteration() {
+        seen.push(this.progress.extent);
+        viaHandle.push(handle.extent);
+      }
+    }
+    await runInline(Measured, {}, { handle, adapters: [] });
+    assert.deepEqual(seen.map((e) => e?.done), [0, 1, 2, 3]);
+    assert.deepEqual(seen[0], { done: 0, total: 4, unit: 'items' });
+    assert.deepEqual(viaHandle, seen);
+    assert.deepEqual(handle.extent, { done: 4, total: 4, unit: 'items' }, 'the final extent stays readable, as the state does');
+  });
+});
