@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq
 import createDebug from 'debug';
 import { InvalidCursorError, type JobIterationError } from '../errors.js';
 import { events } from '../events.js';
-import { InterruptionAdapters, type InterruptionAdapterFn, type InterruptionContext } from '../interruption.js';
+import { InterruptionAdapters, type Interruption, type InterruptionAdapterFn, type InterruptionContext } from '../interruption.js';
 import { WORKER_STOP_ADAPTER } from '../../adapters/worker-stop.js';
 import { countItems, type IterableJob, type IterableJobClass } from '../iterable-job.js';
 import { RunHandle } from '../run-handle.js';
@@ -69,7 +69,6 @@ export class JobExecution {
   controlReadAt = Date.now();
   #persistedJson: string | undefined;
   #total: number | undefined;
-  #runStartedAt = performance.now();
   /** Items done when the run started: a checkpoint past this point is progress. */
   readonly #startIterations: number;
   /** Its last run ended without an outcome, and this one has not shown progress yet. */
@@ -162,7 +161,6 @@ export class JobExecution {
         throw error;
       }
     }
-    this.#runStartedAt = performance.now();
     const signal = bullSignal ? AbortSignal.any([bullSignal, this.#urgent.signal]) : this.#urgent.signal;
     let lastItemAt = Date.now();
     // Requests and lost locks stop the run through its handle, when they are seen; after every item only the clock
@@ -344,17 +342,23 @@ export class JobExecution {
       status: state.status,
       updatedAt: state.updatedAt ?? new Date().toISOString(),
     };
-    const total = this.#total;
-    if (total !== undefined) {
+    // `count()` says how many items; else a measured enumeration says how far along it is in its own unit.
+    const extent = this.#total === undefined ? this.handle.extent : undefined;
+    const measure = extent ?? (this.#total === undefined ? undefined : { done: state.iterations, total: this.#total, unit: 'items' });
+    if (measure) {
+      const { done, total, unit } = measure;
       progress.total = total;
-      progress.percentage = total > 0 ? Math.min(100, Math.round((state.iterations / total) * 10000) / 100) : 100;
-      const done = state.iterations - this.#startIterations;
-      const elapsed = performance.now() - this.#runStartedAt;
+      if (extent) Object.assign(progress, { done, unit });
+      progress.percentage = total > 0 ? Math.min(100, Math.round((done / total) * 10000) / 100) : 100;
+      // The rate counts from the first measure of this run: what earlier runs did is not this run's speed.
+      this.#measuredFrom ??= { done, at: performance.now() };
+      const rate = (done - this.#measuredFrom.done) / (performance.now() - this.#measuredFrom.at);
       if (state.status === 'completed') progress.etaMs = 0;
-      else if (done > 0) progress.etaMs = Math.max(0, Math.round((elapsed / done) * (total - state.iterations)));
+      else if (rate > 0) progress.etaMs = Math.max(0, Math.round((total - done) / rate));
     }
     return progress;
   }
+  #measuredFrom: { done: number; at: number } | undefined;
 
   /** The run threw: save the last good cursor (fenced) and let BullMQ's attempts/backoff decide. */
   async #failed(error: unknown): Promise<never> {
@@ -408,7 +412,7 @@ export class JobExecution {
   }
 
   /** The run was interrupted: its state is saved; the job goes back to the queue under the same id. */
-  async #interrupted(state: JobState<unknown>, interruption: { adapter: string; reason: string }): Promise<never> {
+  async #interrupted(state: JobState<unknown>, interruption: Interruption): Promise<never> {
     const workerStopping = this.host.stopping();
     const info: InterruptionInfo = { ...interruption, workerStopping };
     const delayMs = this.host.delayFor(info, this.job);

@@ -21,6 +21,8 @@ export const CONTROL_ADAPTER = 'bullmq-control';
 export interface InterruptionInfo {
   adapter: string;
   reason: string;
+  /** Set when an adapter throttled the job: it goes back to the queue delayed by at least this much. */
+  retryAfterMs?: number;
   /** True when the interruption comes from this worker stopping (a deploy), not from the job's own budget. */
   workerStopping: boolean;
 }
@@ -58,9 +60,11 @@ export interface IterationWorkerOptions extends Omit<WorkerOptions, ManagedOptio
    */
   checkpointIntervalMs?: number;
   /**
-   * Delay before an interrupted job can be picked up again. A number applies to every interruption; a function
-   * decides per interruption, e.g. a throttle adapter's backoff. With 0, a job stopped by a closing worker goes
-   * to the front of the queue (`moveToWait`) and any other interruption to the back (`moveToDelayed(now)`).
+   * Delay before an interrupted job can be picked up again. A number applies to every interruption, but never
+   * shortens a throttle's `retryAfterMs`; a function decides per interruption (it sees `retryAfterMs`) and has the
+   * last word. A throttled job waits `retryAfterMs` with the default. With 0, a job stopped by a closing worker goes
+   * to the front of the queue (`moveToWait`) and any other interruption to the back (`moveToDelayed(now)`). A delay
+   * is not a failed attempt: the job keeps its attempts and its id.
    * @defaultValue 0
    */
   interruptDelayMs?: number | ((interruption: InterruptionInfo, job: Job) => number);
@@ -113,8 +117,15 @@ export interface IterationProgress {
   cursor: unknown;
   /** Items finished over all runs. */
   iterations: number;
-  /** Items in the whole job, when the class implements `count(params)`. */
+  /**
+   * How much the whole job has: items when the class implements `count(params)`, else the measured enumeration's
+   * total in `unit` (rows of `postgresRecords`, bytes of `csvRecords`).
+   */
   total?: number;
+  /** How much is done in `unit`, when the total comes from a measured enumeration rather than `count()`. */
+  done?: number;
+  /** What `done` and `total` count when they come from a measured enumeration: `rows`, `bytes`, `items`. */
+  unit?: string;
   /** 0-100, when `total` is known. */
   percentage?: number;
   /** Estimated milliseconds left at this run's rate, when `total` is known. */

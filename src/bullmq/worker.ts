@@ -121,7 +121,7 @@ export class IterationWorker extends EventEmitter {
       checkpointIntervalFor: (JobClass) => resolveCheckpointInterval({ JobClass, worker: checkpointIntervalMs }),
       stopping: () => Boolean(bullWorker.closing) || this.closing !== undefined,
       delayFor: (info, job) => {
-        const delay = typeof interruptDelayMs === 'function' ? interruptDelayMs(info, job) : interruptDelayMs;
+        const delay = typeof interruptDelayMs === 'function' ? interruptDelayMs(info, job) : Math.max(interruptDelayMs, info.retryAfterMs ?? 0);
         return Number.isFinite(delay) && delay > 0 ? delay : 0;
       },
       runtimeFor: (job) => ({ kind: 'bullmq', worker: bullWorker, job, iterationWorker: this }),

@@ -1,16 +1,23 @@
 import cliProgress from 'cli-progress';
+import type { Extent } from '../extent.js';
 
 export interface ProgressSource {
   jobName: string;
-  /** Items the whole job has, when the job can count them. */
+  /** Items the whole job has, when the job can count them (`count()`); it wins over the enumeration's extent. */
   total: number | undefined;
-  /** Items done before this run started (resumed runs). */
-  doneAtStart: number;
-  read(): { iterations: number; cursor: unknown };
+  read(): { iterations: number; cursor: unknown; extent?: Extent | undefined };
 }
 
 export interface ProgressReporter {
   stop(): void;
+}
+
+/** Where the job stands in one unit: items against `count()`, or the enumeration's own extent (bytes, rows). */
+interface Sample {
+  done: number;
+  total: number | undefined;
+  unit: string;
+  cursor: unknown;
 }
 
 function formatCursor(cursor: unknown): string {
@@ -19,58 +26,84 @@ function formatCursor(cursor: unknown): string {
 }
 
 function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
   if (seconds < 60) return `${Math.round(seconds)}s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
   return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+const BYTE_UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
+
+/** A quantity in its unit: bytes scaled (`12.4 MB`), anything else counted (`1200 rows`). */
+function formatAmount(n: number, unit: string): string {
+  if (unit !== 'bytes') return `${Math.round(n)} ${unit}`;
+  let i = 0;
+  while (n >= 1024 && i < BYTE_UNITS.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? Math.round(n) : n.toFixed(1)} ${BYTE_UNITS[i]}`;
+}
+
 /**
  * Live progress for `job-iteration run`: a progress bar on a TTY, one plain line every `lineEveryMs` otherwise
- * (logs and CI keep a readable history instead of carriage returns).
+ * (logs and CI keep a readable history instead of carriage returns). The percent and ETA come from the job's
+ * `count()` when it has one, else from a measured enumeration (`csvRecords` in bytes, `postgresRecords` in rows).
  */
 export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream, lineEveryMs = 5000): ProgressReporter {
-  const started = performance.now();
-  const rate = (iterations: number) => (iterations - source.doneAtStart) / Math.max((performance.now() - started) / 1000, 1e-3);
-  const { total } = source;
+  const sample = (): Sample => {
+    const { iterations, cursor, extent } = source.read();
+    if (source.total !== undefined) return { done: iterations, total: source.total, unit: 'items', cursor };
+    if (extent) return { done: extent.done, total: extent.total, unit: extent.unit, cursor };
+    return { done: iterations, total: undefined, unit: 'items', cursor };
+  };
+  // The rate counts from the first sample in a unit: a resumed run's earlier work, or an extent that only becomes
+  // known once the enumeration starts, must not count as this run's speed.
+  let base = { unit: '', done: 0, at: 0 };
+  const describe = (s: Sample): { text: string; progress: number | undefined } => {
+    const now = performance.now();
+    if (s.unit !== base.unit) base = { unit: s.unit, done: s.done, at: now };
+    const rate = (s.done - base.done) / Math.max((now - base.at) / 1000, 1e-3);
+    const parts: string[] = [];
+    let progress: number | undefined;
+    if (s.total !== undefined) {
+      progress = s.total > 0 ? Math.min(1, s.done / s.total) : 1;
+      parts.push(`${(100 * progress).toFixed(1)}%`, `${formatAmount(s.done, s.unit)} of ${formatAmount(s.total, s.unit)}`);
+      parts.push(`ETA ${rate > 0 ? formatDuration((s.total - s.done) / rate) : '?'}`);
+    } else {
+      parts.push(formatAmount(s.done, s.unit));
+    }
+    parts.push(`${formatAmount(rate, s.unit)}/s`, `cursor ${formatCursor(s.cursor)}`);
+    return { text: parts.join(' | '), progress };
+  };
 
   if (stream.isTTY) {
-    const format =
-      total !== undefined
-        ? `${source.jobName} [{bar}] {percentage}% | {value}/{total} | {rate}/s | ETA {eta_formatted} | cursor {cursor}`
-        : `${source.jobName} {value} items | {rate}/s | cursor {cursor}`;
     const bar = new cliProgress.SingleBar(
-      { format, stream, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 5 },
+      {
+        stream,
+        hideCursor: true,
+        clearOnComplete: false,
+        fps: 5,
+        format: (options, _params, payload: { text: string; progress: number | undefined }) =>
+          payload.progress === undefined
+            ? `${source.jobName} ${payload.text}`
+            : `${source.jobName} [${cliProgress.Format.BarFormat(payload.progress, options)}] ${payload.text}`,
+      },
       cliProgress.Presets.shades_classic,
     );
-    const first = source.read();
-    bar.start(total ?? 0, first.iterations, { rate: '0', cursor: formatCursor(first.cursor) });
-    const timer = setInterval(() => {
-      const now = source.read();
-      bar.update(now.iterations, { rate: Math.round(rate(now.iterations)).toString(), cursor: formatCursor(now.cursor) });
-    }, 200);
+    bar.start(1, 0, describe(sample()));
+    const timer = setInterval(() => bar.update(0, describe(sample())), 200);
     timer.unref();
     return {
       stop() {
         clearInterval(timer);
-        const now = source.read();
-        bar.update(now.iterations, { rate: Math.round(rate(now.iterations)).toString(), cursor: formatCursor(now.cursor) });
+        bar.update(0, describe(sample()));
         bar.stop();
       },
     };
   }
 
-  const line = () => {
-    const { iterations, cursor } = source.read();
-    const r = rate(iterations);
-    const parts = [`${source.jobName}: ${iterations}${total !== undefined ? `/${total}` : ''} items`];
-    if (total !== undefined && total > 0) {
-      parts.push(`${((100 * iterations) / total).toFixed(1)}%`);
-      parts.push(`ETA ${formatDuration((total - iterations) / r)}`);
-    }
-    parts.push(`${Math.round(r)} items/s`, `cursor ${formatCursor(cursor)}`);
-    stream.write(`${parts.join(' | ')}\n`);
-  };
+  const line = () => stream.write(`${source.jobName}: ${describe(sample()).text}\n`);
   const timer = setInterval(line, lineEveryMs);
   timer.unref();
   return {

@@ -68,22 +68,27 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   // The run's side for this command: progress reads its live state, and an urgent stop takes from it the state to
   // write on the way out, as the BullMQ worker does.
-  const handle = new RunHandle<unknown>();
+  let handle = new RunHandle<unknown>();
   const live = (): Readonly<JobState<any>> | undefined => handle.state ?? saved?.state;
   // One instance for count and the run, so what the job opens in its fields is released by the run's onShutdown.
   const job = new JobClass();
   const total = await countItems(job, params);
   const progress = startProgress(
-    { jobName, total, doneAtStart: saved?.state.iterations ?? 0, read: () => ({ iterations: live()?.iterations ?? 0, cursor: live()?.cursor }) },
+    { jobName, total, read: () => ({ iterations: live()?.iterations ?? 0, cursor: live()?.cursor, extent: handle.extent }) },
     process.stderr,
     progressEveryMs,
   );
+  // Set by a stop signal: ends a throttle's wait at once, and keeps the run from going on after it.
+  let stopRequested = false;
+  let wakeFromWait: (() => void) | undefined;
 
   const signals = values['no-signals']
     ? undefined
     : trapStopSignals({
         graceful(signal) {
           console.error(`\n${jobName}: ${signal} received; stopping after the current item (again to stop now)`);
+          stopRequested = true;
+          wakeFromWait?.();
           void lifecycle.fire('workerStop', { reason: signal });
         },
         urgent(signal) {
@@ -134,13 +139,24 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   await lifecycle.fire('workerStart', { reason: 'run' });
   try {
-    const result = await runInline(JobClass, params, {
-      job,
-      state: saved?.state,
-      checkpointIntervalMs,
-      handle,
-      persist: (state) => store.save(jobName, params, state),
-    });
+    let result = await runInline(JobClass, params, { job, state: saved?.state, checkpointIntervalMs, handle, persist: (state) => store.save(jobName, params, state) });
+    // A throttle asked the job to wait: this process is its own worker, so it waits here and goes on, as a queue
+    // would hand the job back delayed. The state is saved meanwhile, so a stop during the wait loses nothing.
+    while (result.status === 'interrupted' && result.interruption?.retryAfterMs !== undefined && !stopRequested) {
+      const { adapter, reason, retryAfterMs } = result.interruption;
+      console.error(`${jobName}: throttled by ${adapter} (${reason}); going on in ${(retryAfterMs / 1000).toFixed(1)} s (cursor ${JSON.stringify(result.state.cursor)} saved)`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, retryAfterMs);
+        wakeFromWait = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wakeFromWait = undefined;
+      if (stopRequested) break;
+      handle = new RunHandle<unknown>();
+      result = await runInline(JobClass, params, { job, state: result.state, checkpointIntervalMs, handle, persist: (state) => store.save(jobName, params, state) });
+    }
     progress.stop();
     const { state } = result;
     if (result.status === 'completed') {

@@ -9,9 +9,9 @@ import {
   getIterationState,
   type IterationProgress,
 } from '../../src/bullmq/index.js';
-import { InterruptionAdapters, InvalidParamsError, type JobState } from '../../src/index.js';
+import { IterableJob, InterruptionAdapters, InvalidParamsError, fromArray, type JobState } from '../../src/index.js';
 import { LockLostError } from '../../src/bullmq/index.js';
-import { Sequence, Spin, closeRecorder } from '../fixtures/bullmq-jobs.js';
+import { Sequence, Spin, ThrottledSequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, waitFor } from '../support/queue.js';
 import { TEST_TIMEOUT_MS } from '../support/process.js';
 
@@ -281,5 +281,54 @@ describe('IterationWorker', () => {
       .filter((e) => e.event === 'progress' && e.jobId === job.id);
     assert.ok(progressEvents.length >= 2);
     assert.equal(JSON.parse(progressEvents.at(-1)!.data!).iterations, 30);
+  });
+
+  test('a throttled job goes back delayed by retryAfterMs, not as a failed attempt, and finishes later under the same id, every item once', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshQueue('throttle', ctx);
+    const job = await enqueue(t.queue, ThrottledSequence, { upTo: 20, record: t.record, throttleAfter: [5] } as never, { attempts: 1 });
+    const worker = new IterationWorker(t.name, { jobs: [ThrottledSequence], handleSignals: false });
+    ctx.after(() => worker.close());
+    const interrupted = new Promise<{ info: { adapter: string; reason: string; retryAfterMs?: number; delayMs: number }; at: number }>((resolve) =>
+      worker.once('interrupted', (_job, info) => resolve({ info, at: Date.now() })),
+    );
+    const done = completion(worker);
+    const { info, at } = await interrupted;
+    assert.deepEqual([info.adapter, info.reason, info.retryAfterMs, info.delayMs], ['replica-lag', 'replica lag', 1500, 1500]);
+    await waitFor('the job back in the queue', async () => (await t.queue.getJobState(job.id!)) === 'delayed');
+    const held = await t.queue.getJob(job.id!);
+    assert.equal(held?.attemptsMade, 0, 'a throttle is not a failed attempt (attempts: 1 would have failed the job)');
+    assert.deepEqual(await t.items(), range(5));
+    const [finished] = await done;
+    assert.equal(finished!.id, job.id);
+    assert.ok(finished!.processedOn! - at >= 1400, `picked up again ${finished!.processedOn! - at} ms after the throttle; asked for 1500`);
+    assert.deepEqual(await t.items(), range(20), 'every item exactly once');
+    const state = (await getIterationState(t.queue, job.id!))?.state;
+    assert.equal(state?.lastInterruption?.retryAfterMs, 1500);
+  });
+
+  test('a measured enumeration gives progress a total, a percent and an ETA without count()', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    class Measured extends IterableJob<object, number, number> {
+      static override jobName = 'measured';
+      buildEnumerator(_params: object, { cursor }: { cursor: number | undefined }) {
+        return fromArray(range(40), { cursor });
+      }
+      async eachIteration() {
+        await sleep(5);
+      }
+    }
+    const t = await freshQueue('measured', ctx);
+    await enqueue(t.queue, Measured, {});
+    const worker = new IterationWorker(t.name, { jobs: [Measured], handleSignals: false, checkpointIntervalMs: 30 });
+    const seen: IterationProgress[] = [];
+    worker.on('progress', (_job, progress) => seen.push(progress as IterationProgress));
+    await completion(worker);
+    await worker.close();
+    const mid = seen.find((p) => p.status === 'running' && p.iterations > 0);
+    assert.ok(mid, 'a progress report while running');
+    assert.deepEqual([mid.total, mid.done, mid.unit], [40, mid.iterations, 'items']);
+    assert.equal(mid.percentage, Math.round((mid.iterations / 40) * 10000) / 100);
+    // The rate, and so the ETA, counts from the first report that knew the extent.
+    assert.ok(seen.some((p) => p.status === 'running' && typeof p.etaMs === 'number' && p.etaMs > 0), 'an ETA while running');
+    assert.deepEqual([seen.at(-1)?.status, seen.at(-1)?.percentage], ['completed', 100]);
   });
 });

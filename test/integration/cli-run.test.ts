@@ -237,3 +237,43 @@ describe('job-iteration run: bad input exits 2 with a one-line error and the usa
     assert.match(other.stderr, /was saved for params .* pass the same --params to resume, or --restart/);
   });
 });
+
+describe('job-iteration run with a throttle', () => {
+  const throttledRun = (params: Record<string, unknown>, state: string) => ['run', MODULE, '--job', 'throttled', '--params', JSON.stringify(params), '--state', state, '--progress-interval', '100'];
+
+  test('waits as long as the throttle asks, says why, and goes on in the same process: every item once, exit 0', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { log, state } = paths();
+    const started = performance.now();
+    const result = await runCli(throttledRun({ upTo: 30, log, throttleAfter: [10, 20] }, state));
+    const tookMs = performance.now() - started;
+    assert.equal(result.code, 0, result.stderr);
+    const waits = [...result.stderr.matchAll(/throttled: throttled by replica-lag \(replica lag after (\d+) items\); going on in 0\.3 s \(cursor (\d+) saved\)/g)];
+    assert.deepEqual(waits.map((m) => [m[1], m[2]]), [['10', '9'], ['20', '19']], result.stderr);
+    assert.deepEqual(numbersIn(log), range(30), 'every item exactly once, in order');
+    assert.ok(tookMs >= 600, `the two waits of 300 ms were waited (${Math.round(tookMs)} ms)`);
+    const saved = JSON.parse(readFileSync(state, 'utf8'));
+    assert.equal(saved.state.status, 'completed');
+    assert.equal(saved.state.timesInterrupted, 2);
+    // The enumeration is measured (fromArray), so progress shows a percent without a count().
+    assert.match(result.stderr, /^throttled: 100\.0% \| 30 items of 30 items \| ETA \S+ \| \d+ items\/s \| cursor 29$/m);
+  });
+
+  test('a stop during the wait ends it at once with exit 75 and the cursor saved; the same command goes on from there', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { log, state } = paths();
+    const params = { upTo: 20, log, throttleAfter: [5] };
+    const first = startCli(throttledRun(params, state), { BACKOFF_MS: '600000' });
+    await waitFor('the throttle', () => /going on in 600\.0 s/.test(first.stderr()));
+    first.child.kill('SIGTERM');
+    const exit = await first.exited;
+    assert.equal(exit.code, 75, first.stderr());
+    assert.deepEqual(numbersIn(log), range(5));
+    const saved = JSON.parse(readFileSync(state, 'utf8'));
+    assert.equal(saved.state.status, 'interrupted');
+    assert.equal(saved.state.cursor, 4);
+    assert.deepEqual(saved.state.lastInterruption.retryAfterMs, 600000);
+
+    const second = await runCli(throttledRun(params, state));
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(numbersIn(log), range(20));
+  });
+});
