@@ -68,8 +68,9 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
     let progress: number | undefined;
     if (s.total !== undefined) {
       progress = s.total > 0 ? Math.min(1, s.done / s.total) : 1;
-      parts.push(`${(100 * progress).toFixed(1)}%`, `${formatAmount(s.done, s.unit)} of ${formatAmount(s.total, s.unit)}`);
-      parts.push(`ETA ${rate > 0 ? formatDuration((s.total - s.done) / rate) : '?'}`);
+      const amount = s.unit === 'bytes' ? `${formatAmount(s.done, s.unit)}/${formatAmount(s.total, s.unit)}` : `${Math.round(s.done)}/${Math.round(s.total)} ${s.unit}`;
+      parts.push(amount, `${(100 * progress).toFixed(1)}%`);
+      parts.push(`ETA ${rate > 0 ? formatDuration((s.total - s.done) / rate) : s.done >= s.total ? '0s' : '?'}`);
     } else {
       parts.push(formatAmount(s.done, s.unit));
     }

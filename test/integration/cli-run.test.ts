@@ -17,6 +17,7 @@ function paths() {
   return { log: join(dir, `items-${n}.log`), state: join(dir, `state-${n}.json`), hooks: join(dir, `hooks-${n}.log`) };
 }
 const MODULE = 'test/fixtures/cli-jobs.mjs';
+const THROTTLED = 'test/fixtures/throttled-job.mjs';
 
 /** `run` of the `numbers` fixture job with these params and state file, plus any extra flags. */
 function numbersRun(params: Record<string, unknown>, state: string, ...flags: string[]): string[] {
@@ -181,7 +182,7 @@ describe('job-iteration run', () => {
     });
     assert.equal(code, 0, stdout);
     assert.match(stdout, /\x1b\[/, 'terminal control sequences redraw the bar in place');
-    assert.match(stdout, /numbers \[[\u2588\u2591]+\] 100% \| 80\/80 \| \d+\/s \| ETA 0s \| cursor 79/);
+    assert.match(stdout, /numbers \[[\u2588\u2591]+\] 80\/80 items \| 100\.0% \| ETA 0s \| \d+ items\/s \| cursor 79/);
     assert.doesNotMatch(stdout, /^numbers: \d+\/80 items/m, 'no plain progress lines on a TTY');
     assert.deepEqual(numbersIn(log), range(80));
   });
@@ -239,7 +240,7 @@ describe('job-iteration run: bad input exits 2 with a one-line error and the usa
 });
 
 describe('job-iteration run with a throttle', () => {
-  const throttledRun = (params: Record<string, unknown>, state: string) => ['run', MODULE, '--job', 'throttled', '--params', JSON.stringify(params), '--state', state, '--progress-interval', '100'];
+  const throttledRun = (params: Record<string, unknown>, state: string) => ['run', THROTTLED, '--params', JSON.stringify(params), '--state', state, '--progress-interval', '100'];
 
   test('waits as long as the throttle asks, says why, and goes on in the same process: every item once, exit 0', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state } = paths();
@@ -255,7 +256,7 @@ describe('job-iteration run with a throttle', () => {
     assert.equal(saved.state.status, 'completed');
     assert.equal(saved.state.timesInterrupted, 2);
     // The enumeration is measured (fromArray), so progress shows a percent without a count().
-    assert.match(result.stderr, /^throttled: 100\.0% \| 30 items of 30 items \| ETA \S+ \| \d+ items\/s \| cursor 29$/m);
+    assert.match(result.stderr, /^throttled: 30\/30 items \| 100\.0% \| ETA 0s \| \d+ items\/s \| cursor 29$/m);
   });
 
   test('a stop during the wait ends it at once with exit 75 and the cursor saved; the same command goes on from there', { timeout: TEST_TIMEOUT_MS }, async () => {
