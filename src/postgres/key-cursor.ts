@@ -52,10 +52,12 @@ export async function checkCursor(db: PgQueryableLike, cursor: unknown, key: rea
   return bound;
 }
 
-/** A whole cursor from the key texts of one row. */
-export function cursorOf(key: readonly KeyColumn[], texts: readonly unknown[], offset: number): PostgresCursor {
+/** A whole cursor from the key text of a row, as `keyText` in keyset-sql.ts writes it. */
+export function cursorOf(key: readonly KeyColumn[], text: string): PostgresCursor {
+  if (key.length === 1) return [keyValue(key[0]!, text)];
+  const texts = key.every((c) => c.integer) ? text.split(',') : (JSON.parse(text) as string[]);
   const cursor: PostgresCursor = new Array(key.length);
-  for (let i = 0; i < key.length; i++) cursor[i] = keyValue(key[i]!, texts[offset + i] as string);
+  for (let i = 0; i < key.length; i++) cursor[i] = keyValue(key[i]!, texts[i]!);
   return cursor;
 }
 

@@ -65,7 +65,7 @@ export class KeysetEnumeration<Item> implements PostgresEnumeration<Item> {
     // Asked before the first batch: on a single client the two queue in this order, on a pool they run side by side.
     this.#measure(sql);
     const toRow = rowBuilder(table);
-    const keyOffset = table.columns.length;
+    const keyAt = table.columns.length;
     const { batchSize, prefetch } = options;
     let pending: Promise<unknown[][]> | undefined = this.#fetch(sql, start);
     try {
@@ -75,7 +75,7 @@ export class KeysetEnumeration<Item> implements PostgresEnumeration<Item> {
         const last = rows.at(-1);
         if (last === undefined) break;
         const full = rows.length === batchSize;
-        const lastCursor = cursorOf(table.key, last, keyOffset);
+        const lastCursor = cursorOf(table.key, last[keyAt] as string);
         if (full && prefetch) {
           pending = this.#fetch(sql, lastCursor);
           // Handled now, awaited later: a read-ahead that fails while the job is stopping must not surface as an
@@ -86,7 +86,7 @@ export class KeysetEnumeration<Item> implements PostgresEnumeration<Item> {
           yield [rows.map(toRow) as Item, lastCursor];
         } else {
           const end = rows.length - 1;
-          for (let i = 0; i < end; i++) yield [toRow(rows[i]!) as Item, cursorOf(table.key, rows[i]!, keyOffset)];
+          for (let i = 0; i < end; i++) yield [toRow(rows[i]!) as Item, cursorOf(table.key, rows[i]![keyAt] as string)];
           yield [toRow(last) as Item, lastCursor];
         }
         // A short batch is the last: the next query could only find rows inserted since, which a run that had
@@ -123,7 +123,7 @@ export class KeysetEnumeration<Item> implements PostgresEnumeration<Item> {
   }
 }
 
-/** Row objects carry the requested columns only, not the key texts read for the cursor. */
+/** Row objects carry the requested columns only, not the key text read for the cursor. */
 function rowBuilder(table: TableShape): (values: unknown[]) => Record<string, unknown> {
   const names = table.columns;
   // A column may be named __proto__: assigning it would set the row's prototype instead of a property.

@@ -111,14 +111,21 @@ export async function readTableShape(db: PgQueryableLike, options: ResolvedOptio
   for (const column of keyColumns) {
     if (!column.notNull) throw new NullableKeyError(source, name, column.name, relkind === 'v');
   }
-  if (INDEXED.has(relkind) && !coveredByUniqueIndex(first[9] as string | null, keyColumns)) {
-    throw new InvalidOptionError(
-      'key',
-      options.key.length === 1 ? options.key[0] : options.key,
-      `columns of ${name} that a primary key or unique index covers: rows sharing one key value would be split across ` +
-        'two batches, and those after the first skipped (add the primary key as the last key column, e.g. ' +
-        `key: [${options.key.map((k) => JSON.stringify(k)).join(', ')}, "id"])`,
-    );
+  if (INDEXED.has(relkind)) {
+    const unique = uniqueIndexes(first[9] as string | null, all);
+    if (!unique.some((index) => index.every((column) => options.key.includes(column)))) {
+      // Only NOT NULL columns can join a key.
+      const shortest = unique.filter((index) => index.every((c) => byName.get(c)!.notNull)).sort((x, y) => x.length - y.length)[0];
+      const fix = shortest
+        ? `append its unique columns: key: ${JSON.stringify([...options.key, ...shortest.filter((c) => !options.key.includes(c))])}`
+        : `${name} has no primary key or unique index to append`;
+      throw new InvalidOptionError(
+        'key',
+        options.key.length === 1 ? options.key[0] : options.key,
+        `columns of ${name} that a primary key or unique index covers: rows sharing one key value would be split ` +
+          `across two batches, and those after the first skipped (${fix})`,
+      );
+    }
   }
 
   return {
@@ -144,16 +151,21 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** A unique index whose key columns are all key columns makes the key unique (`(id)` covers the key `(created_at, id)`). */
-function coveredByUniqueIndex(indexes: string | null, key: readonly CatalogColumn[]): boolean {
-  if (!indexes) return false;
-  const keyAttnums = new Set(key.map((c) => c.attnum));
-  return indexes.split(';').some((index) => {
+/**
+ * The column names of each unique index on plain columns. A key holding all the columns of one is unique: `(id)`
+ * makes the key `(created_at, id)` unique.
+ */
+function uniqueIndexes(indexes: string | null, columns: readonly CatalogColumn[]): string[][] {
+  if (!indexes) return [];
+  const byAttnum = new Map(columns.map((c) => [c.attnum, c.name]));
+  const found: string[][] = [];
+  for (const index of indexes.split(';')) {
     const [attnums = '', keyCount = '0'] = index.split(':');
-    // Expression columns show as 0, never a key column's attnum; INCLUDE columns come after the key count.
-    const columns = attnums.split(' ').slice(0, Number(keyCount)).map(Number);
-    return columns.length > 0 && columns.every((attnum) => keyAttnums.has(attnum));
-  });
+    // INCLUDE columns come after the key count; an expression shows as attnum 0, which names no column.
+    const names = attnums.split(' ').slice(0, Number(keyCount)).map((attnum) => byAttnum.get(Number(attnum)));
+    if (names.length > 0 && names.every((n) => n !== undefined)) found.push(names as string[]);
+  }
+  return found;
 }
 
 async function searchPathNote(db: PgQueryableLike): Promise<string> {

@@ -224,7 +224,7 @@ describe('postgresRecords and postgresBatches', { timeout: TEST_TIMEOUT_MS }, ()
   });
 
   test('text keys, in the column collation, with quotes, blanks and non-ASCII', async (ctx) => {
-    const keys = ['', ' ', 'A', 'B', 'a', 'b', 'ä', 'z', "it's", '"q"', 'emoji 😀', '10', '9', 'a\\b', 'NULL', 'tab\t', '$1'];
+    const keys = ['', ' ', 'A', 'B', 'a', 'b', 'ä', 'z', "it's", '"q"', 'emoji 😀', '10', '9', 'a\\b', 'NULL', 'tab\t', '$1', 'a,b', '["x", 1]'];
     const table = await tableFor(ctx, pool, 'text', (t) => `CREATE TABLE ${t} (name text PRIMARY KEY, n int NOT NULL)`);
     await pool.query(`INSERT INTO ${table} SELECT k, ordinality FROM unnest($1::text[]) WITH ORDINALITY AS k`, [keys]);
     const expected = (await rowsOf(pool, `SELECT name FROM ${table} ORDER BY name`)).map((r) => r.name);
@@ -232,6 +232,10 @@ describe('postgresRecords and postgresBatches', { timeout: TEST_TIMEOUT_MS }, ()
       const chain = await runInterrupted((cursor) => postgresRecords(pool, { table, key: 'name', columns: ['name'], batchSize, cursor }), k);
       assert.deepEqual(chain.items.map((r) => (r as { name: string }).name), expected, `k ${k}, batches of ${batchSize}`);
       assert.deepEqual(chain.cursors, expected.map((name) => [name]));
+      // With a second key column the key travels as a JSON array of texts: commas and quotes stay inside their value.
+      const pairs = await runInterrupted((cursor) => postgresRecords(pool, { table, key: ['name', 'n'], columns: ['name'], batchSize, cursor }), k);
+      assert.deepEqual(pairs.items.map((r) => (r as { name: string }).name), expected);
+      assert.deepEqual(pairs.cursors.map(([name]) => name), expected);
     }
   });
 
@@ -440,7 +444,11 @@ describe('bad input is refused with a named error before any row is processed', 
     assert.equal(nullable.column, 'maybe');
     assert.match(nullable.message, new RegExp(`key column "maybe" of public\\.${table} can be NULL\\. .*rows holding one would be skipped, never processed`));
 
-    await refused(records({ key: 'a' }), 'ERR_INVALID_OPTION', /Option "key" must be columns of public\.\S+ that a primary key or unique index covers/);
+    await refused(
+      records({ key: 'a' }),
+      'ERR_INVALID_OPTION',
+      /^Option "key" must be columns of public\.\S+ that a primary key or unique index covers: rows sharing one key value would be split across two batches, and those after the first skipped \(append its unique columns: key: \["a","b"\]\); got "a"\.$/,
+    );
   });
 
   test('a saved cursor of the wrong shape for the key', async (ctx) => {
