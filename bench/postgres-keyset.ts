@@ -26,7 +26,7 @@ const ROWS = Number(process.env.ROWS ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const BATCH = 1000;
 const TABLE = 'ji_bench_keyset';
-const SESSION = { connectionString: URL, options: '-c synchronous_commit=off', connectionTimeoutMillis: 10_000 };
+const CONNECTION = { connectionString: URL, options: '-c synchronous_commit=off', connectionTimeoutMillis: 10_000 };
 
 const UPDATE = `UPDATE ${TABLE} AS t SET v = t.v + 1 FROM unnest($1::int[], $2::int[]) AS k(a, b) WHERE t.a = k.a AND t.b = k.b`;
 const FIRST = `SELECT a, b FROM ${TABLE} ORDER BY a, b LIMIT ${BATCH}`;
@@ -37,7 +37,7 @@ interface Key {
   b: number;
 }
 
-const admin = new pg.Client(SESSION);
+const admin = new pg.Client(CONNECTION);
 await admin.connect();
 
 async function freshTable(): Promise<void> {
@@ -60,7 +60,7 @@ function update(db: pg.Client | pg.Pool, rows: Key[]) {
 
 /** The hand-written loop. `limit` stops it after that many batches (for the warm-up). */
 async function loop(limit = Infinity): Promise<number> {
-  const client = new pg.Client(SESSION);
+  const client = new pg.Client(CONNECTION);
   await client.connect();
   try {
     const started = performance.now();
@@ -96,9 +96,9 @@ class Backfill extends IterableJob<Record<string, never>, Key[], PostgresCursor>
 async function job(withPrefetch: boolean, maxIterations?: number): Promise<number> {
   prefetch = withPrefetch;
   if (withPrefetch) {
-    db = new pg.Pool({ ...SESSION, max: 2 });
+    db = new pg.Pool({ ...CONNECTION, max: 2 });
   } else {
-    db = new pg.Client(SESSION);
+    db = new pg.Client(CONNECTION);
     await db.connect();
   }
   try {

@@ -14,7 +14,7 @@ export interface KeyColumn {
   readonly integer: boolean;
   /**
    * The expression that reads the value as exact text. Dates and times go through `to_json`, whose ISO 8601 form
-   * keeps microseconds and the UTC offset and, unlike `::text`, does not follow the session's `DateStyle`.
+   * keeps microseconds and the UTC offset and, unlike `::text`, does not follow the connection's `DateStyle`.
    */
   readonly text: string;
 }

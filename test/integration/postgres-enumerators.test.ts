@@ -186,7 +186,7 @@ describe('postgresRecords and postgresBatches', { timeout: TEST_TIMEOUT_MS }, ()
       const expected = (await rowsOf(pool, `SELECT id FROM ${table} ORDER BY ${key}, id`)).map((r) => r.id);
       for (const [k, batchSize] of [[1, 2], [4, 5], [7, 3]] as const) {
         const chain = await runInterrupted((cursor, run) => {
-          // Each run in another session time zone, and the process in yet another.
+          // Each run on a connection in another time zone, and the process in yet another.
           process.env.TZ = zones[(run + 1) % zones.length];
           return postgresRecords(pools[run % pools.length]!, { table, key: [key, 'id'], columns: ['id'], batchSize, cursor });
         }, k);
@@ -201,7 +201,7 @@ describe('postgresRecords and postgresBatches', { timeout: TEST_TIMEOUT_MS }, ()
     const [lastTs] = (await runInterrupted((cursor) => postgresRecords(pools[0]!, { table, key: ['ts', 'id'], cursor }), 100)).state.cursor!;
     const { rows } = await pool.query(`SELECT $1::timestamptz = max(ts) AS same, to_char(max(ts) AT TIME ZONE 'UTC', 'HH24:MI:SS.US') AS utc FROM ${table}`, [lastTs]);
     assert.deepEqual(rows[0], { same: true, utc: '01:00:00.000008' });
-    assert.match(lastTs as string, /^2024-03-31T06:45:00\.000008\+05:45$/, 'ISO 8601 with the session offset, microseconds kept');
+    assert.match(lastTs as string, /^2024-03-31T06:45:00\.000008\+05:45$/, 'ISO 8601 with the offset of the connection that read it, microseconds kept');
   });
 
   test('bigint keys beyond 2^53 stay exact: numbers while safe, decimal strings beyond', async (ctx) => {
