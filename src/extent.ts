@@ -4,7 +4,11 @@
  */
 export interface Extent {
   readonly done: number;
-  readonly total: number;
+  /**
+   * How much the whole job has; absent when it cannot be told (an estimate the job has already gone past): progress
+   * then shows what is done and the rate, with no percent rather than a wrong one.
+   */
+  readonly total?: number;
   /** What `done` and `total` count, for displays: `rows`, `bytes`, `batches`, `items`. */
   readonly unit: string;
 }
@@ -39,6 +43,9 @@ export function extentOf(enumeration: unknown, cursor: unknown, iterations: numb
   }
   if (answer === null || typeof answer !== 'object') return undefined;
   const { done, total, unit } = answer as Extent;
-  if (!(Number.isFinite(done) && Number.isFinite(total) && done >= 0 && total >= 0)) return undefined;
-  return { done: Math.min(done, total), total, unit: typeof unit === 'string' && unit !== '' ? unit : 'items' };
+  if (!(Number.isFinite(done) && done >= 0)) return undefined;
+  const named = typeof unit === 'string' && unit !== '' ? unit : 'items';
+  if (total === undefined) return { done, unit: named };
+  if (!(Number.isFinite(total) && total >= 0)) return undefined;
+  return { done: Math.min(done, total), total, unit: named };
 }

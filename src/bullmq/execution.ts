@@ -347,14 +347,16 @@ export class JobExecution {
     const measure = extent ?? (this.#total === undefined ? undefined : { done: state.iterations, total: this.#total, unit: 'items' });
     if (measure) {
       const { done, total, unit } = measure;
-      progress.total = total;
       if (extent) Object.assign(progress, { done, unit });
-      progress.percentage = total > 0 ? Math.min(100, Math.round((done / total) * 10000) / 100) : 100;
       // The rate counts from the first measure of this run: what earlier runs did is not this run's speed.
       this.#measuredFrom ??= { done, at: performance.now() };
-      const rate = (done - this.#measuredFrom.done) / (performance.now() - this.#measuredFrom.at);
-      if (state.status === 'completed') progress.etaMs = 0;
-      else if (rate > 0) progress.etaMs = Math.max(0, Math.round((total - done) / rate));
+      if (total !== undefined) {
+        progress.total = total;
+        progress.percentage = total > 0 ? Math.min(100, Math.round((done / total) * 10000) / 100) : 100;
+        const rate = (done - this.#measuredFrom.done) / (performance.now() - this.#measuredFrom.at);
+        if (state.status === 'completed') progress.etaMs = 0;
+        else if (rate > 0) progress.etaMs = Math.max(0, Math.round((total - done) / rate));
+      }
     }
     return progress;
   }

@@ -107,9 +107,14 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
   const line = () => stream.write(`${source.jobName}: ${describe(sample()).text}\n`);
   const timer = setInterval(line, lineEveryMs);
   timer.unref();
+  // Samples between lines only to notice early when an extent becomes known, so the first line in its unit has a
+  // rate to show.
+  const watch = setInterval(() => describe(sample()), Math.min(250, lineEveryMs));
+  watch.unref();
   return {
     stop() {
       clearInterval(timer);
+      clearInterval(watch);
       line();
     },
   };

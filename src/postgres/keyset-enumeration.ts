@@ -50,10 +50,18 @@ export class KeysetEnumeration<Item> implements PostgresEnumeration<Item> {
   extent(_cursor: PostgresCursor | undefined, iterations: number): Extent | undefined {
     const total = this.#total;
     if (total === undefined) return undefined;
-    // An estimate can be off either way; whatever it says, progress lands on 100% when the rows run out.
-    if (this.#grouping === 'records') return { done: iterations, total: this.#exhausted ? iterations : Math.max(total, iterations), unit: 'rows' };
     // A batch counts as full: only the last one can be short, and how short is not known from the iteration count.
-    return { done: this.#exhausted ? total : Math.min(iterations * this.#options.batchSize, total), total, unit: 'rows' };
+    const done = this.#grouping === 'records' ? iterations : iterations * this.#options.batchSize;
+    // Progress lands on 100% when the rows run out, whatever the estimate said.
+    if (this.#exhausted) {
+      // Batches: the last one may be short, so a total that falls within it is the true count; else the batches tell.
+      const withinLastBatch = total > done - this.#options.batchSize && total <= done;
+      const all = this.#grouping === 'records' ? iterations : withinLastBatch ? total : done;
+      return { done: all, total: all, unit: 'rows' };
+    }
+    // Past an estimate that was too low (statistics not yet analyzed, rows added since), the total is not known:
+    // progress shows rows done and the rate, not a percent stuck at 100 with an ETA of 0.
+    return done < total ? { done, total, unit: 'rows' } : { done, unit: 'rows' };
   }
 
   async *#read(): AsyncGenerator<Pair<Item, PostgresCursor>, void, undefined> {

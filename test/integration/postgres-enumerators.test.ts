@@ -322,7 +322,7 @@ describe('postgresRecords and postgresBatches', { timeout: TEST_TIMEOUT_MS }, ()
     const extent = await waitFor('the estimate', () => estimated.extent(e.cursor, 250), 5000);
     assert.deepEqual(extent, { done: 250, total: 1000, unit: 'rows' });
     const shown = extentOf(estimated, e.cursor, 250)!;
-    assert.equal((100 * shown.done) / shown.total, 25, 'a percent');
+    assert.equal((100 * shown.done) / shown.total!, 25, 'a percent');
     await e.iterator.return!();
 
     const filtered = postgresRecords(pool, { table, where: 'id <= $1', params: [100], count: 'exact', cursor: undefined });
@@ -330,7 +330,7 @@ describe('postgresRecords and postgresBatches', { timeout: TEST_TIMEOUT_MS }, ()
     assert.deepEqual(await waitFor('the count', () => filtered.extent(f.cursor, 40), 5000), { done: 40, total: 100, unit: 'rows' });
     const roughly = postgresRecords(pool, { table, where: 'id <= $1', params: [100], cursor: undefined });
     const r = await started(roughly);
-    const estimate = (await waitFor('the estimate', () => roughly.extent(r.cursor, 0), 5000)).total;
+    const estimate = (await waitFor('the estimate', () => roughly.extent(r.cursor, 0), 5000)).total!;
     assert.ok(estimate >= 50 && estimate <= 200, `the estimate follows where: ${estimate}`);
     await Promise.all([f.iterator.return!(), r.iterator.return!()]);
 
@@ -338,8 +338,9 @@ describe('postgresRecords and postgresBatches', { timeout: TEST_TIMEOUT_MS }, ()
     const b = await started(batches);
     await waitFor('the count', () => batches.extent(b.cursor, 1), 5000);
     assert.deepEqual(batches.extent(b.cursor, 2), { done: 600, total: 1000, unit: 'rows' });
-    assert.deepEqual(batches.extent(b.cursor, 4), { done: 1000, total: 1000, unit: 'rows' }, 'capped by the total');
+    assert.deepEqual(batches.extent(b.cursor, 4), { done: 1200, unit: 'rows' }, 'past the total, no percent rather than a wrong one');
     for (let step = await b.iterator.next(); !step.done; step = await b.iterator.next());
+    assert.deepEqual(batches.extent(b.cursor, 4), { done: 1000, total: 1000, unit: 'rows' }, 'once the rows run out, 100% of the rows there were');
 
     const uncounted = postgresRecords(pool, { table, count: false, cursor: undefined });
     const u = await started(uncounted);

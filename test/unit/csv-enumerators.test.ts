@@ -426,7 +426,7 @@ describe('csvRecords', () => {
     const resumedIterator = resumed[Symbol.asyncIterator]();
     const next = await resumedIterator.next();
     const extent = extentOf(resumed, next.value![1], 101)!;
-    assert.ok(Math.abs(extent.done / extent.total - 101 / 200) < 0.1, `${extent.done}/${extent.total}`);
+    assert.ok(Math.abs(extent.done / extent.total! - 101 / 200) < 0.1, `${extent.done}/${extent.total}`);
     assert.equal(extent.done, next.value![1].offset);
     await resumedIterator.return!();
   });
