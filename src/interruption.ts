@@ -122,6 +122,9 @@ export const InterruptionAdapters = {
   },
 };
 
+/** The longest wait a throttle may ask for: what a timer can wait in one go (2^31 - 1 ms, about 24.8 days). */
+export const MAX_RETRY_AFTER_MS = 2 ** 31 - 1;
+
 /**
  * Turns an adapter's answer into an interruption, or `undefined` to go on. A `retryAfterMs` that is not a duration
  * throws `InvalidAdapterError`: a throttle that asks for "NaN ms" must not become a job resumed at once forever.
@@ -131,8 +134,8 @@ export function interruptionOf(decision: InterruptionDecision, adapterName: stri
   if (reason === undefined) return undefined;
   if (typeof decision !== 'object' || decision === null || decision.retryAfterMs === undefined) return { adapter: adapterName, reason };
   const { retryAfterMs } = decision;
-  if (typeof retryAfterMs !== 'number' || !Number.isFinite(retryAfterMs) || retryAfterMs < 0) {
-    throw new InvalidAdapterError(adapterName, `answered retryAfterMs ${String(retryAfterMs)}; it must be a number of milliseconds >= 0.`);
+  if (typeof retryAfterMs !== 'number' || !Number.isFinite(retryAfterMs) || retryAfterMs < 0 || retryAfterMs > MAX_RETRY_AFTER_MS) {
+    throw new InvalidAdapterError(adapterName, `answered retryAfterMs ${String(retryAfterMs)}; it must be a number of milliseconds from 0 to ${MAX_RETRY_AFTER_MS} (24.8 days).`);
   }
   return { adapter: adapterName, reason, retryAfterMs: Math.ceil(retryAfterMs) };
 }

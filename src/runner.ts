@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { assertDuration } from './config.js';
@@ -436,7 +437,12 @@ class Run<Params, Item, Cursor> {
     if (early) return early;
     for (;;) {
       let step = iterator.next();
-      if (isThenable(step)) step = await step;
+      if (isThenable(step)) {
+        step = await step;
+        // A stop that came while the enumerator was fetching: the fetched item is not started, and the cursor
+        // stays before it. (A synchronous enumerator gives a stop no chance to come in between.)
+        if (this.#stopAt === 0 && !step.done) return this.#stopReason(this.ctx.runIterations);
+      }
       if (step.done) return undefined;
       const done = this.#begin(step.value);
       if (isThenable(done)) await done;
@@ -489,18 +495,29 @@ class Run<Params, Item, Cursor> {
   /**
    * The loop with up to `concurrency` items in flight. Items start in the enumerator's order; the recorded cursor
    * only moves over the longest run of finished items from the start, so a checkpoint never covers an item still
-   * running or one that failed. Once a stop is decided or an item fails, no item starts; the ones in flight settle
-   * and the prefix moves over whatever finished.
+   * running or one that failed. At most `concurrency` items are started and not yet in that prefix: an item that
+   * finished ahead of a slow one waits in the window, and while the window is full nothing starts. That bounds what
+   * a failure or a crash makes a retry repeat, and the bookkeeping per item. Once a stop is decided or an item
+   * fails, no item starts; the ones in flight settle and the prefix moves over whatever finished.
    */
   async iterateConcurrently(iterator: Iterator<unknown> | AsyncIterator<unknown>): Promise<Interruption | undefined> {
     const early = this.#startLoop();
     if (early) return early;
-    const limit = pLimit(this.concurrency);
-    const signal = this.options.signal ?? NEVER_ABORTED;
-    // Started items not yet in the prefix, oldest first.
-    const window: Array<{ cursor: Cursor; done: boolean }> = [];
+    const n = this.concurrency;
+    const limit = pLimit(n);
+    // The items' own signal: every item in flight may listen to it, which is more than the default ten listeners
+    // a signal warns at. It follows the run's signal.
+    const own = new AbortController();
+    setMaxListeners(n + 10, own.signal);
+    const outer = this.options.signal;
+    const follow = () => own.abort(outer!.reason);
+    if (outer?.aborted) follow();
+    else outer?.addEventListener('abort', follow, { once: true });
+    // Started items not yet in the prefix, oldest first: a ring of `n` slots.
+    const ring: Array<{ cursor: Cursor; done: boolean } | undefined> = new Array(n);
+    let head = 0;
+    let size = 0;
     let inFlight = 0;
-    let started = 0;
     let failure: { error: unknown } | undefined;
     let interruption: Interruption | undefined;
     let exhausted = false;
@@ -511,67 +528,78 @@ class Run<Params, Item, Cursor> {
       wake = undefined;
     };
     const untilSettled = () => new Promise<void>((resolve) => (wake = resolve));
+    const mayStart = () => !interruption && !failure && !exhausted && this.ctx.runIterations + size < this.#stopAt;
 
-    for (;;) {
-      // Record every finished item at the head of the window, checkpointing and asking the adapters as the serial
-      // loop does after each item. While draining after a stop or a failure, only the bookkeeping runs.
-      while (window.length > 0 && window[0]!.done) {
-        const { cursor } = window.shift()!;
-        if (interruption || failure) {
-          // Draining: the run's outcome is decided and saved at the end; asking again could only ask twice.
-          this.state.cursor = cursor;
-          this.state.iterations++;
-          this.ctx.runIterations++;
+    try {
+      for (;;) {
+        // Record every finished item at the head of the window, checkpointing and asking the adapters as the serial
+        // loop does after each item. While draining after a stop or a failure, only the bookkeeping runs.
+        while (size > 0 && ring[head]!.done) {
+          const { cursor } = ring[head]!;
+          ring[head] = undefined;
+          head = (head + 1) % n;
+          size--;
+          if (interruption || failure) {
+            // Draining: the run's outcome is decided and saved at the end; asking again could only ask twice.
+            this.state.cursor = cursor;
+            this.state.iterations++;
+            this.ctx.runIterations++;
+            continue;
+          }
+          this.#doneCursor = cursor;
+          try {
+            let verdict = this.#finish();
+            if (isThenable(verdict)) verdict = await verdict;
+            if (verdict) interruption = verdict;
+          } catch (error) {
+            failure = { error };
+          }
+        }
+        const starting = mayStart();
+        if (!starting && inFlight === 0) break;
+        if (!starting || size === n) {
+          await untilSettled();
           continue;
         }
-        this.#doneCursor = cursor;
+        let pair: unknown;
+        let slot: { cursor: Cursor; done: boolean };
         try {
-          let verdict = this.#finish();
-          if (isThenable(verdict)) verdict = await verdict;
-          if (verdict) interruption = verdict;
+          let step = iterator.next();
+          if (isThenable(step)) step = await step;
+          if (step.done) {
+            exhausted = true;
+            continue;
+          }
+          pair = step.value;
+          slot = { cursor: this.#cursorOf(pair, this.state.iterations + size + 1), done: false };
         } catch (error) {
-          failure = { error };
-        }
-      }
-      const starting = !interruption && !failure && !exhausted && started < this.#stopAt;
-      if (!starting && inFlight === 0) break;
-      if (!starting || inFlight >= this.concurrency) {
-        await untilSettled();
-        continue;
-      }
-      let pair: unknown;
-      let slot: { cursor: Cursor; done: boolean };
-      try {
-        let step = iterator.next();
-        if (isThenable(step)) step = await step;
-        if (step.done) {
-          exhausted = true;
+          failure ??= { error };
           continue;
         }
-        pair = step.value;
-        slot = { cursor: this.#cursorOf(pair, this.state.iterations + window.length + 1), done: false };
-      } catch (error) {
-        failure ??= { error };
-        continue;
+        // A stop or a failure seen while the enumerator was fetching: this item is not started, and it is not in
+        // the window, so the cursor stays before it.
+        if (!mayStart()) continue;
+        ring[(head + size) % n] = slot;
+        size++;
+        inFlight++;
+        const [item, itemCursor] = pair as Pair<unknown, unknown>;
+        const context = { cursor: itemCursor as Cursor, signal: own.signal };
+        limit(() => this.job.eachIteration(item as Item, this.params, context)).then(
+          () => {
+            slot.done = true;
+            settle();
+          },
+          (error: unknown) => {
+            failure ??= { error };
+            settle();
+          },
+        );
       }
-      window.push(slot);
-      inFlight++;
-      started++;
-      const [item, itemCursor] = pair as Pair<unknown, unknown>;
-      const context = { cursor: itemCursor as Cursor, signal };
-      limit(() => this.job.eachIteration(item as Item, this.params, context)).then(
-        () => {
-          slot.done = true;
-          settle();
-        },
-        (error: unknown) => {
-          failure ??= { error };
-          settle();
-        },
-      );
+    } finally {
+      outer?.removeEventListener('abort', follow);
     }
     if (failure) throw failure.error;
-    return exhausted && !interruption ? undefined : interruption ?? this.#stopReason(this.ctx.runIterations);
+    return exhausted && !interruption ? undefined : (interruption ?? this.#stopReason(this.ctx.runIterations));
   }
 
   /**

@@ -139,20 +139,31 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   await lifecycle.fire('workerStart', { reason: 'run' });
   try {
-    let result = await runInline(JobClass, params, { job, state: saved?.state, checkpointIntervalMs, handle, persist: (state) => store.save(jobName, params, state) });
     // A throttle asked the job to wait: this process is its own worker, so it waits here and goes on, as a queue
-    // would hand the job back delayed. The state is saved meanwhile, so a stop during the wait loses nothing.
-    while (result.status === 'interrupted' && result.interruption?.retryAfterMs !== undefined && !stopRequested) {
-      const { adapter, reason, retryAfterMs } = result.interruption;
-      console.error(`${jobName}: throttled by ${adapter} (${reason}); going on in ${(retryAfterMs / 1000).toFixed(1)} s (cursor ${JSON.stringify(result.state.cursor)} saved)`);
+    // would hand the job back delayed. The state is saved meanwhile, so a stop during the wait loses nothing. A wait
+    // a previous process was stopped in is waited out first.
+    const waitFor = async (waitMs: number, last: { adapter: string; reason: string }, cursor: unknown) => {
+      console.error(`${jobName}: throttled by ${last.adapter} (${last.reason}); going on in ${(waitMs / 1000).toFixed(1)} s (cursor ${JSON.stringify(cursor)} saved)`);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, retryAfterMs);
+        const timer = setTimeout(resolve, waitMs);
         wakeFromWait = () => {
           clearTimeout(timer);
           resolve();
         };
       });
       wakeFromWait = undefined;
+    };
+    const owed = saved?.state.status === 'interrupted' ? saved.state.lastInterruption : undefined;
+    const owedMs = owed?.retryAfterMs === undefined ? 0 : Date.parse(owed.at) + owed.retryAfterMs - Date.now();
+    if (owed && owedMs > 0) await waitFor(owedMs, owed, saved?.state.cursor);
+    if (stopRequested) {
+      progress.stop();
+      console.log(`${jobName} stopped while waiting for its throttle; nothing ran. Run the same command to resume.`);
+      return ExitCode.interrupted;
+    }
+    let result = await runInline(JobClass, params, { job, state: saved?.state, checkpointIntervalMs, handle, persist: (state) => store.save(jobName, params, state) });
+    while (result.status === 'interrupted' && result.interruption?.retryAfterMs !== undefined && !stopRequested) {
+      await waitFor(result.interruption.retryAfterMs, result.interruption, result.state.cursor);
       if (stopRequested) break;
       handle = new RunHandle<unknown>();
       result = await runInline(JobClass, params, { job, state: result.state, checkpointIntervalMs, handle, persist: (state) => store.save(jobName, params, state) });

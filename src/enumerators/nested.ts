@@ -63,8 +63,9 @@ export function nested<Item = unknown>(levels: readonly NestedLevel[], options: 
         // Inner levels start afresh inside the next outer item; only the first one resumed inside a saved position.
         for (let deeper = level + 1; deeper < depth; deeper++) cursors[deeper] = null;
       }
-      // Set after the item's inner levels are done: until then a resume must enter this item again.
-      cursors[level] = itemCursor;
+      // Set after the item's inner levels are done: until then a resume must enter this item again. A copy, as a
+      // level may reuse and mutate one cursor object, which would move a saved outer entry onto the item after it.
+      cursors[level] = itemCursor !== null && typeof itemCursor === 'object' ? structuredClone(itemCursor) : itemCursor;
     }
   }
   return { [Symbol.asyncIterator]: () => walk(0, []) };

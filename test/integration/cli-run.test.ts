@@ -259,11 +259,11 @@ describe('job-iteration run with a throttle', () => {
     assert.match(result.stderr, /^throttled: 30\/30 items \| 100\.0% \| ETA 0s \| \d+ items\/s \| cursor 29$/m);
   });
 
-  test('a stop during the wait ends it at once with exit 75 and the cursor saved; the same command goes on from there', { timeout: TEST_TIMEOUT_MS }, async () => {
+  test('a stop during the wait ends it at once with exit 75 and the cursor saved; the same command waits out the rest, then goes on', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { log, state } = paths();
     const params = { upTo: 20, log, throttleAfter: [5] };
-    const first = startCli(throttledRun(params, state), { BACKOFF_MS: '600000' });
-    await waitFor('the throttle', () => /going on in 600\.0 s/.test(first.stderr()));
+    const first = startCli(throttledRun(params, state), { BACKOFF_MS: '2500' });
+    await waitFor('the throttle', () => /going on in 2\.5 s/.test(first.stderr()));
     first.child.kill('SIGTERM');
     const exit = await first.exited;
     assert.equal(exit.code, 75, first.stderr());
@@ -271,10 +271,28 @@ describe('job-iteration run with a throttle', () => {
     const saved = JSON.parse(readFileSync(state, 'utf8'));
     assert.equal(saved.state.status, 'interrupted');
     assert.equal(saved.state.cursor, 4);
-    assert.deepEqual(saved.state.lastInterruption.retryAfterMs, 600000);
+    assert.equal(saved.state.lastInterruption.retryAfterMs, 2500);
 
     const second = await runCli(throttledRun(params, state));
     assert.equal(second.code, 0, second.stderr);
+    const owed = /throttled by replica-lag \(replica lag after 5 items\); going on in (\d+\.\d) s \(cursor 4 saved\)/.exec(second.stderr);
+    assert.ok(owed, `the rerun waits out what is left of the throttle: ${second.stderr}`);
+    assert.ok(Number(owed[1]) > 0 && Number(owed[1]) <= 2.5);
     assert.deepEqual(numbersIn(log), range(20));
+  });
+
+  test('a stop during a wait left over from an earlier process runs nothing and exits 75', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { log, state } = paths();
+    const params = { upTo: 20, log, throttleAfter: [3] };
+    const first = startCli(throttledRun(params, state), { BACKOFF_MS: '600000' });
+    await waitFor('the throttle', () => /going on in 600\.0 s/.test(first.stderr()));
+    first.child.kill('SIGTERM');
+    assert.equal((await first.exited).code, 75);
+    const second = startCli(throttledRun(params, state));
+    await waitFor('the left-over wait', () => /going on in 59\d\.\d s/.test(second.stderr()));
+    second.child.kill('SIGINT');
+    assert.equal((await second.exited).code, 75, second.stderr());
+    assert.match(second.stdout(), /throttled stopped while waiting for its throttle; nothing ran/);
+    assert.deepEqual(numbersIn(log), range(3));
   });
 });

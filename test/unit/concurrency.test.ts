@@ -164,4 +164,77 @@ describe('per-job concurrency', () => {
     await runInline(Job, {}, { adapters: [] });
     assert.equal(max, 3);
   });
+
+  test('a slow item holds the window: at most N items are started and not yet saved, so a failure repeats at most N - 1', async () => {
+    let outstanding = 0;
+    let maxOutstanding = 0;
+    const finished: number[] = [];
+    class HeadSlow extends IterableJob<object, number, number> {
+      buildEnumerator(_params: object, { cursor }: { cursor: number | undefined }) {
+        return fromArray(Array.from({ length: 5000 }, (_, i) => i), { cursor });
+      }
+      async eachIteration(item: number) {
+        maxOutstanding = Math.max(maxOutstanding, ++outstanding);
+        if (item !== 0) outstanding--;
+        if (item === 0) {
+          await sleep(100);
+          throw new Error('item 0 failed');
+        }
+        finished.push(item);
+      }
+    }
+    const error = await runInline(HeadSlow, {}, { concurrency: 4, adapters: [] }).then(
+      () => assert.fail('the run should fail'),
+      (e: Error & { state?: JobState<number> }) => e,
+    );
+    assert.equal(error.state?.cursor, undefined, 'nothing before the failed item');
+    assert.ok(finished.length <= 3, `${finished.length} items finished past the failed one; a retry repeats them (at most concurrency - 1)`);
+    assert.ok(maxOutstanding <= 4);
+  });
+
+  test('a stop that comes while the enumerator fetches starts no further item, in the serial and the concurrent loop', async () => {
+    for (const concurrency of [1, 3]) {
+      const started: number[] = [];
+      const controller = new AbortController();
+      class SlowFetch extends IterableJob<object, number, number> {
+        async *buildEnumerator(_params: object, { cursor }: { cursor: number | undefined }) {
+          for (let i = cursor === undefined ? 0 : cursor + 1; i < 50; i++) {
+            // The stop comes during the fetch of item 3.
+            if (i === 3) setTimeout(() => controller.abort('deploy'), 5);
+            await sleep(20);
+            yield [i, i] as const;
+          }
+        }
+        eachIteration(item: number) {
+          started.push(item);
+        }
+      }
+      const result = await runInline(SlowFetch, {}, { concurrency, signal: controller.signal, adapters: [] });
+      assert.equal(result.status, 'interrupted');
+      assert.deepEqual(started, [0, 1, 2], `concurrency ${concurrency}: item 3 was fetched after the stop and must not start`);
+      assert.equal(result.state.cursor, 2);
+    }
+  });
+
+  test('items in flight may all listen to the run signal without a MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      class Listens extends IterableJob<object, number, number> {
+        buildEnumerator(_params: object, { cursor }: { cursor: number | undefined }) {
+          return fromArray(Array.from({ length: 64 }, (_, i) => i), { cursor });
+        }
+        async eachIteration(_item: number, _params: object, { signal }: { signal: AbortSignal }) {
+          await sleep(5, undefined, { signal });
+        }
+      }
+      await runInline(Listens, {}, { concurrency: 16, adapters: [] });
+      await runInline(Listens, {}, { concurrency: 16, adapters: [], signal: new AbortController().signal });
+      await sleep(10);
+      assert.deepEqual(warnings.map((w) => w.name), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });

@@ -144,6 +144,26 @@ describe('nested', () => {
     assert.deepEqual(opened, ['c', 'd'], 'the resume starts inside c, the outer item in progress');
   });
 
+  test('an outer level that reuses and mutates one cursor object skips nothing on resume', async () => {
+    const shops = [['s1-a', 's1-b'], ['s2-a', 's2-b', 's2-c'], ['s3-a']];
+    const Mutating = jobOver<string>((cursor) =>
+      nested<string>(
+        [
+          function* (c: { at: number } | undefined) {
+            const shared = { at: -1 };
+            for (let i = c === undefined ? 0 : c.at + 1; i < shops.length; i++) {
+              shared.at = i;
+              yield [shops[i]!, shared] as const;
+            }
+          },
+          (lines: string[], c: number | undefined) => fromArray(lines, { cursor: c }),
+        ],
+        { cursor: cursor as unknown[] | undefined },
+      ),
+    );
+    for (let k = 1; k <= 6; k++) assert.deepEqual((await resumeEvery(Mutating, k)).items, shops.flat(), `stopping every ${k}`);
+  });
+
   test('refuses a cursor with the wrong number of levels before building any', () => {
     let built = 0;
     const level = () => (built++, []);

@@ -27,7 +27,7 @@ describe('throttle', () => {
   });
 
   test('a retryAfterMs that is not a duration fails the run with ERR_INVALID_ADAPTER', async () => {
-    for (const retryAfterMs of [-1, NaN, Infinity, '5']) {
+    for (const retryAfterMs of [-1, NaN, Infinity, '5', 2 ** 31]) {
       await assert.rejects(runInline(Items, {}, { adapters: [], localAdapters: { bad: () => ({ reason: 'x', retryAfterMs: retryAfterMs as number }) } }), (error: unknown) => {
         assert.ok(error instanceof InvalidAdapterError);
         assert.match(error.message, /Interruption adapter "bad": answered retryAfterMs/);
