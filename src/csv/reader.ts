@@ -22,6 +22,30 @@ class CountingParser extends Parser {
   override push(chunk: unknown): boolean {
     return chunk === null ? super.push(null) : super.push([chunk, this.info.bytes, this.info.records] satisfies Parsed);
   }
+
+  // A parse error handed to the stream's callback destroys it, and the records parsed before the error but not yet
+  // read would be lost with it: the run would save a cursor far before the bad record, or none. The error travels
+  // behind those records instead, as the last thing the stream gives.
+  override _transform(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    super._transform(chunk, encoding, (error?: Error | null) => this.#settle(error, callback));
+  }
+
+  override _flush(callback: (error?: Error | null) => void): void {
+    super._flush((error?: Error | null) => this.#settle(error, callback));
+  }
+
+  #settle(error: Error | null | undefined, callback: (error?: Error | null) => void): void {
+    if (error) {
+      super.push(new ParseFailure(error));
+      super.push(null);
+    }
+    callback();
+  }
+}
+
+/** A parse error, queued behind the records parsed before it. */
+class ParseFailure {
+  constructor(readonly error: Error) {}
 }
 
 /**
@@ -68,7 +92,9 @@ export async function* readCsv(plan: CsvPlan, onSize: (size: number) => void): A
 
   let header = cursor?.header;
   try {
-    for await (const [parsed, bytes, records] of parser as AsyncIterable<Parsed>) {
+    for await (const chunk of parser as AsyncIterable<Parsed | ParseFailure>) {
+      if (chunk instanceof ParseFailure) throw chunk.error;
+      const [parsed, bytes, records] = chunk;
       if (bytes <= headLength) continue;
       const number = base + records;
       if (number > plan.to) return;

@@ -406,6 +406,22 @@ describe('csvRecords', () => {
     assert.deepEqual(openFds(path), []);
   });
 
+  test('a malformed record in the middle of a big file: every good record before it runs, and the cursor is the last of them', async (t) => {
+    const lines = ['a,b,c'];
+    for (let i = 1; i <= 50_000; i++) lines.push(i === 40_000 ? `${i},x,y,z` : `${i},x,y`);
+    const path = writeCsv(tempDir(t), 'wide.csv', `${lines.join('\n')}\n`);
+    const { ReadsCsv, seen } = csvJob(path, { columns: true });
+    const error = await runInline(ReadsCsv, {}).then(
+      () => assert.fail('parsed a malformed file'),
+      (thrown: { code?: string; state?: JobState<CsvCursor> }) => thrown,
+    );
+    assert.equal(error.code, 'CSV_RECORD_INCONSISTENT_COLUMNS');
+    assert.equal(seen.length, 39_999, 'the records parsed before the bad one are not dropped with it');
+    assert.equal(error.state?.cursor?.record, 39_999);
+    assert.equal(error.state?.iterations, 39_999);
+    assert.deepEqual(openFds(path), []);
+  });
+
   test('extent reports bytes: the cursor offset out of the file size', async (t) => {
     const text = bigCsv(200);
     const path = writeCsv(tempDir(t), 'extent.csv', text);
