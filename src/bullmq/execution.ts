@@ -191,9 +191,12 @@ export class JobExecution {
         },
         handle: this.handle,
         checkpointIntervalMs,
-        // After a stall, every item is saved for one interval: a job that died only because another job's item
-        // killed the process shows progress at once, while a poison item is left right after the saved cursor.
-        eagerCheckpointMs: this.initialState.stallsWithoutProgress ? checkpointIntervalMs : 0,
+        // After a stall, every item is saved for two intervals: a job that died only because another job's item
+        // killed the process shows progress at once, while a poison item is left right after the saved cursor. The
+        // stalled run got at most one interval past its last save; the second covers a run that is now slower (a
+        // loaded machine), which would otherwise stop saving every item short of the poison item and count its
+        // catching up as progress.
+        eagerCheckpointMs: this.initialState.stallsWithoutProgress ? 2 * checkpointIntervalMs : 0,
         signal,
         runtime: this.host.runtimeFor(job),
         // The worker's own closing flag (the `bullmq` adapter) stops its jobs; the process-wide `worker-stop` flag
