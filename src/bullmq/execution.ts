@@ -155,6 +155,7 @@ export class JobExecution {
         this.#assertOwned();
         await this.#claim();
         this.#assertOwned();
+        this.host.emit('started', this.job, { resumed: this.initialState.startedAt !== undefined, state: structuredClone(this.initialState) });
       } catch (error) {
         // No run will start, so no run calls onShutdown: what count() opened in the job's fields is released here.
         await this.#shutdownUnrun();

@@ -147,6 +147,11 @@ export interface IterationResult {
 
 /** Events of `IterationWorker`, on top of the BullMQ worker events it forwards. */
 export interface IterationWorkerEvents {
+  /**
+   * A run of a job began: its state is claimed, its first item comes next. `resumed` when an earlier run had
+   * started it (`state` holds the cursor it resumes after).
+   */
+  started: [job: Job, info: { resumed: boolean; state: JobState<unknown> }];
   /** A job stopped early and was put back in the queue with its cursor. */
   interrupted: [job: Job, info: InterruptionInfo & { delayMs: number; state: JobState<unknown> }];
   /** A job was cancelled: `onCancel` ran and the job is failing, without retries. */

@@ -24,7 +24,8 @@ Commands:
         Run one job in this process, saving its state to a file; Ctrl-C stops after the current item,
         and running the same command again resumes. No Redis needed.
   work <module...> [--queue <name>] [--processes <n>] [--concurrency <n>] [--shutdown-timeout <s>] [--redis <url>]
-        Supervise worker processes that run the module's jobs from a BullMQ queue.
+       [--log-format text|json] [--quiet]
+        Supervise worker processes that run the module's jobs from a BullMQ queue; one log line per job event.
   enqueue <module> [--job <name>] [--params <json>] [--queue <name>] [--redis <url>]
         Add a job to the queue.
   status [--queue <name>] [--redis <url>]

@@ -22,7 +22,10 @@ export async function workCommand(argv: string[]): Promise<number> {
     'checkpoint-interval': { type: 'string' },
     'heartbeat-interval': { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
+    'log-format': { type: 'string' },
   });
+  const logFormat = values['log-format'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json; got "${logFormat}"`);
   const processes = intFlag('processes', values.processes, 1);
   const concurrency = intFlag('concurrency', values.concurrency, 1);
   const shutdownTimeoutMs = Math.round(numberFlag('shutdown-timeout', values['shutdown-timeout'], 25) * 1000);
@@ -50,6 +53,7 @@ export async function workCommand(argv: string[]): Promise<number> {
     checkpointIntervalMs,
     heartbeatMs,
     quiet: values.quiet ?? false,
+    logFormat,
   });
   return supervisor.run();
 }

@@ -19,6 +19,8 @@ export interface WorkerProcessConfig {
   stalledInterval?: number;
   checkpointIntervalMs?: number;
   quiet: boolean;
+  /** How log lines are written: readable text or JSON lines. */
+  logFormat: 'text' | 'json';
   heartbeatMs: number;
   /** The supervisor's deadline, which an orphaned worker applies to itself. */
   shutdownTimeoutMs: number;

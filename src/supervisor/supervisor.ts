@@ -30,6 +30,8 @@ export interface SupervisorOptions {
   heartbeatMs?: number;
   /** Only the `debug` namespaces log, not stderr. */
   quiet?: boolean;
+  /** Log lines as readable text or as JSON lines. @defaultValue 'text' */
+  logFormat?: 'text' | 'json';
 }
 
 /** Exit codes of `job-iteration work`. */
@@ -78,7 +80,7 @@ export class Supervisor {
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
-    this.#log = createLogger('supervisor', { quiet: options.quiet ?? false });
+    this.#log = createLogger('supervisor', { quiet: options.quiet ?? false, format: options.logFormat ?? 'text' });
     this.#unsubscribe = logHookErrors(this.#log);
   }
 
@@ -188,6 +190,7 @@ export class Supervisor {
       stalledInterval: o.stalledInterval,
       checkpointIntervalMs: o.checkpointIntervalMs,
       quiet: o.quiet ?? false,
+      logFormat: o.logFormat ?? 'text',
       heartbeatMs: o.heartbeatMs ?? 5000,
       shutdownTimeoutMs: o.shutdownTimeoutMs,
     };

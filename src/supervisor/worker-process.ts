@@ -104,7 +104,7 @@ const config = await new Promise<WorkerProcessConfig>((resolve) => {
   };
   process.on('message', onMessage);
 });
-log = createLogger('worker', { quiet: config.quiet });
+log = createLogger('worker', { quiet: config.quiet, format: config.logFormat });
 shutdownTimeoutMs = config.shutdownTimeoutMs;
 
 const [{ IterationWorker: Worker }, { loadJobs }, { closeRedis, createRedis }, { Heartbeat: HeartbeatClass }] = await Promise.all([
@@ -136,15 +136,71 @@ worker = new Worker(config.queue, {
   ...(config.stalledInterval !== undefined ? { stalledInterval: config.stalledInterval } : {}),
   ...(config.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: config.checkpointIntervalMs } : {}),
 });
-// What an operator must hear about without turning on debug logs: work that failed, was lost or ran twice.
-worker.on('failed', (job, error) => log(`job ${job?.id} (${job?.name}) failed: ${error.message}`));
-worker.on('lockLost', (job) => log(`job ${job.id} (${job.name}): lock lost, another worker owns it now; stopped without writing`));
+// One line per job event, with the job's id, name and queue, so a log tells every job's story without debug logs:
+// what started and resumed where, what stopped and why, what completed, failed, was lost or ran twice.
+const { queue } = config;
+const about = (job: { id?: string | undefined; name: string }) => `job ${job.id} (${job.name}) on "${queue}"`;
+const fieldsOf = (event: string, job: { id?: string | undefined; name: string }, more: Record<string, unknown> = {}) => ({ event, queue, jobId: job.id, jobName: job.name, ...more });
+const cursorText = (cursor: unknown) => (cursor === undefined ? 'none' : JSON.stringify(cursor));
+worker.on('started', (job, { resumed, state }) => {
+  if (!resumed) return log(`${about(job)}: started`, fieldsOf('started', job));
+  log(
+    `${about(job)}: resumed after cursor ${cursorText(state.cursor)} (${state.iterations} items done, interrupted ${state.timesInterrupted} time(s))`,
+    fieldsOf('resumed', job, { cursor: state.cursor ?? null, iterations: state.iterations, timesInterrupted: state.timesInterrupted }),
+  );
+});
+worker.on('interrupted', (job, info) => {
+  const { state } = info;
+  const fields = { adapter: info.adapter, reason: info.reason, cursor: state.cursor ?? null, iterations: state.iterations, delayMs: info.delayMs };
+  if (info.retryAfterMs !== undefined) {
+    return log(
+      `${about(job)}: throttled by ${info.adapter} (${info.reason}) at cursor ${cursorText(state.cursor)}; back in the queue in ${info.delayMs} ms`,
+      fieldsOf('throttled', job, { ...fields, retryAfterMs: info.retryAfterMs }),
+    );
+  }
+  log(
+    `${about(job)}: interrupted by ${info.adapter} (${info.reason}) at cursor ${cursorText(state.cursor)} after ${state.iterations} items; back in the queue${info.delayMs > 0 ? ` in ${info.delayMs} ms` : ''}`,
+    fieldsOf('interrupted', job, fields),
+  );
+});
+worker.on('completed', (job, result) => {
+  const { iterations, totalTimeMs, cursor } = (result ?? {}) as { iterations?: number; totalTimeMs?: number; cursor?: unknown };
+  const seconds = (totalTimeMs ?? 0) / 1000;
+  const rate = seconds > 0 && iterations !== undefined ? Math.round(iterations / seconds) : undefined;
+  log(
+    `${about(job)}: completed, ${iterations} items in ${seconds.toFixed(1)} s${rate === undefined ? '' : ` (${rate} items/s)`}`,
+    fieldsOf('completed', job, { iterations, totalTimeMs, itemsPerSecond: rate, cursor: cursor ?? null }),
+  );
+});
+worker.on('failed', (job, error) => {
+  if (!job) return log(`a job failed: ${error.message}`, { event: 'failed', queue, error: error.message });
+  // BullMQ stores no attempts as 0, which means one.
+  const attempts = Math.max(1, job.opts.attempts ?? 1);
+  const cursor = (job.progress as { cursor?: unknown } | undefined)?.cursor;
+  const retried = job.attemptsMade < attempts && error.name !== 'UnrecoverableError' && !/^ERR_/.test(error.message);
+  log(
+    `${about(job)}: failed (attempt ${job.attemptsMade} of ${attempts}${retried ? ', retried' : ''}): ${error.message}; cursor ${cursorText(cursor)} kept`,
+    fieldsOf('failed', job, { error: error.message, attemptsMade: job.attemptsMade, attempts, retried, cursor: cursor ?? null }),
+  );
+});
+worker.on('parked', (job, state) =>
+  log(`${about(job)}: paused at cursor ${cursorText(state?.cursor)}; parked until resumed`, fieldsOf('paused', job, { cursor: state?.cursor ?? null })),
+);
+worker.on('cancelled', (job, state) =>
+  log(`${about(job)}: cancelled at cursor ${cursorText(state.cursor)} after ${state.iterations} items`, fieldsOf('cancelled', job, { cursor: state.cursor ?? null, iterations: state.iterations })),
+);
+worker.on('lockLost', (job) =>
+  log(`${about(job)}: lock lost, another worker owns it now; stopped without writing`, fieldsOf('lockLost', job)),
+);
 worker.on('stalledRun', (job, state) =>
-  log(`job ${job.id} (${job.name}): its previous run ended without an outcome (stall ${state.timesStalled} in all); resuming after cursor ${JSON.stringify(state.cursor)}`),
+  log(
+    `${about(job)}: its previous run ended without an outcome (stall ${state.timesStalled} in all); resuming after cursor ${cursorText(state.cursor)}`,
+    fieldsOf('stalled', job, { cursor: state.cursor ?? null, timesStalled: state.timesStalled }),
+  ),
 );
 worker.on('abandoned', (job, reason) => {
   abandoned++;
-  log(`job ${job.id} (${job.name}): not handed back (${reason}); it resumes from its last checkpoint once its lock expires`);
+  log(`${about(job)}: not handed back (${reason}); it resumes from its last checkpoint once its lock expires`, fieldsOf('abandoned', job, { reason }));
 });
 await worker.start();
 log(`started: queue "${config.queue}", concurrency ${config.concurrency}, jobs ${[...jobs.keys()].join(', ')}`);

@@ -287,6 +287,52 @@ describe('job-iteration work', () => {
   });
 });
 
+describe('job log lines', () => {
+  test('work logs one line per job event, with job id, name and queue: started, interrupted, resumed, completed', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 300, delayMs: 5 });
+    const id = ids[0]!;
+    const about = `job ${id} \\(numbers\\) on "${queue.name}"`;
+    const first = work(queue);
+    await waitFor('20 items', () => numbersIn(logs[0]!).length >= 20, 20_000);
+    first.child.kill('SIGTERM');
+    assert.equal((await first.exited).code, 0, first.stderr());
+    assert.match(first.stderr(), new RegExp(`worker\\[\\d+\\] ${about}: started$`, 'm'));
+    const stopped = new RegExp(`${about}: interrupted by bullmq \\(worker closing\\) at cursor (\\d+) after (\\d+) items; back in the queue$`, 'm').exec(first.stderr());
+    assert.ok(stopped, first.stderr());
+    assert.equal(Number(stopped[1]), numbersIn(logs[0]!).at(-1));
+
+    const second = work(queue);
+    await waitFor('the job completed', async () => (await states(queue, ids))[0]?.queueState === 'completed', 30_000, 100);
+    second.child.kill('SIGTERM');
+    assert.equal((await second.exited).code, 0);
+    assert.match(second.stderr(), new RegExp(`${about}: resumed after cursor ${stopped[1]} \\(${stopped[2]} items done, interrupted 1 time\\(s\\)\\)$`, 'm'));
+    assert.match(second.stderr(), new RegExp(`${about}: completed, 300 items in \\d+\\.\\d s \\(\\d+ items/s\\)$`, 'm'));
+  });
+
+  test('--log-format json prints the same events as JSON lines; a failed job says its attempt and the cursor it keeps', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    const { ids } = await enqueueNumbers(queue, 1, { upTo: 50, delayMs: 1 });
+    const sup = work(queue, ['--log-format', 'json'], { FAIL_AT: '7' });
+    await waitFor('the job failed', async () => (await states(queue, ids))[0]?.queueState === 'failed', 30_000, 100);
+    sup.child.kill('SIGTERM');
+    assert.equal((await sup.exited).code, 0, sup.stderr());
+    const lines = sup.stderr().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    for (const line of lines) {
+      assert.equal(typeof line.time, 'string');
+      assert.ok(line.role === 'supervisor' || line.role === 'worker');
+      assert.equal(typeof line.message, 'string');
+    }
+    const events = lines.filter((l) => l.jobId === ids[0]);
+    assert.deepEqual(events.map((e) => e.event), ['started', 'failed']);
+    assert.deepEqual(
+      { ...events[1], time: undefined, pid: undefined, message: undefined },
+      { time: undefined, pid: undefined, message: undefined, role: 'worker', event: 'failed', queue: queue.name, jobId: ids[0], jobName: 'numbers', error: 'item 7 failed', attemptsMade: 1, attempts: 1, retried: false, cursor: 6 },
+    );
+    assert.match(String(events[1]!.message), /failed \(attempt 1 of 1\): item 7 failed; cursor 6 kept$/);
+  });
+});
+
 describe('process-group signals', () => {
   test('Ctrl-C reaching the whole process group (a terminal, systemd) is one graceful stop, not an escalation', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
