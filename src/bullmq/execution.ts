@@ -155,7 +155,12 @@ export class JobExecution {
         this.#assertOwned();
         await this.#claim();
         this.#assertOwned();
-        this.host.emit('started', this.job, { resumed: this.initialState.startedAt !== undefined, state: structuredClone(this.initialState) });
+        const resumed = this.initialState.startedAt !== undefined;
+        this.host.emit('started', this.job, { resumed, state: structuredClone(this.initialState) });
+        if (resumed) {
+          const { cursor, iterations, timesInterrupted } = this.initialState;
+          await this.#jobLog(`resumed after cursor ${JSON.stringify(cursor ?? null)} (${iterations} items done, interrupted ${timesInterrupted} time(s))`);
+        }
       } catch (error) {
         // No run will start, so no run calls onShutdown: what count() opened in the job's fields is released here.
         await this.#shutdownUnrun();
@@ -357,7 +362,12 @@ export class JobExecution {
       if (total !== undefined) {
         progress.total = total;
         progress.percentage = total > 0 ? Math.min(100, Math.round((done / total) * 10000) / 100) : 100;
-        const rate = (done - this.#measuredFrom.done) / (performance.now() - this.#measuredFrom.at);
+        // Dashboards that draw a job's progress (Bull Board's ring) read a number named `progress`.
+        progress.progress = progress.percentage;
+      }
+      const rate = (done - this.#measuredFrom.done) / (performance.now() - this.#measuredFrom.at);
+      if (rate > 0) progress.ratePerSecond = Math.round(rate * 1000 * 10) / 10;
+      if (total !== undefined) {
         if (state.status === 'completed') progress.etaMs = 0;
         else if (rate > 0) progress.etaMs = Math.max(0, Math.round((total - done) / rate));
       }
@@ -383,7 +393,21 @@ export class JobExecution {
         log('%s %s: could not save the state of a failed run: %O', this.host.queueName, this.id, writeError);
       }
     }
+    const message = error instanceof Error ? error.message : String(error);
+    await this.#jobLog(`failed at attempt ${this.job.attemptsMade + 1}: ${message}; cursor ${JSON.stringify(state?.cursor ?? null)} kept`);
     throw error;
+  }
+
+  /**
+   * A line in the job's own BullMQ log (`job.log`), which dashboards show beside the job: its interruptions,
+   * resumes, throttles and errors. A log line is a courtesy: Redis refusing it changes nothing for the job.
+   */
+  async #jobLog(line: string): Promise<void> {
+    try {
+      await this.job.log(line);
+    } catch (error) {
+      log('%s %s: could not add to the job log: %O', this.host.queueName, this.id, error);
+    }
   }
 
   /**
@@ -425,6 +449,12 @@ export class JobExecution {
     // A deploy sends the job to the front of the queue, to be resumed first by the next worker; its own budget or a
     // throttle sends it behind the jobs already waiting.
     const toFront = delayMs === 0 && workerStopping;
+    const where = `at cursor ${JSON.stringify(state.cursor ?? null)} after ${state.iterations} items`;
+    await this.#jobLog(
+      interruption.retryAfterMs !== undefined
+        ? `throttled by ${info.adapter} (${info.reason}) ${where}; back in ${delayMs} ms`
+        : `interrupted by ${info.adapter} (${info.reason}) ${where}${delayMs > 0 ? `; back in ${delayMs} ms` : ''}`,
+    );
     await this.#handBack(toFront ? { to: 'front' } : { to: 'back', delayMs }, 'move the interrupted job back');
     if (workerStopping) this.host.requeued();
     log('%s %s: interrupted by %s (%s) at cursor %j; back in the queue (delay %d ms)', this.host.queueName, this.id, info.adapter, info.reason, state.cursor, delayMs);

@@ -128,6 +128,10 @@ export interface IterationProgress {
   unit?: string;
   /** 0-100, when `total` is known. */
   percentage?: number;
+  /** The same percent, under the name dashboards that draw a job's progress read (Bull Board's ring). */
+  progress?: number;
+  /** This run's rate, in `unit` per second (items when `count()` gives the total). */
+  ratePerSecond?: number;
   /** Estimated milliseconds left at this run's rate, when `total` is known. */
   etaMs?: number;
   /** Time spent running, over all runs. */

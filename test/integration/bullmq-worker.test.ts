@@ -147,6 +147,8 @@ describe('IterationWorker', () => {
       const info = await getIterationState(t.queue, job.id!);
       assert.equal(info?.state?.lastError, 'failed at item 12');
       assert.equal(info?.state?.iterations, 20);
+      const { logs } = await t.queue.getJobLogs(job.id!);
+      assert.deepEqual(logs, ['failed at attempt 1: failed at item 12; cursor 11 kept', 'resumed after cursor 11 (12 items done, interrupted 0 time(s))'], 'the job log tells the story');
     } finally {
       Sequence.failuresLeft = 0;
       await t.cleanup();
@@ -272,6 +274,8 @@ describe('IterationWorker', () => {
     assert.equal(mid.total, 30);
     assert.equal(mid.cursor, mid.iterations - 1);
     assert.equal(mid.percentage, Math.round((mid.iterations / 30) * 10000) / 100);
+    assert.equal(mid.progress, mid.percentage, 'a number named progress, which dashboards draw');
+    assert.ok(seen.some((p) => typeof p.ratePerSecond === 'number' && p.ratePerSecond > 0), 'the rate beside it');
     assert.ok(typeof mid.etaMs === 'number' && mid.etaMs > 0);
     assert.equal(seen.at(-1)?.status, 'completed');
 
@@ -304,6 +308,10 @@ describe('IterationWorker', () => {
     assert.deepEqual(await t.items(), range(20), 'every item exactly once');
     const state = (await getIterationState(t.queue, job.id!))?.state;
     assert.equal(state?.lastInterruption?.retryAfterMs, 1500);
+    assert.deepEqual((await t.queue.getJobLogs(job.id!)).logs, [
+      'throttled by replica-lag (replica lag) at cursor 4 after 5 items; back in 1500 ms',
+      'resumed after cursor 4 (5 items done, interrupted 1 time(s))',
+    ]);
   });
 
   test('a measured enumeration gives progress a total, a percent and an ETA without count()', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
