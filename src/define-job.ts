@@ -1,5 +1,5 @@
 import { InvalidJobError } from './errors.js';
-import { IterableJob, type ClassAdapter, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext } from './iterable-job.js';
+import { IterableJob, type ClassAdapter, type ClassJobOptions, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext } from './iterable-job.js';
 
 /**
  * The parts of a job for {@link defineJob}. `Params`, `Item` and `Cursor` are inferred: `Params` from the annotation
@@ -41,6 +41,8 @@ export interface JobDefinition<Params, Item, Cursor> {
   readonly concurrency?: number;
   /** Interruption adapters consulted in every run of this job, e.g. a `throttle()`; see `IterableJob.localAdapters`. */
   readonly localAdapters?: Readonly<Record<string, ClassAdapter>>;
+  /** Queue options the job is enqueued with (attempts, backoff); see `IterableJob.jobOptions`. */
+  readonly jobOptions?: ClassJobOptions;
 }
 
 const HOOKS = ['validateCursor', 'buildEnumerator', 'eachIteration', 'onStart', 'onResume', 'onComplete', 'onShutdown', 'onCancel', 'count'] as const;
@@ -83,7 +85,7 @@ export function defineJob<Params, Item, Cursor>(
     if (value !== undefined) Object.defineProperty(Defined.prototype, member, { value, writable: true, configurable: true });
   }
   const statics: Record<string, unknown> = { jobName: name };
-  for (const key of ['maxJobRuntimeMs', 'checkpointIntervalMs', 'concurrency', 'localAdapters'] as const) {
+  for (const key of ['maxJobRuntimeMs', 'checkpointIntervalMs', 'concurrency', 'localAdapters', 'jobOptions'] as const) {
     if (definition[key] !== undefined) statics[key] = definition[key];
   }
   Object.assign(Defined, statics);

@@ -1,5 +1,5 @@
 export { IterableJob, isIterableJobClass, jobNameOf } from './iterable-job.js';
-export type { EnumeratorContext, IterationContext, IterableJobClass, Enumeration, Pair } from './iterable-job.js';
+export type { EnumeratorContext, IterationContext, IterableJobClass, Enumeration, Pair, ClassAdapter, ClassJobOptions } from './iterable-job.js';
 export { defineJob } from './define-job.js';
 export type { JobDefinition } from './define-job.js';
 export type { JobProgress } from './progress.js';

@@ -32,6 +32,17 @@ export type Enumeration<Item, Cursor> = Iterable<Pair<Item, Cursor>> | AsyncIter
  */
 export type ClassAdapter = ((ctx: any) => unknown) | { shouldInterrupt(ctx: any): unknown };
 
+/**
+ * Queue options a job class asks for when it is enqueued (`static jobOptions`); a runtime's own options for one
+ * enqueue win over them. The shape of BullMQ's `attempts` and `backoff`, repeated so the core needs no queue.
+ */
+export interface ClassJobOptions {
+  /** Runs a failed job may have in all (1: no retry). */
+  attempts?: number;
+  /** The wait before a retry: milliseconds, or `{ type: 'fixed' | 'exponential', delay }`. */
+  backoff?: number | { type: 'fixed' | 'exponential'; delay?: number };
+}
+
 const BRAND = Symbol.for('job-iteration.IterableJob');
 
 /**
@@ -71,6 +82,11 @@ export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unk
    * runtime runs it: a throttle on the database this job writes to, for example (`{ 'replica-lag': throttle(...) }`).
    */
   static localAdapters?: Readonly<Record<string, ClassAdapter>>;
+  /**
+   * Queue options this job is enqueued with unless the caller says otherwise, e.g. `{ attempts: 5, backoff: { type:
+   * 'exponential', delay: 1000 } }`: a retry resumes from the saved cursor, so retries cost only the failed item.
+   */
+  static jobOptions?: ClassJobOptions;
 
   /**
    * Where the job stands, for hooks and `eachIteration` during a run: the last finished cursor, iterations over all
@@ -125,6 +141,7 @@ export type IterableJobClass<Params = any, Item = any, Cursor = any> = (new () =
   checkpointIntervalMs?: number;
   concurrency?: number;
   localAdapters?: Readonly<Record<string, ClassAdapter>>;
+  jobOptions?: ClassJobOptions;
   readonly name: string;
   readonly prototype: IterableJob<Params, Item, Cursor>;
 };

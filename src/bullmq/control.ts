@@ -63,11 +63,16 @@ export interface ControlResult {
    * job is finished, or was not paused).
    */
   effect: 'requested' | 'applied' | 'none';
+  /** Why nothing was done, when that is not plain from `queueState`. */
+  reason?: string;
+  /** `retryJob`: the saved cursor the job resumes after (absent when it failed before its first item). */
+  cursor?: unknown;
 }
 
 /**
  * Adds an iterable job to a BullMQ queue, named by its class (`jobNameOf`) with data `{ params }`. Params must be a
- * plain JSON value; anything else throws `InvalidParamsError` here rather than failing later in a worker.
+ * plain JSON value; anything else throws `InvalidParamsError` here rather than failing later in a worker. The class's
+ * `static jobOptions` (attempts, backoff) apply unless `options` says otherwise.
  */
 export async function enqueue<Params>(
   queue: Queue,
@@ -77,7 +82,34 @@ export async function enqueue<Params>(
 ): Promise<Job<IterationJobData<Params>>> {
   const name = jobNameOf(JobClass);
   assertJsonParams(name, params);
-  return (await queue.add(name, { params }, options)) as Job<IterationJobData<Params>>;
+  const merged: JobsOptions = { ...(JobClass.jobOptions as JobsOptions | undefined), ...options };
+  if (merged.attempts !== undefined && !(Number.isSafeInteger(merged.attempts) && merged.attempts >= 1)) {
+    throw new InvalidOptionError('attempts', merged.attempts, 'an integer >= 1');
+  }
+  return (await queue.add(name, { params }, merged)) as Job<IterationJobData<Params>>;
+}
+
+/**
+ * Puts a failed job back in the queue to resume from its saved cursor, not from zero (BullMQ's `job.retry`, with its
+ * attempts counted afresh). A job that failed as stalled (`ERR_JOB_STALLED`: an item that kept killing its worker)
+ * gets a fresh count of stalls, so it is tried `maxStalledCount` more times after whatever fixed it. A job that is
+ * not failed is left alone (`effect: 'none'`); a cancelled one too: cancelling is final, enqueue it anew to run it.
+ */
+export async function retryJob(queue: Queue, jobId: string): Promise<ControlResult> {
+  const queueState = await queueStateOf(queue, jobId);
+  if (queueState !== 'failed') return { jobId, queueState, effect: 'none' };
+  const info = await getIterationState(queue, jobId);
+  const state = info?.state;
+  if (state?.status === 'cancelled') return { jobId, queueState, effect: 'none', reason: 'it was cancelled; a cancelled job is not retried (enqueue it anew)' };
+  if (state?.stallsWithoutProgress) {
+    const fresh = { ...state, stallsWithoutProgress: 0 };
+    if (!(await storeOf(queue).replaceState(jobId, JSON.stringify(fresh)))) throw new JobNotFoundError(queue.name, jobId);
+  }
+  const job = await queue.getJob(jobId);
+  if (!job) throw new JobNotFoundError(queue.name, jobId);
+  await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+  log('%s %s: retried from cursor %j', queue.name, jobId, state?.cursor);
+  return { jobId, queueState, effect: 'applied', cursor: state?.cursor };
 }
 
 /**

@@ -14,7 +14,7 @@ export type {
   IterationWorkerEvents,
   IterationWorkerOptions,
 } from './options.js';
-export { enqueue, cancelJob, pauseJob, resumeJob, getIterationState, listIterableJobs } from './control.js';
+export { enqueue, cancelJob, pauseJob, resumeJob, retryJob, getIterationState, listIterableJobs } from './control.js';
 export type { ControlResult, IterationJobInfo, IterationStatus, ListOptions, QueueState } from './control.js';
 export { DEFAULT_REDIS_URL, resolveConnection } from './redis.js';
 export type { IterationConnection, IterationJobData } from './redis.js';

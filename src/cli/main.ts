@@ -18,6 +18,7 @@ const commands: Record<string, () => Promise<Command>> = {
   cancel: async () => (await import('./queue-commands.js')).controlCommand('cancel'),
   pause: async () => (await import('./queue-commands.js')).controlCommand('pause'),
   resume: async () => (await import('./queue-commands.js')).controlCommand('resume'),
+  retry: async () => (await import('./queue-commands.js')).retryCommand,
 };
 
 function version(): string {

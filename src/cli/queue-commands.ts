@@ -1,6 +1,6 @@
-import { Queue } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
 import { JobNotFoundError } from '../bullmq/errors.js';
-import { cancelJob, enqueue, listIterableJobs, pauseJob, resumeJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
+import { cancelJob, enqueue, listIterableJobs, pauseJob, resumeJob, retryJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
 import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
 import { intFlag, paramsFlag, parse } from './args.js';
@@ -34,15 +34,63 @@ async function withQueue<T>(
 
 /** `job-iteration enqueue <module> --job <name> --params <json>` */
 export async function enqueueCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('enqueue', argv, { ...QUEUE_FLAGS, job: { type: 'string' }, params: { type: 'string' }, delay: { type: 'string' } });
+  const { values, positionals } = parse('enqueue', argv, {
+    ...QUEUE_FLAGS,
+    job: { type: 'string' },
+    params: { type: 'string' },
+    delay: { type: 'string' },
+    attempts: { type: 'string' },
+    backoff: { type: 'string' },
+  });
   if (positionals.length !== 1) throw new UsageError(`enqueue takes one module; got ${positionals.length ? positionals.join(' ') : 'none'}`);
   const params = paramsFlag(values.params);
   const delay = intFlag('delay', values.delay, 0, 0);
+  const options: JobsOptions = delay ? { delay } : {};
+  if (values.attempts !== undefined) options.attempts = intFlag('attempts', values.attempts, 1, 1);
+  if (values.backoff !== undefined) options.backoff = backoffFlag(values.backoff);
   const JobClass = pickJob(await loadJobs(positionals), values.job);
   return withQueue(values, async (queue) => {
-    const job = await enqueue(queue, JobClass, params, delay ? { delay } : {});
+    const job = await enqueue(queue, JobClass, params, options);
     console.log(job.id);
     console.error(`enqueued ${job.name} as job ${job.id} on queue "${queue.name}"`);
+    return ExitCode.ok;
+  });
+}
+
+/** `--backoff`: `<ms>` (a fixed wait), `fixed:<ms>` or `exponential:<ms>`. */
+function backoffFlag(value: string): NonNullable<JobsOptions['backoff']> {
+  const match = /^(?:(fixed|exponential):)?(\d+)$/.exec(value.trim());
+  if (!match) throw new UsageError(`--backoff must be <ms>, fixed:<ms> or exponential:<ms>; got "${value}"`);
+  return { type: (match[1] ?? 'fixed') as 'fixed' | 'exponential', delay: Number(match[2]) };
+}
+
+/** `job-iteration retry <jobId>` or `retry --all-failed`: failed jobs back in the queue, resuming from their cursor. */
+export async function retryCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('retry', argv, { ...QUEUE_FLAGS, 'all-failed': { type: 'boolean' } });
+  const all = values['all-failed'] === true;
+  if (all ? positionals.length !== 0 : positionals.length !== 1) {
+    throw new UsageError(all ? 'retry --all-failed takes no job id' : `retry takes one job id, or --all-failed; got ${positionals.length ? positionals.join(' ') : 'none'}`);
+  }
+  return withQueue(values, async (queue) => {
+    const ids = all ? (await queue.getFailed(0, -1)).map((job) => job.id!).filter(Boolean) : [positionals[0]!];
+    let retried = 0;
+    for (const id of ids) {
+      let result: ControlResult;
+      try {
+        result = await retryJob(queue, id);
+      } catch (error) {
+        if (error instanceof JobNotFoundError) throw new UsageError(error.message);
+        throw error;
+      }
+      if (result.effect === 'applied') {
+        retried++;
+        const from = result.cursor === undefined ? 'from its start (it failed before its first item)' : `after cursor ${JSON.stringify(result.cursor)}`;
+        console.log(`job ${id}: back in the queue; it resumes ${from}`);
+      } else {
+        console.log(`job ${id} (${result.queueState}): not retried, ${result.reason ?? `only a failed job is retried`}`);
+      }
+    }
+    if (all) console.error(`${retried} of ${ids.length} failed job(s) on queue "${queue.name}" back in the queue`);
     return ExitCode.ok;
   });
 }

@@ -26,12 +26,14 @@ Commands:
   work <module...> [--queue <name>] [--processes <n>] [--concurrency <n>] [--shutdown-timeout <s>] [--redis <url>]
        [--log-format text|json] [--quiet]
         Supervise worker processes that run the module's jobs from a BullMQ queue; one log line per job event.
-  enqueue <module> [--job <name>] [--params <json>] [--queue <name>] [--redis <url>]
-        Add a job to the queue.
+  enqueue <module> [--job <name>] [--params <json>] [--attempts <n>] [--backoff <ms|exponential:ms>] [--delay <ms>]
+        Add a job to the queue (the job class's static jobOptions apply unless a flag says otherwise).
   status [--queue <name>] [--redis <url>]
         Workers alive, iterable jobs with their cursor, progress and interruptions.
   cancel|pause|resume <jobId> [--queue <name>] [--redis <url>]
         Control one job from any machine.
+  retry <jobId> | --all-failed [--queue <name>] [--redis <url>]
+        Put failed jobs back in the queue; each resumes after its saved cursor, not from zero.
 
 Common options:
   --queue <name>     queue name (default: default)

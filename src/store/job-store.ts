@@ -59,6 +59,11 @@ export interface JobStore {
   withdrawPause(jobId: string): Promise<ControlChange>;
   /** Every field of a job as stored, for showing a job the queue itself cannot parse. */
   readRaw(jobId: string): Promise<Record<string, string>>;
+  /**
+   * Replaces the saved state of a job no worker holds (a failed job about to be retried), unfenced. Returns false
+   * when the job does not exist.
+   */
+  replaceState(jobId: string, stateJson: string): Promise<boolean>;
 }
 
 export function asControl(value: unknown): ControlRequest | undefined {

@@ -159,4 +159,11 @@ export class RedisJobStore implements JobStore {
   async readRaw(jobId: string): Promise<Record<string, string>> {
     return (await this.#client()).hgetall(this.#owner.toKey(jobId));
   }
+
+  async replaceState(jobId: string, stateJson: string): Promise<boolean> {
+    const client = await this.#client();
+    // In one step: an HSET on a job removed meanwhile would create a job hash out of nothing.
+    const lua = `if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end redis.call("HSET", KEYS[1], "${STATE_FIELD}", ARGV[1]) return 1`;
+    return (await client.eval(lua, 1, this.#owner.toKey(jobId), stateJson)) === 1;
+  }
 }

@@ -11,7 +11,9 @@ import {
   listIterableJobs,
   pauseJob,
   resumeJob,
+  retryJob,
 } from '../../src/bullmq/index.js';
+import { STATE_FIELD } from '../../src/store/redis-store.js';
 import { JobNotFoundError } from '../../src/bullmq/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, waitFor } from '../support/queue.js';
@@ -142,5 +144,63 @@ describe('control from any process', () => {
     await assert.rejects(pauseJob(t.queue, 'nope'), { code: 'ERR_JOB_NOT_FOUND' });
     await assert.rejects(resumeJob(t.queue, 'nope'), { code: 'ERR_JOB_NOT_FOUND' });
     assert.equal(await t.redis.exists(t.queue.toKey('nope')), 0, 'no stray hash for a missing job');
+  });
+
+  test('retryJob puts a failed job back to resume after its saved cursor, with fresh attempts and a fresh count of stalls; other jobs are left alone', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshQueue('retry-job', ctx);
+    Sequence.failuresLeft = 1;
+    ctx.after(() => void (Sequence.failuresLeft = 0));
+    const job = await enqueue(t.queue, Sequence, { upTo: 30, failAt: 12, record: t.record }, { attempts: 1 });
+    const first = worker(t.name);
+    const failed = failure(first);
+    await failed;
+    await first.close();
+    assert.equal(await t.queue.getJobState(job.id!), 'failed');
+    // As a poison item leaves it: stalls counted past the limit. A retry asked for by a person starts that count again.
+    const info = await getIterationState(t.queue, job.id!);
+    await t.redis.hset(t.queue.toKey(job.id!), STATE_FIELD, JSON.stringify({ ...info!.state, stallsWithoutProgress: 4, timesStalled: 4 }));
+
+    const result = await retryJob(t.queue, job.id!);
+    assert.deepEqual(result, { jobId: job.id, queueState: 'failed', effect: 'applied', cursor: 11 });
+    const retried = await getIterationState(t.queue, job.id!);
+    assert.equal(retried?.state?.stallsWithoutProgress, 0);
+    assert.equal(retried?.state?.timesStalled, 4, 'the history stays');
+    assert.ok(['waiting', 'active'].includes(retried!.queueState));
+
+    const second = worker(t.name);
+    const done = new Promise<Job>((resolve) => second.on('completed', (j) => resolve(j)));
+    const finished = await done;
+    await second.close();
+    assert.equal(finished.id, job.id);
+    assert.deepEqual(await t.items(), range(30), 'items 0..11 were not run again');
+    assert.deepEqual(await retryJob(t.queue, job.id!), { jobId: job.id, queueState: 'completed', effect: 'none' });
+    await assert.rejects(retryJob(t.queue, 'no-such-job'), JobNotFoundError);
+  });
+
+  test('a cancelled job is not retried', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshQueue('retry-cancelled', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 5, record: t.record });
+    await cancelJob(t.queue, job.id!);
+    const w = worker(t.name);
+    await failure(w);
+    await w.close();
+    const result = await retryJob(t.queue, job.id!);
+    assert.equal(result.effect, 'none');
+    assert.match(result.reason ?? '', /cancelled; a cancelled job is not retried/);
+    assert.equal(await t.queue.getJobState(job.id!), 'failed');
+  });
+
+  test('enqueue applies the class\'s static jobOptions unless the call says otherwise, and refuses attempts below 1', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshQueue('job-options', ctx);
+    class Retried extends Sequence {
+      static override jobName = 'retried';
+      static override jobOptions = { attempts: 5, backoff: { type: 'exponential' as const, delay: 250 } };
+    }
+    const defaults = await enqueue(t.queue, Retried, { upTo: 1 });
+    assert.equal(defaults.opts.attempts, 5);
+    assert.deepEqual(defaults.opts.backoff, { type: 'exponential', delay: 250 });
+    const own = await enqueue(t.queue, Retried, { upTo: 1 }, { attempts: 2 });
+    assert.equal(own.opts.attempts, 2);
+    await assert.rejects(enqueue(t.queue, Retried, { upTo: 1 }, { attempts: 0 }), { code: 'ERR_INVALID_OPTION' });
   });
 });

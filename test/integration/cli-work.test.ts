@@ -333,6 +333,48 @@ describe('job log lines', () => {
   });
 });
 
+describe('retries', () => {
+  test('enqueue --attempts --backoff sets the job\'s retries; retry <id> puts a failed job back to resume after its cursor; retry --all-failed takes every one', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    const log = join(dir, `${queue.name}-retry.log`);
+    const enqueued = await runCli(['enqueue', MODULE, '--job', 'numbers', '--queue', queue.name, '--params', JSON.stringify({ upTo: 20, delayMs: 1, log }), '--attempts', '1', '--backoff', 'exponential:100']);
+    assert.equal(enqueued.code, 0, enqueued.stderr);
+    const id = enqueued.stdout.trim();
+    const job = await queue.getJob(id);
+    assert.equal(job?.opts.attempts, 1);
+    assert.deepEqual(job?.opts.backoff, { type: 'exponential', delay: 100 });
+    const { ids } = await enqueueNumbers(queue, 1, { upTo: 10, delayMs: 1 });
+
+    const failing = work(queue, [], { FAIL_AT: '7' });
+    await waitFor('both jobs failed', async () => (await states(queue, [id, ...ids])).every((s) => s.queueState === 'failed'), 30_000, 100);
+    failing.child.kill('SIGTERM');
+    assert.equal((await failing.exited).code, 0);
+
+    const one = await runCli(['retry', id, '--queue', queue.name]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(one.stdout.trim(), `job ${id}: back in the queue; it resumes after cursor 6`);
+    const again = await runCli(['retry', id, '--queue', queue.name]);
+    assert.match(again.stdout, new RegExp(`^job ${id} \\((waiting|prioritized)\\): not retried, only a failed job is retried$`, 'm'));
+    const all = await runCli(['retry', '--all-failed', '--queue', queue.name]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, new RegExp(`^job ${ids[0]}: back in the queue; it resumes after cursor 6$`, 'm'));
+    assert.match(all.stderr, /1 of 1 failed job\(s\) on queue .* back in the queue/);
+
+    const fixed = work(queue);
+    await waitFor('both jobs completed', async () => (await states(queue, [id, ...ids])).every((s) => s.queueState === 'completed'), 30_000, 100);
+    fixed.child.kill('SIGTERM');
+    assert.equal((await fixed.exited).code, 0);
+    assert.deepEqual(numbersIn(log), range(20), 'items 0..6 ran once: the retry resumed after the cursor');
+
+    const bad = await runCli(['enqueue', MODULE, '--job', 'numbers', '--queue', queue.name, '--backoff', 'soon']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--backoff must be <ms>, fixed:<ms> or exponential:<ms>; got "soon"/);
+    const none = await runCli(['retry', '--queue', queue.name]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /retry takes one job id, or --all-failed; got none/);
+  });
+});
+
 describe('process-group signals', () => {
   test('Ctrl-C reaching the whole process group (a terminal, systemd) is one graceful stop, not an escalation', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
