@@ -1,21 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './usage.js';
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-/** `util.parseArgs` in strict mode, with its errors turned into one-line usage errors. */
-export function parse<O extends Options>(
-  command: string,
-  argv: string[],
-  options: O,
-): { values: { [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : string }; positionals: string[] } {
-  try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }) as never;
-  } catch (error) {
-    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
-    throw new UsageError(`${command}: ${message}`);
-  }
-}
 
 /** A positive integer flag, or a usage error that names the flag and the value. */
 export function intFlag(flag: string, value: string | undefined, fallback: number, min = 1): number {

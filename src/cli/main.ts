@@ -4,52 +4,44 @@ import { inspect } from 'node:util';
 import { JobIterationError } from '../errors.js';
 import { InvalidRedisUrlError, JobModuleError, RedisAuthError, RedisUnreachableError } from '../process/errors.js';
 import { redactUrls } from '../redact.js';
-import { runCommand } from './run.js';
-import { ExitCode, USAGE, UsageError } from './usage.js';
-
-type Command = (argv: string[]) => Promise<number>;
-
-// Commands that need bullmq load it lazily, so `run` works without Redis or bullmq installed.
-const commands: Record<string, () => Promise<Command>> = {
-  run: async () => runCommand,
-  work: async () => (await import('./work.js')).workCommand,
-  enqueue: async () => (await import('./queue-commands.js')).enqueueCommand,
-  status: async () => (await import('./queue-commands.js')).statusCommand,
-  cancel: async () => (await import('./queue-commands.js')).controlCommand('cancel'),
-  pause: async () => (await import('./queue-commands.js')).controlCommand('pause'),
-  resume: async () => (await import('./queue-commands.js')).controlCommand('resume'),
-  retry: async () => (await import('./queue-commands.js')).retryCommand,
-};
+import { CommanderError } from 'commander';
+import { COMMANDS } from './commands.js';
+import { buildProgram } from './program.js';
+import { ExitCode, UsageError } from './usage.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
+const COMMAND_NAMES = new Set(COMMANDS.map((c) => c.name));
+
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
-    console.log(USAGE);
-    return name === undefined ? ExitCode.usage : ExitCode.ok;
+  let outcome: Promise<number> | undefined;
+  const program = buildProgram(version(), (code) => (outcome = code));
+  if (argv.length === 0) {
+    // No command: the help, and the exit code of bad input, as a script calling it without one deserves.
+    process.stdout.write(program.helpInformation());
+    return ExitCode.usage;
   }
-  if (name === '-v' || name === '--version') {
-    console.log(version());
-    return ExitCode.ok;
-  }
+  const command = COMMAND_NAMES.has(argv[0]!) ? argv[0] : undefined;
+  const hint = `(see: job-iteration ${command ? `${command} ` : ''}--help)`;
   try {
-    const load = commands[name];
-    if (!load) throw new UsageError(`unknown command "${name}"`);
-    if (rest.includes('-h') || rest.includes('--help')) {
-      console.log(USAGE);
-      return ExitCode.ok;
-    }
-    return await (await load())(rest);
+    await program.parseAsync(argv, { from: 'user' });
+    return outcome ? await outcome : ExitCode.ok;
   } catch (thrown) {
+    if (thrown instanceof CommanderError) {
+      // Help and version were printed as asked.
+      if (thrown.exitCode === 0) return ExitCode.ok;
+      const message = thrown.code === 'commander.unknownCommand' ? `unknown command "${argv[0]}"` : thrown.message.replace(/^error: /, '');
+      console.error(`job-iteration: ${command ? `${command}: ` : ''}${message}\n${hint}`);
+      return ExitCode.usage;
+    }
     const error = asUsageError(thrown);
     if (error instanceof UsageError || error instanceof JobIterationError) {
       console.error(`job-iteration: ${redactUrls(error.message)}`);
-      if (error instanceof UsageError) console.error(`\n${USAGE}`);
-      // Bad credentials are bad input too, though the usage text would not help with them.
+      if (error instanceof UsageError) console.error(hint);
+      // Bad credentials are bad input too, though the command's help would not help with them.
       return error instanceof UsageError || error instanceof RedisAuthError ? ExitCode.usage : ExitCode.failed;
     }
     // What Node would print for an uncaught error, and its exit code, but with no password of any URL it quotes.

@@ -3,7 +3,8 @@ import { JobNotFoundError } from '../bullmq/errors.js';
 import { cancelJob, enqueue, listIterableJobs, pauseJob, resumeJob, retryJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
 import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
-import { intFlag, paramsFlag, parse } from './args.js';
+import { intFlag, paramsFlag } from './args.js';
+import type { controlFlags, enqueueFlags, Parsed, retryFlags, statusFlags } from './flags.js';
 import { pickJob } from './pick-job.js';
 import { loadJobs } from '../process/load-jobs.js';
 import { redactUrl, redactUrls } from '../redact.js';
@@ -12,7 +13,6 @@ import { assertRedisReachable } from '../process/redis-probe.js';
 import { redisTarget } from '../process/redis-url.js';
 import { ExitCode, UsageError } from './usage.js';
 
-const QUEUE_FLAGS = { queue: { type: 'string' }, redis: { type: 'string' } } as const;
 
 /** Opens the queue after checking Redis answers; always closes it. */
 async function withQueue<T>(
@@ -33,15 +33,7 @@ async function withQueue<T>(
 }
 
 /** `job-iteration enqueue <module> --job <name> --params <json>` */
-export async function enqueueCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('enqueue', argv, {
-    ...QUEUE_FLAGS,
-    job: { type: 'string' },
-    params: { type: 'string' },
-    delay: { type: 'string' },
-    attempts: { type: 'string' },
-    backoff: { type: 'string' },
-  });
+export async function enqueueCommand({ values, positionals }: Parsed<typeof enqueueFlags>): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`enqueue takes one module; got ${positionals.length ? positionals.join(' ') : 'none'}`);
   const params = paramsFlag(values.params);
   const delay = intFlag('delay', values.delay, 0, 0);
@@ -65,8 +57,7 @@ function backoffFlag(value: string): NonNullable<JobsOptions['backoff']> {
 }
 
 /** `job-iteration retry <jobId>` or `retry --all-failed`: failed jobs back in the queue, resuming from their cursor. */
-export async function retryCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('retry', argv, { ...QUEUE_FLAGS, 'all-failed': { type: 'boolean' } });
+export async function retryCommand({ values, positionals }: Parsed<typeof retryFlags>): Promise<number> {
   const all = values['all-failed'] === true;
   if (all ? positionals.length !== 0 : positionals.length !== 1) {
     throw new UsageError(all ? 'retry --all-failed takes no job id' : `retry takes one job id, or --all-failed; got ${positionals.length ? positionals.join(' ') : 'none'}`);
@@ -98,8 +89,7 @@ export async function retryCommand(argv: string[]): Promise<number> {
 /** `job-iteration cancel|pause|resume <jobId>` */
 export function controlCommand(action: 'cancel' | 'pause' | 'resume') {
   const act = { cancel: cancelJob, pause: pauseJob, resume: resumeJob }[action];
-  return async (argv: string[]): Promise<number> => {
-    const { values, positionals } = parse(action, argv, QUEUE_FLAGS);
+  return async ({ values, positionals }: Parsed<typeof controlFlags>): Promise<number> => {
     if (positionals.length !== 1) throw new UsageError(`${action} takes one job id; got ${positionals.length ? positionals.join(' ') : 'none'}`);
     const jobId = positionals[0]!;
     return withQueue(values, async (queue) => {
@@ -122,8 +112,8 @@ export function controlCommand(action: 'cancel' | 'pause' | 'resume') {
 }
 
 /** `job-iteration status`: who is alive, and where every iterable job stands. */
-export async function statusCommand(argv: string[]): Promise<number> {
-  const { values } = parse('status', argv, { ...QUEUE_FLAGS, json: { type: 'boolean' }, limit: { type: 'string' } });
+export async function statusCommand({ values, positionals }: Parsed<typeof statusFlags>): Promise<number> {
+  if (positionals.length > 0) throw new UsageError(`status takes no arguments; got ${positionals.join(' ')}`);
   const limit = intFlag('limit', values.limit, 50);
   return withQueue(values, async (queue, url, redis) => {
     const [processes, jobs] = await Promise.all([listProcesses(redis, queue.name), listIterableJobs(queue, { limit })]);

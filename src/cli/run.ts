@@ -9,7 +9,8 @@ import { runInline } from '../runner.js';
 import { RunHandle } from '../run-handle.js';
 import { trapStopSignals } from '../signals.js';
 import type { JobState } from '../state.js';
-import { intFlag, paramsFlag, parse } from './args.js';
+import { intFlag, paramsFlag } from './args.js';
+import type { Parsed, runFlags } from './flags.js';
 import { pickJob } from './pick-job.js';
 import { loadJobs } from '../process/load-jobs.js';
 import { startProgress } from './progress.js';
@@ -22,16 +23,7 @@ export const STATE_DIR = '.job-iteration';
  * `job-iteration run <module> --job <name>`: runs one job in this process, checkpointing to a file. This process is
  * its own worker: it fires the worker lifecycle hooks, so the `worker-stop` adapter stops the job on Ctrl-C/TERM.
  */
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('run', argv, {
-    job: { type: 'string' },
-    params: { type: 'string' },
-    state: { type: 'string' },
-    restart: { type: 'boolean' },
-    'checkpoint-interval': { type: 'string' },
-    'progress-interval': { type: 'string' },
-    'no-signals': { type: 'boolean' },
-  });
+export async function runCommand({ values, positionals }: Parsed<typeof runFlags>): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`run takes one module; got ${positionals.length ? positionals.join(' ') : 'none'}`);
   const params = paramsFlag(values.params);
   const checkpointIntervalMs = values['checkpoint-interval'] === undefined ? undefined : intFlag('checkpoint-interval', values['checkpoint-interval'], 1000, 0);

@@ -17,35 +17,16 @@ export const ExitCode = {
   urgent: 130,
 } as const;
 
-export const USAGE = `Usage: job-iteration <command> [options]
+/** The exit codes, as every `--help` ends with them. */
+export const EXIT_CODES_HELP = `Exit codes:
+  0    done (the job completed, or the command did what it was asked)
+  1    the job failed; its state was saved at the last good cursor
+  2    bad input: an unknown flag or command, a bad value, a missing module or job, Redis unreachable
+  70   run: an item awaited a promise that can never settle; state saved at the last finished item
+  75   interrupted gracefully, state saved: run the same command again to resume
+  130  stopped at once (a second Ctrl-C or TERM, or QUIT); the state holds the last finished item`;
 
-Commands:
-  run <module> [--job <name>] [--params <json>] [--state <file>] [--restart]
-        Run one job in this process, saving its state to a file; Ctrl-C stops after the current item,
-        and running the same command again resumes. No Redis needed.
-  work <module...> [--queue <name>] [--processes <n>] [--concurrency <n>] [--shutdown-timeout <s>] [--redis <url>]
-       [--log-format text|json] [--quiet]
-        Supervise worker processes that run the module's jobs from a BullMQ queue; one log line per job event.
-  enqueue <module> [--job <name>] [--params <json>] [--attempts <n>] [--backoff <ms|exponential:ms>] [--delay <ms>]
-        Add a job to the queue (the job class's static jobOptions apply unless a flag says otherwise).
-  status [--queue <name>] [--redis <url>]
-        Workers alive, iterable jobs with their cursor, progress and interruptions.
-  cancel|pause|resume <jobId> [--queue <name>] [--redis <url>]
-        Control one job from any machine.
-  retry <jobId> | --all-failed [--queue <name>] [--redis <url>]
-        Put failed jobs back in the queue; each resumes after its saved cursor, not from zero.
-
-Common options:
-  --queue <name>     queue name (default: default)
-  --redis <url>      Redis URL (default: REDIS_URL or redis://127.0.0.1:6379)
-  -h, --help         show this help
-  -v, --version      print the version
-
-Exit codes: 0 done, 1 job failed, 2 bad input, 70 an item never settled (run: state saved at the last finished
-item), 75 interrupted (run again to resume), 130 stopped at once.
-Docs: docs/cli.md`;
-
-/** Bad input. The CLI prints the message on one line, then the usage, and exits 2. */
+/** Bad input. The CLI prints the message on one line, with a pointer to the command's --help, and exits 2. */
 export class UsageError extends Error {
   readonly code = 'ERR_USAGE';
   constructor(message: string) {

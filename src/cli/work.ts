@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Supervisor } from '../supervisor/supervisor.js';
-import { intFlag, numberFlag, parse } from './args.js';
+import { intFlag, numberFlag } from './args.js';
+import type { Parsed, workFlags } from './flags.js';
 import { loadJobs } from '../process/load-jobs.js';
 import { assertRedisReachable } from '../process/redis-probe.js';
 import { redisTarget } from '../process/redis-url.js';
@@ -10,20 +11,8 @@ import { UsageError } from './usage.js';
  * `job-iteration work <module...>`: the supervisor. Modules are imported here first, so a typo fails at once with
  * exit 2 instead of as a crash loop of workers, and so their `onStart`/`onStop` hooks register in this process.
  */
-export async function workCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('work', argv, {
-    queue: { type: 'string' },
-    processes: { type: 'string' },
-    concurrency: { type: 'string' },
-    'shutdown-timeout': { type: 'string' },
-    redis: { type: 'string' },
-    'lock-duration': { type: 'string' },
-    'stalled-interval': { type: 'string' },
-    'checkpoint-interval': { type: 'string' },
-    'heartbeat-interval': { type: 'string' },
-    quiet: { type: 'boolean', short: 'q' },
-    'log-format': { type: 'string' },
-  });
+export async function workCommand({ values, positionals }: Parsed<typeof workFlags>): Promise<number> {
+  if (positionals.length === 0) throw new UsageError('work takes one or more modules; got none');
   const logFormat = values['log-format'] ?? 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json; got "${logFormat}"`);
   const processes = intFlag('processes', values.processes, 1);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -197,9 +197,9 @@ describe('job-iteration run', () => {
   });
 });
 
-describe('job-iteration run: bad input exits 2 with a one-line error and the usage', () => {
+describe('job-iteration run: bad input exits 2 with a one-line error and a pointer to --help', () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ['unknown flag', ['run', MODULE, '--job', 'numbers', '--bogus'], /^job-iteration: run: Unknown option '--bogus'$/m],
+    ['unknown flag', ['run', MODULE, '--job', 'numbers', '--bogus'], /^job-iteration: run: unknown option '--bogus'$/m],
     ['missing module', ['run', 'test/fixtures/nope.mjs', '--job', 'numbers'], /^job-iteration: module not found: test\/fixtures\/nope\.mjs \(looked at .*\)$/m],
     ['module without jobs', ['run', 'test/fixtures/no-jobs.mjs'], /^job-iteration: test\/fixtures\/no-jobs\.mjs exports no IterableJob subclass/m],
     ['unknown job', ['run', MODULE, '--job', 'numbrs'], /^job-iteration: unknown job "numbrs" \(known: letters, numbers\)$/m],
@@ -214,9 +214,36 @@ describe('job-iteration run: bad input exits 2 with a one-line error and the usa
       const result = await runCli(args);
       assert.equal(result.code, 2, result.stderr);
       assert.match(result.stderr, message);
-      assert.match(result.stderr, /Usage: job-iteration <command>/);
+      const hint = args[0] === 'run' ? '(see: job-iteration run --help)' : '(see: job-iteration --help)';
+      assert.deepEqual(result.stderr.trim().split('\n').slice(-1), [hint], 'one line, then where to look; not the whole usage');
+      assert.equal(result.stderr.trim().split('\n').length, 2, result.stderr);
     });
   }
+
+  test('--help of a command shows its usage, every flag with its default, an example, the exit codes and where the docs are; exit 0', { timeout: TEST_TIMEOUT_MS }, async () => {
+    for (const args of [['run', '--help'], ['help', 'run'], ['run', '-h']]) {
+      const result = await runCli(args);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^Usage: job-iteration run <module> \[options\]$/m);
+      for (const flag of ['--job <name>', '--params <json>', '--state <file>', '--restart', '--checkpoint-interval <ms>', '--progress-interval <ms>', '--no-signals']) {
+        assert.ok(result.stdout.includes(flag), `${flag} in ${args.join(' ')}`);
+      }
+      assert.match(result.stdout, /--progress-interval <ms>\s+ms between progress lines .*\(default: 5000\)/s);
+      assert.match(result.stdout, /^Examples:\n {2}job-iteration run examples\/backfill\.mjs --job backfill$/m);
+      assert.match(result.stdout, /^ {2}75 {3}interrupted gracefully/m);
+      const docs = /^Docs: (.+)$/m.exec(result.stdout)?.[1];
+      assert.ok(docs && existsSync(docs) && docs.endsWith('docs/cli.md'), `the docs path opens: ${docs}`);
+    }
+    const top = await runCli(['--help']);
+    assert.equal(top.code, 0);
+    for (const command of ['run <module>', 'work <module...>', 'enqueue <module>', 'status', 'cancel <jobId>', 'retry <jobId> | --all-failed']) assert.ok(top.stdout.includes(command), command);
+    const bare = await runCli([]);
+    assert.equal(bare.code, 2, 'no command is bad input');
+    assert.match(bare.stdout, /^Usage: job-iteration <command> \[options\]$/m);
+    const version = await runCli(['--version']);
+    assert.equal(version.code, 0);
+    assert.equal(version.stdout.trim(), JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+  });
 
   test('a corrupt state file is refused, naming it, and left as it is', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { state } = paths();

@@ -258,7 +258,7 @@ describe('job-iteration work', () => {
     const second = work(queue, fast);
     await waitFor('the stall logged by the new owner', () => /its previous run ended without an outcome \(stall 1 in all\)/.test(second.stderr()), 20_000);
     process.kill(frozen!.pid, 'SIGCONT');
-    await waitFor('the lost lock logged by the frozen worker', () => new RegExp(`worker\\[${frozen!.pid}\\] job ${ids[0]} \\(numbers\\): lock lost`).test(first.stderr()), 10_000);
+    await waitFor('the lost lock logged by the frozen worker', () => new RegExp(`worker\\[${frozen!.pid}\\] job ${ids[0]} \\(numbers\\) on "${queue.name}": lock lost`).test(first.stderr()), 10_000);
     first.child.kill('SIGTERM');
     await first.exited;
     assert.match(first.stderr(), new RegExp(`worker\\[${frozen!.pid}\\] stopped in \\d+ ms; 0 job\\(s\\) returned to the queue; 1 job\\(s\\) lost their lock .*; exiting 1`));
@@ -451,7 +451,8 @@ describe('bad input exits 2 with a one-line error', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['unreachable Redis, naming the URL', ['work', MODULE, '--redis', CLOSED_PORT_URL], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(from --redis\) after 3 attempts: /m],
     ['unreachable Redis for status', ['status', '--redis', CLOSED_PORT_URL], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/m],
-    ['unknown flag', ['work', MODULE, '--proceses', '2'], /^job-iteration: work: Unknown option '--proceses'$/m],
+    ['unknown flag', ['work', MODULE, '--proceses', '2'], /^job-iteration: work: unknown option '--proceses'$/m],
+    ['bad log format', ['work', MODULE, '--log-format', 'xml'], /^job-iteration: --log-format must be text or json; got "xml"$/m],
     ['bad number', ['work', MODULE, '--processes', 'two'], /^job-iteration: --processes must be an integer >= 1; got "two"$/m],
     ['zero shutdown timeout', ['work', MODULE, '--shutdown-timeout', '0'], /^job-iteration: --shutdown-timeout must be at least 0\.1 seconds; got "0"$/m],
     ['missing module', ['work', 'nope.mjs'], /^job-iteration: module not found: nope\.mjs/m],

@@ -1,0 +1,75 @@
+/**
+ * The flags of every command, as data: each one's value, default and description. Help, parsing and the
+ * implementations' types all come from here.
+ */
+export interface FlagSpec {
+  type: 'string' | 'boolean';
+  /** The value's placeholder in help: `--queue <name>`. */
+  value?: string;
+  short?: string;
+  description: string;
+  /** The default as help shows it; the implementation applies it. */
+  default?: string;
+}
+
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+/** What a command receives: its positional arguments and its flags by long name. */
+export interface Parsed<F extends FlagSpecs = FlagSpecs> {
+  values: { [K in keyof F]?: F[K]['type'] extends 'boolean' ? boolean : string };
+  positionals: string[];
+}
+
+
+const queueFlags = {
+  queue: { type: 'string', value: 'name', description: 'BullMQ queue', default: 'default' },
+  redis: { type: 'string', value: 'url', description: 'Redis URL', default: 'REDIS_URL, else redis://127.0.0.1:6379' },
+} as const satisfies FlagSpecs;
+
+const jobFlags = {
+  job: { type: 'string', value: 'name', description: 'the job to use, by job name; may be left out when the module exports one job' },
+  params: { type: 'string', value: 'json', description: "the job's params, a JSON object", default: '{}' },
+} as const satisfies FlagSpecs;
+
+export const runFlags = {
+  ...jobFlags,
+  state: { type: 'string', value: 'file', description: 'where the state is saved', default: '.job-iteration/<job name>.json' },
+  restart: { type: 'boolean', description: 'ignore a saved state and start over' },
+  'checkpoint-interval': { type: 'string', value: 'ms', description: 'ms between state writes (0: every item)', default: "the class's, else 1000" },
+  'progress-interval': { type: 'string', value: 'ms', description: 'ms between progress lines when stderr is not a terminal', default: '5000' },
+  'no-signals': { type: 'boolean', description: 'do not trap SIGINT/SIGTERM (the embedding process owns them)' },
+} as const satisfies FlagSpecs;
+
+export const workFlags = {
+  ...queueFlags,
+  processes: { type: 'string', value: 'n', description: 'worker processes to fork and keep alive', default: '1' },
+  concurrency: { type: 'string', value: 'n', description: 'jobs each worker process runs at once', default: '1' },
+  'shutdown-timeout': { type: 'string', value: 'seconds', description: 'time workers get after TERM before they are killed', default: '25' },
+  'lock-duration': { type: 'string', value: 'ms', description: "BullMQ's job lock", default: '30000' },
+  'stalled-interval': { type: 'string', value: 'ms', description: "BullMQ's stalled-job check", default: '30000' },
+  'checkpoint-interval': { type: 'string', value: 'ms', description: 'ms between state writes while a job runs (0: every item)', default: '1000' },
+  'heartbeat-interval': { type: 'string', value: 'ms', description: 'ms between heartbeats in Redis', default: '5000' },
+  'log-format': { type: 'string', value: 'text|json', description: 'log lines as readable text or as JSON lines', default: 'text' },
+  quiet: { type: 'boolean', short: 'q', description: 'no log lines on stderr (DEBUG=job-iteration:* still shows them)' },
+} as const satisfies FlagSpecs;
+
+export const enqueueFlags = {
+  ...jobFlags,
+  ...queueFlags,
+  delay: { type: 'string', value: 'ms', description: 'wait this long before the job can start', default: '0' },
+  attempts: { type: 'string', value: 'n', description: 'runs the job may have in all; a retry resumes after the saved cursor', default: "the class's, else 1" },
+  backoff: { type: 'string', value: 'ms|fixed:ms|exponential:ms', description: 'wait before a retry' },
+} as const satisfies FlagSpecs;
+
+export const statusFlags = {
+  ...queueFlags,
+  json: { type: 'boolean', description: 'print JSON instead of a table' },
+  limit: { type: 'string', value: 'n', description: 'jobs to list at most', default: '50' },
+} as const satisfies FlagSpecs;
+
+export const controlFlags = queueFlags;
+
+export const retryFlags = {
+  ...queueFlags,
+  'all-failed': { type: 'boolean', description: 'retry every failed job of the queue' },
+} as const satisfies FlagSpecs;
