@@ -1,7 +1,7 @@
 // An example of slow per-row work: enrich 1,000 customer records with a call to an outside API that takes 20 ms.
 // One call at a time that is 20 s; with `static concurrency = 16`, 16 calls are in flight and it takes about 1.3 s.
 //
-//   npx job-iteration run examples/api-enrich.mjs --job api-enrich --params '{"out":"enriched.jsonl"}'
+//   node dist/src/cli/main.js run examples/api-enrich.mjs --job api-enrich --params '{"out":"enriched.jsonl"}'
 //
 // Press Ctrl-C half-way: the calls in flight finish, the cursor is saved, and the same command goes on from there
 // without repeating a call.

@@ -1,5 +1,5 @@
 // An example batch job: "backfill" a derived value over 2,000 records, 2 ms each (about 4 s of work).
-// Run it with `npm run example`; press Ctrl-C half-way, run it again, and it resumes after the last finished record.
+// Run it with `node dist/src/cli/main.js run examples/backfill.mjs --job backfill` (`npm run example`); press Ctrl-C half-way, run it again, and it resumes after the last finished record.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IterableJob } from 'job-iteration';
 

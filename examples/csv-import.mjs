@@ -1,6 +1,6 @@
 // An example import: streams a CSV file of users into a PostgreSQL table, 500 rows per batch, resumable by byte offset.
 //
-//   npx job-iteration run examples/csv-import.mjs --job csv-import
+//   node dist/src/cli/main.js run examples/csv-import.mjs --job csv-import
 //
 // The first run writes the CSV (100,000 rows, some fields quoted with commas, quotes, newlines and accents) if the
 // file is missing, and creates the table. Press Ctrl-C half-way: the batch in flight finishes, the cursor (the byte

@@ -1,7 +1,7 @@
 // Backfills a new column, email_domain, on every row of a users table: 500 rows per UPDATE, walked by primary key.
 //
 //   node examples/postgres-backfill/seed.mjs
-//   npx job-iteration run examples/postgres-backfill/job.mjs --job backfill-email-domains
+//   node dist/src/cli/main.js run examples/postgres-backfill/job.mjs --job backfill-email-domains
 //
 // Press Ctrl-C half-way: the batch in flight finishes, the cursor (the last id done) is saved under .job-iteration/,
 // and the process exits 75. Run the same command again and it resumes with the next batch. Params, all optional:
