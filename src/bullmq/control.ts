@@ -210,8 +210,10 @@ export async function listIterableJobs(queue: Queue, options: ListOptions = {}):
   });
   const found: { loaded: LoadedJob; queueState: QueueState }[] = [];
   const seen = new Set<string>();
+  // `limit` is for the whole list, in the order of LIST_STATES: the jobs at work first.
   for (const queueState of options.states ?? LIST_STATES) {
-    for (const loaded of await loadJobsIn(queue, queueState, limit)) {
+    if (found.length >= limit) break;
+    for (const loaded of await loadJobsIn(queue, queueState, limit - found.length)) {
       const id = loaded.job.id!;
       if (seen.has(id)) continue;
       // A job whose data cannot be read is listed whatever its name: it is broken, and a listing is where to see it.
@@ -219,6 +221,7 @@ export async function listIterableJobs(queue: Queue, options: ListOptions = {}):
       if (!wanted) continue;
       seen.add(id);
       found.push({ loaded, queueState });
+      if (found.length >= limit) break;
     }
   }
   const fields = await storeOf(queue).read(found.map(({ loaded }) => loaded.job.id!));

@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { JobNotFoundError } from '../bullmq/errors.js';
-import { cancelJob, enqueue, listIterableJobs, pauseJob, resumeJob, retryJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
+import { cancelJob, enqueue, getIterationState, listIterableJobs, pauseJob, resumeJob, retryJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
 import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
 import { intFlag, paramsFlag } from './args.js';
@@ -23,7 +23,10 @@ async function withQueue<T>(
   await assertRedisReachable(target);
   const url = target.url;
   const connection = createRedis(url);
-  const queue = new Queue(values.queue ?? 'default', { connection });
+  const name = values.queue ?? 'default';
+  if (name.trim() === '') throw new UsageError('--queue must not be empty');
+  // Looking at a queue must not create it: BullMQ writes a queue's meta key when a Queue object starts.
+  const queue = new Queue(name, { connection, skipMetasUpdate: true });
   try {
     return await use(queue, url, connection);
   } finally {
@@ -113,15 +116,27 @@ export function controlCommand(action: 'cancel' | 'pause' | 'resume') {
 
 /** `job-iteration status`: who is alive, and where every iterable job stands. */
 export async function statusCommand({ values, positionals }: Parsed<typeof statusFlags>): Promise<number> {
-  if (positionals.length > 0) throw new UsageError(`status takes no arguments; got ${positionals.join(' ')}`);
+  if (positionals.length > 1) throw new UsageError(`status takes at most one job id; got ${positionals.join(' ')}`);
   const limit = intFlag('limit', values.limit, 50);
   return withQueue(values, async (queue, url, redis) => {
-    const [processes, jobs] = await Promise.all([listProcesses(redis, queue.name), listIterableJobs(queue, { limit })]);
+    if (positionals.length === 1) return showJob(queue, positionals[0]!, values.json === true);
+    // A queue nothing was ever added to has neither its meta key nor its id counter.
+    if ((await redis.exists(queue.keys.meta!, queue.keys.id!)) === 0) {
+      if (values.json) console.log(JSON.stringify({ queue: queue.name, redis: redactUrl(url), exists: false, processes: [], counts: {}, jobs: [] }, null, 2));
+      else console.log(`queue "${queue.name}" on ${redactUrl(url)}: no such queue (nothing was ever added to it)`);
+      return ExitCode.ok;
+    }
+    const [processes, jobs, counts] = await Promise.all([
+      listProcesses(redis, queue.name),
+      listIterableJobs(queue, { limit }),
+      queue.getJobCounts('active', 'waiting', 'prioritized', 'delayed', 'completed', 'failed'),
+    ]);
     if (values.json) {
-      console.log(JSON.stringify({ queue: queue.name, redis: redactUrl(url), processes, jobs }, null, 2));
+      console.log(JSON.stringify({ queue: queue.name, redis: redactUrl(url), exists: true, processes, counts, jobs: jobs.map(withIsoTimes) }, null, 2));
       return ExitCode.ok;
     }
     console.log(`queue "${queue.name}" on ${redactUrl(url)}`);
+    console.log(`jobs by state: ${Object.entries(counts).map(([state, n]) => `${state} ${n}`).join(', ')}`);
     console.log(`\nprocesses alive: ${processes.length}`);
     for (const p of processes) console.log(`  ${formatProcess(p)}`);
     console.log(`\niterable jobs: ${jobs.length}${jobs.length === limit ? ` (first ${limit}; --limit for more)` : ''}`);
@@ -133,6 +148,48 @@ export async function statusCommand({ values, positionals }: Parsed<typeof statu
     }
     return ExitCode.ok;
   });
+}
+
+/** Epoch-millisecond fields as ISO times, as every other time in the JSON output is. */
+function withIsoTimes(job: IterationJobInfo): Record<string, unknown> {
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  return { ...job, timestamp: iso(job.timestamp), processedOn: iso(job.processedOn), finishedOn: iso(job.finishedOn) };
+}
+
+/** `status <jobId>`: one job in full: params, state, cursor, progress, error with its stack, and its log lines. */
+async function showJob(queue: Queue, jobId: string, json: boolean): Promise<number> {
+  const info = await getIterationState(queue, jobId);
+  if (!info) throw new UsageError(`no job ${jobId} in queue "${queue.name}"`);
+  const [job, { logs }] = await Promise.all([queue.getJob(jobId).catch(() => undefined), queue.getJobLogs(jobId)]);
+  const stacktrace = job?.stacktrace ?? [];
+  if (json) {
+    console.log(JSON.stringify({ ...withIsoTimes(info), attempts: Math.max(1, job?.opts.attempts ?? 1), stacktrace, logs }, null, 2));
+    return ExitCode.ok;
+  }
+  const progress = (info.progress && typeof info.progress === 'object' ? info.progress : {}) as Partial<IterationProgress>;
+  const total = progress.total !== undefined ? ` of ${progress.total}${progress.unit && progress.unit !== 'items' ? ` ${progress.unit}` : ''}` : '';
+  const lines: Array<[string, string]> = [
+    ['job', `${info.id} (${info.name}) on queue "${queue.name}"`],
+    ['status', `${info.status}; BullMQ state ${info.queueState}${info.control ? `; ${info.control} requested` : ''}`],
+    ['params', JSON.stringify(info.params)],
+    ['cursor', info.state && 'cursor' in info.state ? JSON.stringify(info.state.cursor) : 'none yet'],
+    ['items', `${info.state?.iterations ?? 0}${total}${progress.percentage !== undefined ? ` (${progress.percentage}%)` : ''}`],
+    ['runs', `interrupted ${info.state?.timesInterrupted ?? 0} time(s), stalled ${info.state?.timesStalled ?? 0} time(s), ${((info.state?.totalTimeMs ?? 0) / 1000).toFixed(1)} s in all`],
+    ['attempts', `${info.attemptsMade} of ${Math.max(1, job?.opts.attempts ?? 1)}`],
+    ['added', new Date(info.timestamp).toISOString()],
+  ];
+  if (info.state?.updatedAt) lines.push(['saved', `${info.state.updatedAt} (${ago(info.state.updatedAt)} ago)`]);
+  if (info.state?.lastInterruption) {
+    const last = info.state.lastInterruption;
+    lines.push(['last stop', `${last.adapter} (${last.reason}) at ${last.at}${last.retryAfterMs !== undefined ? `, retry after ${last.retryAfterMs} ms` : ''}`]);
+  }
+  if (info.invalid) lines.push(['invalid', info.invalid]);
+  if (info.failedReason) lines.push(['error', info.failedReason]);
+  const width = Math.max(...lines.map(([k]) => k.length));
+  for (const [key, value] of lines) console.log(`${key.padEnd(width)}  ${redactUrls(value)}`);
+  if (stacktrace.length > 0) console.log(`\nstack:\n${redactUrls(stacktrace.at(-1)!)}`);
+  if (logs.length > 0) console.log(`\nlog:\n${logs.map((l) => `  ${redactUrls(l)}`).join('\n')}`);
+  return ExitCode.ok;
 }
 
 function ago(iso: string): string {

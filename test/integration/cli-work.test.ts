@@ -447,6 +447,54 @@ describe('queue commands', () => {
 
 const CLOSED_PORT_URL = 'redis://127.0.0.1:<free port>';
 
+describe('status', () => {
+  test('a queue that does not exist is said to be so, and looking writes nothing to Redis', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const name = `ji-work-${randomUUID()}`;
+    const result = await runCli(['status', '--queue', name]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^queue "${name}" on redis://[^ ]+: no such queue \\(nothing was ever added to it\\)$`, 'm'));
+    assert.deepEqual(await redis.keys(`bull:${name}*`), []);
+  });
+
+  test('counts per state, --limit over the whole list, --json with ISO times, and status <id> with params, cursor, error, stack and log', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    const { ids } = await enqueueNumbers(queue, 3, { upTo: 20, delayMs: 1 });
+    const sup = work(queue, [], { FAIL_AT: '9' });
+    await waitFor('the jobs failed', async () => (await states(queue, ids)).every((s) => s.queueState === 'failed'), 30_000, 100);
+    sup.child.kill('SIGTERM');
+    assert.equal((await sup.exited).code, 0);
+
+    const table = await runCli(['status', '--queue', queue.name, '--limit', '2']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^jobs by state: active 0, waiting 0, prioritized 0, delayed 0, completed 0, failed 3$/m);
+    assert.match(table.stdout, /^iterable jobs: 2 \(first 2; --limit for more\)$/m);
+
+    const json = await runCli(['status', '--queue', queue.name, '--json']);
+    const parsed = JSON.parse(json.stdout) as { counts: Record<string, number>; jobs: Array<{ timestamp: string; finishedOn: string }> };
+    assert.equal(parsed.counts.failed, 3);
+    assert.equal(parsed.jobs.length, 3);
+    for (const job of parsed.jobs) {
+      assert.match(job.timestamp, /^\d{4}-\d\d-\d\dT/);
+      assert.match(job.finishedOn, /^\d{4}-\d\d-\d\dT/);
+    }
+
+    const one = await runCli(['status', ids[0]!, '--queue', queue.name]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, new RegExp(`^job +${ids[0]} \\(numbers\\) on queue "${queue.name}"$`, 'm'));
+    assert.match(one.stdout, /^status +failed; BullMQ state failed$/m);
+    assert.match(one.stdout, /^params +\{"upTo":20,"delayMs":1,"log":".*"\}$/m);
+    assert.match(one.stdout, /^cursor +8$/m);
+    assert.match(one.stdout, /^attempts +1 of 1$/m);
+    assert.match(one.stdout, /^error +item 9 failed$/m);
+    assert.match(one.stdout, /^stack:\nError: item 9 failed\n +at /m);
+    assert.match(one.stdout, /^log:\n {2}failed at attempt 1: item 9 failed; cursor 8 kept$/m);
+
+    const missing = await runCli(['status', 'no-such-job', '--queue', queue.name]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, new RegExp(`^job-iteration: no job no-such-job in queue "${queue.name}"$`, 'm'));
+  });
+});
+
 describe('bad input exits 2 with a one-line error', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['unreachable Redis, naming the URL', ['work', MODULE, '--redis', CLOSED_PORT_URL], /^job-iteration: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(from --redis\) after 3 attempts: /m],
