@@ -1,7 +1,8 @@
 /**
- * Duplicates and their causes, from the item records alone. A job's rows, in the order the items finished, climb
- * one by one; any step back is a resume that redoes items. Each redo is charged to a fault that hit the job shortly
- * before it; a redo that no fault explains is charged to nothing, whose bound is zero.
+ * Duplicates and their causes, from the item records alone. A job's rows, in the order the items finished (their
+ * stamps, see Records.itemsByJob), climb one by one; any step back is a resume that redoes items. Each redo is
+ * charged to a fault that hit the job shortly before it; a redo that no fault explains is charged to nothing, whose
+ * bound is zero.
  */
 import type { ItemRow } from './records.js';
 
@@ -86,8 +87,7 @@ export function boundPerJob(kind: FaultKind, bounds: Bounds): number {
 export function expose(faults: Fault[], rowsByJob: Map<string, ItemRow[]>, itemsOf: (key: string) => number, windowMs: number): void {
   for (const [key, rows] of rowsByJob) {
     const lastItem = itemsOf(key) - 1;
-    // Rows are in finishing order across workers; clocks of processes interleave slightly, so search a sorted copy.
-    const sorted = [...rows].sort((a, b) => a.atMs - b.atMs);
+    const sorted = inStampOrder(key, rows);
     for (const fault of faults) {
       const from = fault.atMs - windowMs;
       let lo = 0;
@@ -109,6 +109,17 @@ export function expose(faults: Fault[], rowsByJob: Map<string, ItemRow[]>, items
       if (hit && !completedBefore) fault.exposed.add(key);
     }
   }
+}
+
+/**
+ * The rows themselves, checked: the rules below compare stamps with fault times, which only holds if a redo's rows
+ * come after the rows they redo in time, not in the order they reached the database.
+ */
+function inStampOrder(key: string, rows: ItemRow[]): ItemRow[] {
+  for (let i = 1; i < rows.length; i++) {
+    if (rows[i]!.atMs < rows[i - 1]!.atMs) throw new Error(`job ${key}: rows out of stamp order at row ${i} (item ${rows[i]!.item})`);
+  }
+  return rows;
 }
 
 export interface JobReport {
@@ -135,7 +146,7 @@ export function analyseJob(key: string, items: number, rows: ItemRow[], faults: 
   let lastItem = -1;
   let current: JobReport['redos'][number] | undefined;
   let prevMs = 0;
-  for (const row of rows) {
+  for (const row of inStampOrder(key, rows)) {
     if (row.item < 0 || row.item >= items) throw new Error(`job ${key}: item ${row.item} out of range 0..${items - 1}`);
     if (row.item > highest) {
       highest = row.item;

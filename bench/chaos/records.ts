@@ -36,10 +36,14 @@ export class Records {
     return Number(rows[0]!.n);
   }
 
-  /** Every job's rows in insertion order, which is the order the items finished in. */
+  /**
+   * Every job's rows in the order the items finished: by the time each worker stamped, not by insertion. A worker
+   * stamps an item, then inserts it; one stopped or starved between the two (a SIGSTOP a few ms after an item)
+   * lands its row seconds late, behind the rows of the worker that took its job meanwhile.
+   */
   async itemsByJob(): Promise<Map<string, ItemRow[]>> {
     const { rows } = await this.pool.query<[string, number, number, string]>({
-      text: `SELECT job_key, item, pid, at_ms FROM ${this.schema}.items ORDER BY id`,
+      text: `SELECT job_key, item, pid, at_ms FROM ${this.schema}.items ORDER BY at_ms, id`,
       rowMode: 'array',
     });
     const byJob = new Map<string, ItemRow[]>();
