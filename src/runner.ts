@@ -219,6 +219,10 @@ class Run<Params, Item, Cursor> {
     return extentOf(this.#enumeration, this.state.cursor, this.state.iterations);
   }
 
+  get savingEveryItem(): boolean {
+    return this.#eagerUntil !== 0;
+  }
+
   /** Where the run is; read through the run's handle. */
   phase: RunPhase = 'pending';
   /** A stop asked for through the handle: the interruption it names. */

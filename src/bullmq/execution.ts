@@ -187,9 +187,13 @@ export class JobExecution {
         job: this.instance,
         state: this.initialState,
         persist: (state) => {
-          // Progress past the point of the last stall, or a clean end, clears the run of stalls without progress.
           if (state.iterations > this.#startIterations) this.#suspect = false;
-          if (state.stallsWithoutProgress && (state.status === 'interrupted' || state.status === 'completed' || state.iterations > this.#startIterations)) {
+          // Saves after every item only replay what the stalled run may already have done past its last save; the
+          // run shows it got further than that with a periodic save one interval after those end (the first save
+          // outside them closes them). A clean end shows it too. Either clears the run of stalls without progress.
+          if (!this.handle.savingEveryItem) this.#periodicSaves++;
+          const movedOn = state.iterations > this.#startIterations && this.#periodicSaves >= 2;
+          if (state.stallsWithoutProgress && (state.status === 'interrupted' || state.status === 'completed' || movedOn)) {
             state.stallsWithoutProgress = 0;
           }
           // A cancellation's save also clears the request it acted on.
@@ -375,6 +379,8 @@ export class JobExecution {
     return progress;
   }
   #measuredFrom: { done: number; at: number } | undefined;
+  /** Saves of this run made outside its window of saves after every item. */
+  #periodicSaves = 0;
 
   /** The run threw: save the last good cursor (fenced) and let BullMQ's attempts/backoff decide. */
   async #failed(error: unknown): Promise<never> {
