@@ -52,6 +52,16 @@ export async function enqueueCommand({ values, positionals }: Parsed<typeof enqu
   });
 }
 
+/** A control call on one job; a job id the queue does not know is bad input. */
+async function control(act: (queue: Queue, jobId: string) => Promise<ControlResult>, queue: Queue, jobId: string): Promise<ControlResult> {
+  try {
+    return await act(queue, jobId);
+  } catch (error) {
+    if (error instanceof JobNotFoundError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
 /** `--backoff`: `<ms>` (a fixed wait), `fixed:<ms>` or `exponential:<ms>`. */
 function backoffFlag(value: string): NonNullable<JobsOptions['backoff']> {
   const match = /^(?:(fixed|exponential):)?(\d+)$/.exec(value.trim());
@@ -69,13 +79,7 @@ export async function retryCommand({ values, positionals }: Parsed<typeof retryF
     const ids = all ? (await queue.getFailed(0, -1)).map((job) => job.id!).filter(Boolean) : [positionals[0]!];
     let retried = 0;
     for (const id of ids) {
-      let result: ControlResult;
-      try {
-        result = await retryJob(queue, id);
-      } catch (error) {
-        if (error instanceof JobNotFoundError) throw new UsageError(error.message);
-        throw error;
-      }
+      const result = await control(retryJob, queue, id);
       if (result.effect === 'applied') {
         retried++;
         const from = result.cursor === undefined ? 'from its start (it failed before its first item)' : `after cursor ${JSON.stringify(result.cursor)}`;
@@ -96,13 +100,7 @@ export function controlCommand(action: 'cancel' | 'pause' | 'resume') {
     if (positionals.length !== 1) throw new UsageError(`${action} takes one job id; got ${positionals.length ? positionals.join(' ') : 'none'}`);
     const jobId = positionals[0]!;
     return withQueue(values, async (queue) => {
-      let result: ControlResult;
-      try {
-        result = await act(queue, jobId);
-      } catch (error) {
-        if (error instanceof JobNotFoundError) throw new UsageError(error.message);
-        throw error;
-      }
+      const result = await control(act, queue, jobId);
       const what = {
         requested: action === 'resume' ? 'resume requested' : `${action} requested; a worker acts on it at the job's next checkpoint`,
         applied: `${action === 'cancel' ? 'cancelled' : action === 'pause' ? 'paused' : 'resumed'}`,
