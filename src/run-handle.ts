@@ -15,8 +15,6 @@ export interface AttachedRun<Cursor> {
   readonly phase: RunPhase;
   /** How far along the job is, from its enumeration (see `MeasuredEnumeration`). */
   extent(): Extent | undefined;
-  /** Whether the run is in its `eagerCheckpointMs` window, saving after every item. */
-  readonly savingEveryItem: boolean;
   requestStop(adapter: string, reason: string): void;
   requestCancel(reason: string): void;
   /** The run must end as this interruption, whatever happens next: its snapshot has been handed on. */
@@ -58,14 +56,6 @@ export class RunHandle<Cursor = unknown> {
    */
   get extent(): Extent | undefined {
     return this.#run?.extent();
-  }
-
-  /**
-   * Whether the run is still in its `eagerCheckpointMs` window, saving after every item. A save made in it only
-   * shows the run redoing what an earlier run may already have done, not that the job got further.
-   */
-  get savingEveryItem(): boolean {
-    return this.#run?.savingEveryItem ?? false;
   }
 
   /**

@@ -219,9 +219,6 @@ class Run<Params, Item, Cursor> {
     return extentOf(this.#enumeration, this.state.cursor, this.state.iterations);
   }
 
-  get savingEveryItem(): boolean {
-    return this.#eagerUntil !== 0;
-  }
 
   /** Where the run is; read through the run's handle. */
   phase: RunPhase = 'pending';

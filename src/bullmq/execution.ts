@@ -159,7 +159,9 @@ export class JobExecution {
         this.host.emit('started', this.job, { resumed, state: structuredClone(this.initialState) });
         if (resumed) {
           const { cursor, iterations, timesInterrupted } = this.initialState;
-          await this.#jobLog(`resumed after cursor ${JSON.stringify(cursor ?? null)} (${iterations} items done, interrupted ${timesInterrupted} time(s))`);
+          // Not awaited: between the ownership check above and the run, an urgent stop must find this execution
+          // starting, with nothing of its own in flight.
+          void this.#jobLog(`resumed after cursor ${JSON.stringify(cursor ?? null)} (${iterations} items done, interrupted ${timesInterrupted} time(s))`);
         }
       } catch (error) {
         // No run will start, so no run calls onShutdown: what count() opened in the job's fields is released here.
@@ -187,13 +189,11 @@ export class JobExecution {
         job: this.instance,
         state: this.initialState,
         persist: (state) => {
+          // Progress past the point of the last stall, or a clean end, clears the run of stalls without progress.
+          // Any progress counts, even while the run saves every item after a stall: a healthy job that other faults
+          // keep killing must never be taken for poison, and a poison item is pinned by those saves soon enough.
           if (state.iterations > this.#startIterations) this.#suspect = false;
-          // Saves after every item only replay what the stalled run may already have done past its last save; the
-          // run shows it got further than that with a periodic save one interval after those end (the first save
-          // outside them closes them). A clean end shows it too. Either clears the run of stalls without progress.
-          if (!this.handle.savingEveryItem) this.#periodicSaves++;
-          const movedOn = state.iterations > this.#startIterations && this.#periodicSaves >= 2;
-          if (state.stallsWithoutProgress && (state.status === 'interrupted' || state.status === 'completed' || movedOn)) {
+          if (state.stallsWithoutProgress && (state.status === 'interrupted' || state.status === 'completed' || state.iterations > this.#startIterations)) {
             state.stallsWithoutProgress = 0;
           }
           // A cancellation's save also clears the request it acted on.
@@ -379,8 +379,6 @@ export class JobExecution {
     return progress;
   }
   #measuredFrom: { done: number; at: number } | undefined;
-  /** Saves of this run made outside its window of saves after every item. */
-  #periodicSaves = 0;
 
   /** The run threw: save the last good cursor (fenced) and let BullMQ's attempts/backoff decide. */
   async #failed(error: unknown): Promise<never> {

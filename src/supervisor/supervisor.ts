@@ -5,6 +5,7 @@ import { trapStopSignals, type StopSignal } from '../signals.js';
 import { closeRedis, createRedis } from '../process/redis-client.js';
 import { Heartbeat } from './heartbeat.js';
 import { urgentStepMs } from './shutdown.js';
+import { ConnectionWatch } from '../process/connection-watch.js';
 import { createLogger, logHookErrors, type Logger } from './log.js';
 import { isWorkerMessage, type SupervisorMessage, type WorkerProcessConfig } from './messages.js';
 
@@ -94,7 +95,7 @@ export class Supervisor {
     });
     const o = this.#options;
     this.#redis = createRedis(o.redisUrl);
-    this.#redis.on('error', (error) => this.#log(`redis: ${error.message}`));
+    new ConnectionWatch((line) => this.#log(line)).watch(this.#redis);
     this.#heartbeat = new Heartbeat(this.#redis, o.queue, 'supervisor', o.heartbeatMs ?? 5000);
     await this.#heartbeat.start();
     await lifecycle.fire('start', { reason: 'work' });

@@ -9,6 +9,7 @@ import type { IterationWorker } from '../bullmq/index.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { Redis } from 'ioredis';
 import { trapStopSignals, type StopSignal } from '../signals.js';
+import { ConnectionWatch } from '../process/connection-watch.js';
 import { createLogger, logHookErrors } from './log.js';
 import { isConfigMessage, type WorkerMessage, type WorkerProcessConfig } from './messages.js';
 import { urgentStepMs } from './shutdown.js';
@@ -119,7 +120,9 @@ if (stopRequest) {
   log(`${stopRequest.signal} before start-up finished; exiting 0`);
   process.exit(0);
 }
+const connection = new ConnectionWatch((line) => log(line));
 redis = createRedis(config.redisUrl);
+connection.watch(redis);
 heartbeat = new HeartbeatClass(redis, config.queue, 'worker', config.heartbeatMs, process.ppid);
 await heartbeat.start();
 
@@ -201,6 +204,12 @@ worker.on('stalledRun', (job, state) =>
 worker.on('abandoned', (job, reason) => {
   abandoned++;
   log(`${about(job)}: not handed back (${reason}); it resumes from its last checkpoint once its lock expires`, fieldsOf('abandoned', job, { reason }));
+});
+// The worker's own clients report errors through it; they count towards the same outage as the heartbeat's.
+const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|connect ETIMEDOUT/;
+worker.on('error', (error) => {
+  if (CONNECTION_ERROR.test(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`)) connection.lost(error);
+  else log(`worker error: ${error.message}`);
 });
 await worker.start();
 log(`started: queue "${config.queue}", concurrency ${config.concurrency}, jobs ${[...jobs.keys()].join(', ')}`);

@@ -9,7 +9,8 @@ import { Redis } from 'ioredis';
 import { getIterationState } from '../../src/bullmq/index.js';
 import { listProcesses } from '../../src/supervisor/heartbeat.js';
 import { killAll, numbersIn, range, runCli, startCli, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
-import { freePort } from '../support/redis-server.js';
+import { freePort, startOwnRedis } from '../support/redis-server.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const MODULE = 'test/fixtures/cli-jobs.mjs';
@@ -446,6 +447,40 @@ describe('queue commands', () => {
 });
 
 const CLOSED_PORT_URL = 'redis://127.0.0.1:<free port>';
+
+describe('Redis outage under work', () => {
+  test('one line when Redis goes and one when it comes back, in each process; no stack traces; the job finishes', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const own = await startOwnRedis();
+    const queue = new Queue(`ji-work-${randomUUID()}`, { connection: { url: own.url } });
+    try {
+      const log = join(dir, `${queue.name}.log`);
+      const enqueued = await runCli(['enqueue', MODULE, '--job', 'numbers', '--queue', queue.name, '--redis', own.url, '--params', JSON.stringify({ upTo: 300, delayMs: 10, log })]);
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      const sup = startCli(['work', MODULE, '--queue', queue.name, '--redis', own.url, '--heartbeat-interval', '500']);
+      await waitFor('20 items', () => numbersIn(log).length >= 20, 20_000);
+      await own.kill();
+      await waitFor('the outage logged', () => (sup.stderr().match(/Redis connection lost/g) ?? []).length >= 2, 20_000);
+      await sleep(1500);
+      await own.start();
+      await waitFor('the job completed', () => numbersIn(log).length >= 300, 60_000, 100);
+      await waitFor('the return logged', () => (sup.stderr().match(/Redis connection back/g) ?? []).length >= 2, 20_000);
+      sup.child.kill('SIGTERM');
+      assert.equal((await sup.exited).code, 0, sup.stderr());
+      const err = sup.stderr();
+      assert.equal((err.match(/supervisor\[\d+\] Redis connection lost/g) ?? []).length, 1, err);
+      assert.equal((err.match(/supervisor\[\d+\] Redis connection back/g) ?? []).length, 1, err);
+      assert.equal((err.match(/worker\[\d+\] Redis connection lost/g) ?? []).length, 1, err);
+      assert.equal((err.match(/worker\[\d+\] Redis connection back/g) ?? []).length, 1, err);
+      assert.doesNotMatch(err, /Unhandled error event|^\s+at /m, 'no stack traces');
+      assert.deepEqual([...new Set(numbersIn(log))].sort((a, b) => a - b), range(300));
+    } finally {
+      // A queue whose server is gone would retry for ever and keep the test process alive.
+      await queue.disconnect();
+      await queue.close().catch(() => undefined);
+      await own.destroy();
+    }
+  });
+});
 
 describe('status', () => {
   test('a queue that does not exist is said to be so, and looking writes nothing to Redis', { timeout: TEST_TIMEOUT_MS }, async () => {
