@@ -138,11 +138,19 @@ export async function statusCommand({ values, positionals }: Parsed<typeof statu
     console.log(`\nprocesses alive: ${processes.length}`);
     for (const p of processes) console.log(`  ${formatProcess(p)}`);
     console.log(`\niterable jobs: ${jobs.length}${jobs.length === limit ? ` (first ${limit}; --limit for more)` : ''}`);
-    if (jobs.length > 0) printTable(jobs.map(jobRow));
+    // An active job whose lock is gone has lost its worker (a crash, a kill, a frozen process) and waits for
+    // BullMQ's stalled-job check: it is not running, whatever its saved status says.
+    const active = jobs.filter((job) => job.queueState === 'active');
+    const locks = active.length === 0 ? [] : await Promise.all(active.map((job) => redis.exists(`${queue.toKey(job.id)}:lock`)));
+    const lockless = new Set(active.filter((_, i) => locks[i] === 0).map((job) => job.id));
+    if (jobs.length > 0) printTable(jobs.map((job) => jobRow(job, lockless.has(job.id))));
     // Why a job cannot run or did not finish, in full: the table has no room for it and it is what a person needs.
     for (const job of jobs) {
       const problem = job.invalid ?? (job.queueState === 'failed' ? job.failedReason : undefined);
       if (problem) console.log(`  job ${job.id}: ${redactUrls(problem)}`);
+      if (lockless.has(job.id)) {
+        console.log(`  job ${job.id}: active, but no worker holds its lock (crashed, killed or frozen); BullMQ's stalled-job check hands it to a worker, which resumes after its last saved cursor`);
+      }
     }
     return ExitCode.ok;
   });
@@ -200,26 +208,34 @@ function formatProcess(p: ProcessRecord): string {
   return `${p.role.padEnd(10)} pid ${String(p.pid).padEnd(7)} host ${p.hostname}  up ${ago(p.startedAt)}  last beat ${ago(p.beatAt)} ago${parent}`;
 }
 
-function jobRow(job: IterationJobInfo): string[] {
+function jobRow(job: IterationJobInfo, lockless: boolean): string[] {
   const progress = (job.progress && typeof job.progress === 'object' ? job.progress : {}) as Partial<IterationProgress>;
   const iterations = job.state?.iterations ?? progress.iterations ?? 0;
   const total = progress.total;
   const cursor = job.state && 'cursor' in job.state ? JSON.stringify(job.state.cursor) : '-';
+  const running = job.queueState === 'active';
   return [
     job.id,
     job.name,
-    job.status,
+    lockless ? 'stalled?' : job.status,
     job.queueState,
     total !== undefined ? `${iterations}/${total}` : String(iterations),
     progress.percentage !== undefined ? `${progress.percentage.toFixed(1)}%` : '-',
     cursor.length > 30 ? `${cursor.slice(0, 27)}...` : cursor,
     String(job.state?.timesInterrupted ?? 0),
     String(job.state?.timesStalled ?? 0),
+    String(job.attemptsMade),
+    job.state?.updatedAt ? `${ago(job.state.updatedAt)} ago` : '-',
+    running && !lockless && progress.etaMs !== undefined ? formatMs(progress.etaMs) : '-',
   ];
 }
 
+function formatMs(ms: number): string {
+  return ago(new Date(Date.now() - ms).toISOString());
+}
+
 function printTable(rows: string[][]): void {
-  const header = ['ID', 'JOB', 'STATUS', 'QUEUE STATE', 'ITEMS', 'DONE', 'CURSOR', 'INTERRUPTED', 'STALLED'];
+  const header = ['ID', 'JOB', 'STATUS', 'QUEUE STATE', 'ITEMS', 'DONE', 'CURSOR', 'INTERRUPTED', 'STALLED', 'ATTEMPTS', 'SAVED', 'ETA'];
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   for (const row of all) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);

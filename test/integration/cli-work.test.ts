@@ -483,6 +483,25 @@ describe('Redis outage under work', () => {
 });
 
 describe('status', () => {
+  test('an active job whose worker was killed shows as stalled?, not running, with the age of its last checkpoint', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 2000, delayMs: 10 });
+    // A short lock, and a stalled-job check far off, so the job stays active without a lock long enough to look.
+    const sup = work(queue, ['--lock-duration', '1000', '--stalled-interval', '60000', '--checkpoint-interval', '100']);
+    await waitFor('20 items', () => numbersIn(logs[0]!).length >= 20, 20_000);
+    const before = await runCli(['status', '--queue', queue.name]);
+    assert.match(before.stdout, new RegExp(`\\n  ${ids[0]}\\s+numbers\\s+running\\s+active\\s+.*\\s+0\\s+\\d+s ago\\s+\\S+\\n`));
+    const [worker] = await workersOf(queue);
+    process.kill(worker!.pid, 'SIGKILL');
+    await sleep(1500);
+    const after = await runCli(['status', '--queue', queue.name]);
+    assert.equal(after.code, 0, after.stderr);
+    assert.match(after.stdout, new RegExp(`\\n  ${ids[0]}\\s+numbers\\s+stalled\\?\\s+active\\s`), after.stdout);
+    assert.match(after.stdout, new RegExp(`job ${ids[0]}: active, but no worker holds its lock`));
+    sup.child.kill('SIGTERM');
+    await sup.exited;
+  });
+
   test('a queue that does not exist is said to be so, and looking writes nothing to Redis', { timeout: TEST_TIMEOUT_MS }, async () => {
     const name = `ji-work-${randomUUID()}`;
     const result = await runCli(['status', '--queue', name]);
