@@ -199,7 +199,12 @@ async function showJob(queue: Queue, jobId: string, json: boolean): Promise<numb
 }
 
 function ago(iso: string): string {
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return span(Date.now() - Date.parse(iso));
+}
+
+/** A duration, rounded to the unit a person reads at a glance: `42s`, `17m`, `3h`. */
+function span(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
 }
 
@@ -226,12 +231,8 @@ function jobRow(job: IterationJobInfo, lockless: boolean): string[] {
     String(job.state?.timesStalled ?? 0),
     String(job.attemptsMade),
     job.state?.updatedAt ? `${ago(job.state.updatedAt)} ago` : '-',
-    running && !lockless && progress.etaMs !== undefined ? formatMs(progress.etaMs) : '-',
+    running && !lockless && progress.etaMs !== undefined ? span(progress.etaMs) : '-',
   ];
-}
-
-function formatMs(ms: number): string {
-  return ago(new Date(Date.now() - ms).toISOString());
 }
 
 function printTable(rows: string[][]): void {

@@ -206,7 +206,7 @@ worker.on('abandoned', (job, reason) => {
   log(`${about(job)}: not handed back (${reason}); it resumes from its last checkpoint once its lock expires`, fieldsOf('abandoned', job, { reason }));
 });
 // The worker's own clients report errors through it; they count towards the same outage as the heartbeat's.
-const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|connect ETIMEDOUT/;
+const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed/;
 worker.on('error', (error) => {
   if (CONNECTION_ERROR.test(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`)) connection.lost(error);
   else log(`worker error: ${error.message}`);
