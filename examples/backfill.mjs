@@ -25,4 +25,12 @@ export class Backfill extends IterableJob {
   count({ upTo = records.length } = {}) {
     return upTo;
   }
+
+  // Params come from a command line or a queue: say which field is wrong before anything runs.
+  validateParams({ upTo = records.length, ...rest } = {}) {
+    if (!Number.isSafeInteger(upTo) || upTo < 1 || upTo > records.length) return `upTo must be an integer from 1 to ${records.length}; got ${JSON.stringify(upTo)}`;
+    const unknown = Object.keys(rest);
+    if (unknown.length > 0) return `unknown field ${JSON.stringify(unknown[0])} (known: upTo)`;
+    return true;
+  }
 }

@@ -17,6 +17,8 @@ export interface JobDefinition<Params, Item, Cursor> {
    * gives the cursor its type everywhere else, so `buildEnumerator` can use `context.cursor` without a cast.
    */
   readonly validateCursor?: (cursor: unknown, params: NoInfer<Params>) => cursor is Cursor;
+  /** Checks the params before anything runs; see `IterableJob.validateParams`. */
+  readonly validateParams?: (params: NoInfer<Params>) => boolean | string | void;
   /** Returns the `[item, cursor]` pairs after `context.cursor`; see `IterableJob.buildEnumerator`. */
   readonly buildEnumerator: (params: Params, context: EnumeratorContext<Cursor>) => Enumeration<Item, Cursor>;
   /** Processes one item; must be idempotent. See `IterableJob.eachIteration`. */
@@ -45,7 +47,7 @@ export interface JobDefinition<Params, Item, Cursor> {
   readonly jobOptions?: ClassJobOptions;
 }
 
-const HOOKS = ['validateCursor', 'buildEnumerator', 'eachIteration', 'onStart', 'onResume', 'onComplete', 'onShutdown', 'onCancel', 'count'] as const;
+const HOOKS = ['validateParams', 'validateCursor', 'buildEnumerator', 'eachIteration', 'onStart', 'onResume', 'onComplete', 'onShutdown', 'onCancel', 'count'] as const;
 
 /**
  * Defines a job without writing a class, with its types inferred: the result is an ordinary `IterableJob`

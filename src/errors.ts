@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'ERR_CURSOR_NOT_SERIALIZABLE'
   | 'ERR_INVALID_ENUMERATOR'
   | 'ERR_INVALID_STATE'
+  | 'ERR_STATE_NOT_WRITABLE'
   | 'ERR_INVALID_OPTION'
   | 'ERR_INVALID_JOB'
   | 'ERR_INVALID_ADAPTER'
@@ -81,6 +82,16 @@ export class InvalidEnumeratorError extends JobIterationError {
 export class InvalidStateError extends JobIterationError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_INVALID_STATE', message, options);
+  }
+}
+
+/** A state file cannot be written where it is asked to be: its folder cannot be made, or not written in. */
+export class StateNotWritableError extends JobIterationError {
+  /** The state file's path. */
+  readonly path: string;
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_STATE_NOT_WRITABLE', message, options);
+    this.path = path;
   }
 }
 
@@ -158,8 +169,16 @@ export class UnknownJobError extends JobIterationError {
 /** A job's params are not a plain JSON value, so the job could not be stored and resumed exactly. */
 export class InvalidParamsError extends JobIterationError {
   readonly jobName: string;
-  constructor(jobName: string, detail: string) {
-    super('ERR_INVALID_PARAMS', `Params of job "${jobName}" must be a plain JSON value: ${detail}`);
+  /**
+   * @param options.refused - the job's `validateParams` refused them, and `detail` is its reason; otherwise they are
+   *   not plain JSON.
+   */
+  constructor(jobName: string, detail: string, options?: { refused?: boolean; cause?: unknown }) {
+    super(
+      'ERR_INVALID_PARAMS',
+      options?.refused ? `Params of job "${jobName}" are refused: ${detail}` : `Params of job "${jobName}" must be a plain JSON value: ${detail}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.jobName = jobName;
   }
 }

@@ -35,6 +35,7 @@ export {
   CursorNotSerializableError,
   InvalidEnumeratorError,
   InvalidStateError,
+  StateNotWritableError,
   InvalidOptionError,
   InvalidJobError,
   InvalidAdapterError,

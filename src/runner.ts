@@ -3,7 +3,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { assertDuration } from './config.js';
 import { resolveCheckpointInterval } from './checkpoint-interval.js';
-import { IterationFailedError, InvalidCursorError, InvalidEnumeratorError, InvalidOptionError, JobIterationError } from './errors.js';
+import { IterationFailedError, InvalidCursorError, InvalidEnumeratorError, InvalidOptionError, InvalidParamsError, JobIterationError } from './errors.js';
 import { events, type JobEventBase } from './events.js';
 import { extentOf, type Extent } from './extent.js';
 import {
@@ -17,7 +17,7 @@ import {
   type ResolvedAdapter,
 } from './interruption.js';
 import { assertRunnableJob, type IterableJob, type IterableJobClass, type Pair } from './iterable-job.js';
-import { frozenParams } from './params.js';
+import { checkParams, frozenParams } from './params.js';
 import { bindProgress, type JobProgress } from './progress.js';
 import { ABORT_SIGNAL_ADAPTER as ABORT_SIGNAL, describeAbortReason } from './abort-reason.js';
 import { jsonCursor, newState, parseState, type JobState } from './state.js';
@@ -248,6 +248,7 @@ class Run<Params, Item, Cursor> {
 
   async execute(): Promise<RunResult<Cursor>> {
     const { state } = this;
+    this.#checkParams();
     if (state.cursor !== undefined && typeof this.job.validateCursor === 'function') this.#checkCursor(state.cursor);
     this.options.handle?.attach(this);
     const release = bindProgress(this.job, () => this.progress());
@@ -387,6 +388,18 @@ class Run<Params, Item, Cursor> {
       runTimeMs: Math.round(performance.now() - this.clockStart),
       ...(shutdownFailed ? { shutdownError } : {}),
     };
+  }
+
+  /** Refuses params the job does not accept, before anything runs or is written. */
+  #checkParams(): void {
+    try {
+      checkParams(this.job, this.jobName, this.params);
+    } catch (thrown) {
+      const error = thrown as InvalidParamsError;
+      attachState(error, this.state);
+      events.emit('job:error', { ...this.eventBase(), error });
+      throw error;
+    }
   }
 
   /** Refuses a saved cursor the job does not accept, before anything runs or is written. */

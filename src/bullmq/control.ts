@@ -3,6 +3,7 @@ import createDebug from 'debug';
 import { InvalidOptionError } from '../errors.js';
 import { JobNotFoundError } from './errors.js';
 import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
+import { checkParams } from '../params.js';
 import type { JobState } from '../state.js';
 import type { ControlRequest, JobStore, StoredFields } from '../store/job-store.js';
 import { RedisJobStore } from '../store/redis-store.js';
@@ -82,6 +83,8 @@ export async function enqueue<Params>(
 ): Promise<Job<IterationJobData<Params>>> {
   const name = jobNameOf(JobClass);
   assertJsonParams(name, params);
+  // On the prototype, not an instance: checking params at enqueue must not run a constructor that opens a pool.
+  checkParams(JobClass.prototype, name, params);
   const merged: JobsOptions = { ...(JobClass.jobOptions as JobsOptions | undefined), ...options };
   if (merged.attempts !== undefined && !(Number.isSafeInteger(merged.attempts) && merged.attempts >= 1)) {
     throw new InvalidOptionError('attempts', merged.attempts, 'an integer >= 1');

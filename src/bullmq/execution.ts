@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import createDebug from 'debug';
-import { InvalidCursorError, type JobIterationError } from '../errors.js';
+import { InvalidCursorError, InvalidParamsError, type JobIterationError } from '../errors.js';
 import { events } from '../events.js';
 import { InterruptionAdapters, type Interruption, type InterruptionAdapterFn, type InterruptionContext } from '../interruption.js';
 import { WORKER_STOP_ADAPTER } from '../../adapters/worker-stop.js';
@@ -383,8 +383,8 @@ export class JobExecution {
   /** The run threw: save the last good cursor (fenced) and let BullMQ's attempts/backoff decide. */
   async #failed(error: unknown): Promise<never> {
     if (error instanceof LockLostError) return this.#lockLost();
-    // A saved cursor the job refuses will be refused by every retry: fail for good, the state left as it is.
-    if (error instanceof InvalidCursorError) {
+    // A saved cursor or params the job refuses will be refused by every retry: fail for good, the state left as it is.
+    if (error instanceof InvalidCursorError || error instanceof InvalidParamsError) {
       log('%s %s: %s', this.host.queueName, this.id, error.message);
       throw permanentFailure(error);
     }

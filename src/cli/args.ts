@@ -16,6 +16,17 @@ export function numberFlag(flag: string, value: string | undefined, fallback: nu
   return n;
 }
 
+/**
+ * `--queue`: a BullMQ queue name. BullMQ refuses an empty one and one with `:` (its key separator) only when a
+ * queue or worker is made, which in `work` would be inside every worker process, over and over.
+ */
+export function queueFlag(value: string | undefined): string {
+  if (value === undefined) return 'default';
+  if (value.trim() === '') throw new UsageError('--queue must not be empty');
+  if (value.includes(':')) throw new UsageError(`--queue must not contain ":" (BullMQ's key separator); got "${value}"`);
+  return value;
+}
+
 /** `--params`: a JSON object. */
 export function paramsFlag(value: string | undefined): Record<string, unknown> {
   if (value === undefined) return {};

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
-import { JobIterationError } from '../errors.js';
+import { InvalidParamsError, JobIterationError } from '../errors.js';
 import { InvalidRedisUrlError, JobModuleError, RedisAuthError, RedisUnreachableError } from '../process/errors.js';
 import { redactUrls } from '../redact.js';
 import { CommanderError } from 'commander';
@@ -55,7 +55,8 @@ export async function main(argv: string[]): Promise<number> {
  * on a command line each of those is bad input, told with the usage text and exit 2.
  */
 function asUsageError(error: unknown): unknown {
-  const input = error instanceof InvalidRedisUrlError || error instanceof RedisUnreachableError || error instanceof JobModuleError;
+  const input =
+    error instanceof InvalidRedisUrlError || error instanceof RedisUnreachableError || error instanceof JobModuleError || error instanceof InvalidParamsError;
   return input ? new UsageError(error.message) : error;
 }
 

@@ -3,7 +3,7 @@ import { JobNotFoundError } from '../bullmq/errors.js';
 import { cancelJob, enqueue, getIterationState, listIterableJobs, pauseJob, resumeJob, retryJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
 import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
-import { intFlag, paramsFlag } from './args.js';
+import { intFlag, paramsFlag, queueFlag } from './args.js';
 import type { controlFlags, enqueueFlags, Parsed, retryFlags, statusFlags } from './flags.js';
 import { pickJob } from './pick-job.js';
 import { loadJobs } from '../process/load-jobs.js';
@@ -23,8 +23,7 @@ async function withQueue<T>(
   await assertRedisReachable(target);
   const url = target.url;
   const connection = createRedis(url);
-  const name = values.queue ?? 'default';
-  if (name.trim() === '') throw new UsageError('--queue must not be empty');
+  const name = queueFlag(values.queue);
   // Looking at a queue must not create it: BullMQ writes a queue's meta key when a Queue object starts.
   const queue = new Queue(name, { connection, skipMetasUpdate: true });
   try {

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { InvalidStateError } from '../errors.js';
+import { InvalidStateError, StateNotWritableError } from '../errors.js';
 import { FileStateStore } from '../file-store.js';
 import { countItems, jobNameOf } from '../iterable-job.js';
+import { checkParams } from '../params.js';
 import { lifecycle } from '../lifecycle.js';
 import { redactUrls } from '../redact.js';
 import { runInline } from '../runner.js';
@@ -30,14 +31,19 @@ export async function runCommand({ values, positionals }: Parsed<typeof runFlags
   const progressEveryMs = intFlag('progress-interval', values['progress-interval'], 5000, 50);
   const JobClass = pickJob(await loadJobs(positionals), values.job);
   const jobName = jobNameOf(JobClass);
+  // One instance for the params check, count and the run, so what the job opens in its fields is released by the
+  // run's onShutdown.
+  const job = new JobClass();
+  checkParams(job, jobName, params);
   const store = new FileStateStore(values.state ?? join(STATE_DIR, `${jobName.replace(/[^a-z0-9_.-]/gi, '_')}.json`));
 
   let saved: ReturnType<typeof store.load>;
   try {
     saved = values.restart ? undefined : store.load(jobName);
+    await store.checkWritable();
   } catch (error) {
-    // A state file that is corrupt or another job's is bad input, like a bad flag: nothing has run.
-    if (error instanceof InvalidStateError) throw new UsageError(error.message);
+    // A state file that is corrupt, another job's or cannot be written is bad input, like a bad flag: nothing has run.
+    if (error instanceof InvalidStateError || error instanceof StateNotWritableError) throw new UsageError(error.message);
     throw error;
   }
   if (saved && !isDeepStrictEqual(saved.params, params)) {
@@ -62,8 +68,6 @@ export async function runCommand({ values, positionals }: Parsed<typeof runFlags
   // write on the way out, as the BullMQ worker does.
   let handle = new RunHandle<unknown>();
   const live = (): Readonly<JobState<any>> | undefined => handle.state ?? saved?.state;
-  // One instance for count and the run, so what the job opens in its fields is released by the run's onShutdown.
-  const job = new JobClass();
   const total = await countItems(job, params);
   const progress = startProgress(
     { jobName, total, read: () => ({ iterations: live()?.iterations ?? 0, cursor: live()?.cursor, extent: handle.extent }) },

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { Supervisor } from '../supervisor/supervisor.js';
-import { intFlag, numberFlag } from './args.js';
+import { intFlag, numberFlag, queueFlag } from './args.js';
 import type { Parsed, workFlags } from './flags.js';
 import { loadJobs } from '../process/load-jobs.js';
 import { assertRedisReachable } from '../process/redis-probe.js';
@@ -25,6 +25,7 @@ export async function workCommand({ values, positionals }: Parsed<typeof workFla
   const stalledInterval = optionalMs('stalled-interval', 100);
   const checkpointIntervalMs = optionalMs('checkpoint-interval', 0);
   const heartbeatMs = intFlag('heartbeat-interval', values['heartbeat-interval'], 5000, 100);
+  const queue = queueFlag(values.queue);
   const redis = redisTarget(values.redis);
   const modules = positionals.map((m) => resolve(m));
 
@@ -32,7 +33,7 @@ export async function workCommand({ values, positionals }: Parsed<typeof workFla
   await assertRedisReachable(redis);
   const supervisor = new Supervisor({
     modules,
-    queue: values.queue ?? 'default',
+    queue,
     processes,
     concurrency,
     shutdownTimeoutMs,

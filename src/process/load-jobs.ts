@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
 import { JobModuleError } from './errors.js';
+import { locateSyntaxError } from './syntax-error.js';
 
 /**
  * Imports user modules and collects every exported `IterableJob` subclass by job name. Importing also runs the
@@ -23,7 +24,7 @@ export async function loadJobs(modules: readonly string[]): Promise<Map<string, 
     try {
       exports = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
     } catch (error) {
-      throw new JobModuleError(spec, `could not load ${spec}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+      throw new JobModuleError(spec, `could not load ${spec}: ${await describeLoadError(error, path)}`, { cause: error });
     }
     let found = 0;
     for (const value of Object.values(exports)) {
@@ -39,4 +40,22 @@ export async function loadJobs(modules: readonly string[]): Promise<Map<string, 
     if (found === 0) throw new JobModuleError(spec, `${spec} exports no IterableJob subclass (export your job classes by name)`);
   }
   return jobs;
+}
+
+/**
+ * One line that says what stopped a module from loading and where: a syntax error with its file and line, an error
+ * thrown while the module ran with the place it was thrown from.
+ */
+async function describeLoadError(error: unknown, path: string): Promise<string> {
+  if (!(error instanceof Error)) return String(error);
+  const [first = '', ...rest] = error.message.split('\n');
+  // A loader that compiles the module (tsx) puts the location on the line after its summary.
+  const located = rest.find((line) => /^\S.*:\d+:\d+: /.test(line));
+  if (located) return located;
+  if (error.name === 'SyntaxError' && !/^ {4}at file:/m.test(error.stack ?? '')) {
+    const where = await locateSyntaxError(path);
+    return where ? `syntax error at ${where}: ${first}` : `syntax error in it or in a module it imports: ${first} (node --check names the line)`;
+  }
+  const frame = /^ {4}at (?:.* \()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?$/m.exec(error.stack ?? '');
+  return frame ? `${error.name}: ${first} (at ${fileURLToPath(frame[1]!)}:${frame[2]}:${frame[3]})` : `${error.name}: ${first}`;
 }

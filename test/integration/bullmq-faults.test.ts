@@ -125,6 +125,33 @@ describe('untrusted job data', () => {
     assert.match(failed?.message ?? 'completed', /^ERR_INVALID_CURSOR: Job "strict" cannot resume from the saved cursor "x": expected an integer/);
     assert.equal(Strict.ran, 0);
   });
+
+  test("params the job's validateParams refuses: enqueue throws and adds nothing; such a job added past it fails for good with ERR_INVALID_PARAMS", async (ctx) => {
+    class Checked extends IterableJob<{ upTo: unknown }, number, number> {
+      static override jobName = 'checked';
+      static override jobOptions = { attempts: 3 };
+      static ran = 0;
+      *buildEnumerator(params: { upTo: unknown }, { cursor }: { cursor: number | undefined }): Generator<[number, number]> {
+        for (let i = cursor === undefined ? 0 : cursor + 1; i < (params.upTo as number); i++) yield [i, i];
+      }
+      eachIteration() {
+        Checked.ran++;
+      }
+      override validateParams({ upTo }: { upTo: unknown }) {
+        return Number.isSafeInteger(upTo) || `upTo must be an integer; got ${JSON.stringify(upTo)}`;
+      }
+    }
+    const t = await freshQueue('bad-params', ctx);
+    await assert.rejects(enqueue(t.queue, Checked, { upTo: '5' }), /^InvalidParamsError: Params of job "checked" are refused: upTo must be an integer; got "5"$/m);
+    assert.equal(await t.queue.count(), 0, 'nothing added');
+    const job = await t.queue.add('checked', { params: { upTo: '5' } }, { attempts: 3 });
+    const w = new IterationWorker(t.name, { jobs: [Checked], handleSignals: false });
+    ctx.after(() => w.close());
+    const { failed } = await outcome(w, job.id!);
+    assert.match(failed?.message ?? 'completed', /^ERR_INVALID_PARAMS: Params of job "checked" are refused: upTo must be an integer; got "5"$/);
+    assert.equal((await t.queue.getJob(job.id!))?.attemptsMade, 1, 'not retried: every retry would be refused the same way');
+    assert.equal(Checked.ran, 0);
+  });
 });
 
 describe('outcomes already saved', () => {

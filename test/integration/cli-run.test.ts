@@ -266,6 +266,51 @@ describe('job-iteration run: bad input exits 2 with a one-line error and a point
   });
 });
 
+describe('job-iteration run: bad input that says where', () => {
+  /** A module file in this suite's folder, for a case that needs a broken one. */
+  function moduleFile(name: string, source: string): string {
+    const file = join(dir, name);
+    writeFileSync(file, source);
+    return file;
+  }
+
+  async function refused(args: string[], message: RegExp): Promise<void> {
+    const result = await runCli(args);
+    assert.equal(result.code, 2, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stderr, message);
+    assert.equal(result.stderr.trim().split('\n').length, 2, `one line and the pointer to --help:\n${result.stderr}`);
+  }
+
+  test('a job module with a syntax error names the file and line, also when the error is in a module it imports', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const broken = moduleFile('broken.mjs', 'export class Broken {\n  eachIteration( {\n  }\n}\n');
+    await refused(['run', broken], new RegExp(`^job-iteration: could not load .*broken\\.mjs: syntax error at ${broken.replace(/[.]/g, '\\.')}:4: Unexpected token`, 'm'));
+    const importer = moduleFile('imports-broken.mjs', "import { Broken } from './broken.mjs';\nexport { Broken };\n");
+    await refused(['run', importer], new RegExp(`^job-iteration: could not load .*imports-broken\\.mjs: syntax error at ${broken.replace(/[.]/g, '\\.')}:4: `, 'm'));
+  });
+
+  test('a job module that throws while it loads names the error and where it was thrown', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const throwing = moduleFile('throwing.mjs', 'export const a = 1;\nconst config = undefined;\nexport const port = config.port;\n');
+    await refused(['run', throwing], new RegExp(`^job-iteration: could not load .*throwing\\.mjs: TypeError: Cannot read properties of undefined \\(reading 'port'\\) \\(at ${throwing.replace(/[.]/g, '\\.')}:3:\\d+\\)$`, 'm'));
+  });
+
+  test('a state file whose folder cannot be made or written is refused before the first item runs', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { log } = paths();
+    const notAFolder = moduleFile('plain-file', 'not a folder');
+    await refused(numbersRun({ upTo: 5, log }, join(notAFolder, 'state.json')), /^job-iteration: cannot write the state file .*plain-file\/state\.json: ENOTDIR \(.*plain-file is not a folder\)$/m);
+    // Node's own recursive mkdir never returns for a folder under /proc: refused too, not a run hung at its first checkpoint.
+    await refused(numbersRun({ upTo: 5, log }, '/proc/job-iteration-test/state.json'), /^job-iteration: cannot write the state file \/proc\/job-iteration-test\/state\.json: ENOENT/m);
+    assert.equal(existsSync(log), false, 'no item ran');
+  });
+
+  test("params the job's validateParams refuses: exit 2 naming the field, nothing run or saved", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { log, state } = paths();
+    await refused(numbersRun({ upTo: 'ten', log }, state), /^job-iteration: Params of job "numbers" are refused: upTo must be an integer >= 0; got "ten"$/m);
+    await refused(numbersRun({ upTo: 3, log: 7 }, state), /^job-iteration: Params of job "numbers" are refused: log must be a file path; got 7$/m);
+    assert.equal(existsSync(log), false, 'no item ran');
+    assert.equal(existsSync(state), false, 'no state written');
+  });
+});
+
 describe('job-iteration run with a throttle', () => {
   const throttledRun = (params: Record<string, unknown>, state: string) => ['run', THROTTLED, '--params', JSON.stringify(params), '--state', state, '--progress-interval', '100'];
 

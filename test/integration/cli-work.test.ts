@@ -560,6 +560,11 @@ describe('bad input exits 2 with a one-line error', () => {
     ['missing module', ['work', 'nope.mjs'], /^job-iteration: module not found: nope\.mjs/m],
     ['module without jobs', ['work', 'test/fixtures/no-jobs.mjs'], /exports no IterableJob subclass/],
     ['unknown job for enqueue', ['enqueue', MODULE, '--job', 'nope'], /^job-iteration: unknown job "nope" \(known: letters, numbers\)$/m],
+    ['params refused for enqueue', ['enqueue', MODULE, '--job', 'numbers', '--params', '{"upTo":"3"}'], /^job-iteration: Params of job "numbers" are refused: upTo must be an integer >= 0; got "3"$/m],
+    ['empty queue name for work', ['work', MODULE, '--queue', ''], /^job-iteration: --queue must not be empty$/m],
+    ['queue name with a colon', ['enqueue', MODULE, '--job', 'numbers', '--params', '{"upTo":3}', '--queue', 'a:b'], /^job-iteration: --queue must not contain ":" \(BullMQ's key separator\); got "a:b"$/m],
+    ['unsupported URL scheme', ['status', '--redis', 'http://127.0.0.1:6379'], /^job-iteration: --redis is not a redis:\/\/ or rediss:\/\/ URL: http:\/\/127\.0\.0\.1:6379 /m],
+    ['not a URL at all', ['work', MODULE, '--redis', 'localhost'], /^job-iteration: --redis is not a redis:\/\/ or rediss:\/\/ URL: localhost /m],
     ['params not JSON for enqueue', ['enqueue', MODULE, '--job', 'numbers', '--params', 'upTo=3'], /^job-iteration: --params is not valid JSON/m],
     ['unknown job id', ['cancel', 'no-such-job', '--queue', `ji-work-${randomUUID()}`], /^job-iteration: .*no-such-job/m],
   ];
