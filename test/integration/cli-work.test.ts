@@ -482,6 +482,56 @@ describe('Redis outage under work', () => {
   });
 });
 
+describe('stopping during a Redis outage', () => {
+  test('an idle work: TERM while Redis is away exits 0 at once, not at the shutdown timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const own = await startOwnRedis();
+    try {
+      const sup = startCli(['work', MODULE, '--queue', `ji-work-${randomUUID()}`, '--redis', own.url, '--heartbeat-interval', '500', '--shutdown-timeout', '20']);
+      await waitFor('the worker ready', () => /ready \(jobs:/.test(sup.stderr()), 20_000);
+      await own.kill();
+      await waitFor('the outage seen by both processes', () => (sup.stderr().match(/Redis connection lost/g) ?? []).length >= 2, 20_000);
+      const termAt = performance.now();
+      sup.child.kill('SIGTERM');
+      const exit = await sup.exited;
+      const tookMs = exit.at - termAt;
+      assert.equal(exit.code, 0, sup.stderr());
+      // It used to wait out the worker's close bound (4 s here) and a second on each goodbye to Redis: about 8 s.
+      assert.ok(tookMs < 1500, `exited ${Math.round(tookMs)} ms after TERM`);
+      assert.match(sup.stderr(), /worker\[\d+\] Redis is unreachable and no job is running: nothing to hand back, so not waiting for Redis/);
+      assert.match(sup.stderr(), /worker\[\d+\] stopped in \d+ ms; 0 job\(s\) returned to the queue; exiting 0/);
+      assert.match(sup.stderr(), /all workers stopped in \d+ ms; exiting 0/);
+    } finally {
+      await own.destroy();
+    }
+  });
+
+  test('a job running: TERM while Redis is away the worker lets the job go after its close bound (a fifth of the timeout) and exits 1; the supervisor exits 0 well within the timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const own = await startOwnRedis();
+    // No Queue client here: one would keep retrying, with errors, while its server is down.
+    const queue = { name: `ji-work-${randomUUID()}` };
+    try {
+      const log = join(dir, `${queue.name}.log`);
+      const enqueued = await runCli(['enqueue', MODULE, '--job', 'numbers', '--queue', queue.name, '--redis', own.url, '--params', JSON.stringify({ upTo: 100_000, delayMs: 10, log })]);
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      const sup = startCli(['work', MODULE, '--queue', queue.name, '--redis', own.url, '--heartbeat-interval', '500', '--shutdown-timeout', '20']);
+      await waitFor('20 items', () => numbersIn(log).length >= 20, 20_000);
+      await own.kill();
+      await waitFor('the outage seen by both processes', () => (sup.stderr().match(/Redis connection lost/g) ?? []).length >= 2, 20_000);
+      const termAt = performance.now();
+      sup.child.kill('SIGTERM');
+      const exit = await sup.exited;
+      const tookMs = exit.at - termAt;
+      assert.equal(exit.code, 0, sup.stderr());
+      assert.ok(tookMs >= 3900 && tookMs < 6000, `exited ${Math.round(tookMs)} ms after TERM: the 4 s close bound, not the 20 s timeout`);
+      assert.match(sup.stderr(), /: not handed back \(Redis unreachable for 4000 ms during close\); it resumes from its last checkpoint once its lock expires/);
+      assert.match(sup.stderr(), /worker\[\d+\] stopped in \d+ ms; 0 job\(s\) returned to the queue; 0 job\(s\) lost their lock and 1 could not be handed back .*; exiting 1/);
+      assert.doesNotMatch(sup.stderr(), /killing it/);
+    } finally {
+      await own.destroy();
+    }
+  });
+});
+
 describe('status', () => {
   test('an active job whose worker was killed shows as stalled?, not running, with the age of its last checkpoint', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
