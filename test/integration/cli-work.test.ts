@@ -389,6 +389,50 @@ describe('process-group signals', () => {
     assert.doesNotMatch(sup.stderr(), /stopping now|exiting 130/);
     for (const [i, info] of (await states(queue, ids)).entries()) assertBackInQueue(info, logs[i]!);
   });
+  test('a fast double Ctrl-C never leaves the job active: right after the exit it is back in the queue with its cursor, and the next worker takes it at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 100_000, delayMs: 100 });
+    // Gaps between the two signals, to the whole group as a terminal sends them and to the supervisor alone. Each
+    // round's worker is also the check of the round before: it must resume the job at once, not after a stall.
+    const rounds: Array<{ gapMs: number; group: boolean }> = [0, 1, 5, 10, 20, 50].flatMap((gapMs, i) => [{ gapMs, group: i % 2 === 0 }, { gapMs, group: i % 2 === 1 }]);
+    const problems: string[] = [];
+    for (const [round, { gapMs, group }] of rounds.entries()) {
+      const before = numbersIn(logs[0]!).length;
+      const startedAt = performance.now();
+      const sup = work(queue);
+      await waitFor(`round ${round}: items again`, () => numbersIn(logs[0]!).length >= before + 2, 20_000, 5);
+      const took = performance.now() - startedAt;
+      // BullMQ's stalled-job check runs every 30 s: a job left active would come back only after it.
+      if (took > 10_000) problems.push(`round ${round}: the job was resumed only ${Math.round(took)} ms after start`);
+      const send = () => {
+        try {
+          process.kill(group ? -sup.child.pid! : sup.child.pid!, 'SIGINT');
+        } catch {
+          // Already gone: the first signal was enough.
+        }
+      };
+      send();
+      if (gapMs > 0) await sleep(gapMs);
+      send();
+      const exit = await sup.exited;
+      const [info] = await states(queue, ids);
+      const what = `round ${round} (${group ? 'group' : 'supervisor'}, ${gapMs} ms)`;
+      if (!['waiting', 'delayed', 'prioritized'].includes(info!.queueState)) problems.push(`${what}: job ${info!.queueState} after exit ${exit.code}\n${sup.stderr()}`);
+      else {
+        // An urgent stop saves the last item the engine saw finish; the one in flight may have written its line.
+        const last = numbersIn(logs[0]!).at(-1)!;
+        const cursor = info!.state?.cursor as number | undefined;
+        if (cursor !== last && cursor !== last - 1) problems.push(`${what}: cursor ${cursor}, last item ${last}`);
+      }
+      if (exit.code !== 0) problems.push(`${what}: exit ${exit.code ?? exit.signal}\n${sup.stderr()}`);
+    }
+    const before = numbersIn(logs[0]!).length;
+    const last = work(queue);
+    await waitFor('the last round\'s job taken at once', () => numbersIn(logs[0]!).length > before, 10_000, 5);
+    last.child.kill('SIGTERM');
+    assert.equal((await last.exited).code, 0);
+    assert.deepEqual(problems, []);
+  });
 });
 
 describe('orphans', () => {
