@@ -283,6 +283,15 @@ export class IterationWorker extends EventEmitter {
       log('%s %s: %s; leaving the job to resume from its last checkpoint', this.name, execution.id, reason);
       this.emit('abandoned', execution.job, reason);
     }
+    // Every job is back in the queue or let go by now. With Redis unreachable, BullMQ's close has nothing left to
+    // write and can only wait on sockets that will not answer: waiting out `closeTimeoutMs` again would hold up a
+    // stop for nothing.
+    if (!this.bullWorker.connected()) {
+      log('%s: Redis unreachable and no job running; dropping the connections without waiting', this.name);
+      this.bullWorker.forceDisconnect();
+      this.#finish();
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       closed.then(() => true, () => true),

@@ -46,10 +46,11 @@ export class Heartbeat {
     this.#timer.unref();
   }
 
-  /** Removes the key, waiting at most `ms` for Redis: the key expires by itself anyway. */
+  /** Removes the key, waiting at most `ms` for Redis, and not at all while it is unreachable: the key expires anyway. */
   async stop(ms = 1000): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
+    if (this.#redis.status !== 'ready') return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.#redis.del(this.#key).catch(() => undefined),

@@ -76,7 +76,6 @@ export class Supervisor {
   #resolveDone!: (code: number) => void;
   #heartbeat?: Heartbeat;
   #redis?: ReturnType<typeof createRedis>;
-  #signals?: { release(): void };
   #unsubscribe?: () => void;
 
   constructor(options: SupervisorOptions) {
@@ -89,7 +88,8 @@ export class Supervisor {
   async run(): Promise<number> {
     if (this.#done) return this.#done;
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
-    this.#signals = trapStopSignals({
+    // Trapped for the life of the process (see #maybeFinish).
+    trapStopSignals({
       graceful: (signal) => void this.stop(signal),
       urgent: (signal) => void this.stop(signal, true),
     });
@@ -113,6 +113,8 @@ export class Supervisor {
 
   /** Graceful stop (first call) or escalation to an urgent stop (`urgent`, or a later call). */
   async stop(signal: StopSignal | string, urgent = false): Promise<void> {
+    // Every worker is gone already: a late second Ctrl-C has nothing left to hurry.
+    if (this.#finished) return;
     if (this.#stopping) {
       if (urgent && !this.#urgent) this.#escalate(`${signal}: stopping now; sending SIGQUIT to ${this.#alive().length} worker(s)`);
       return;
@@ -241,7 +243,8 @@ export class Supervisor {
     void (async () => {
       await this.#heartbeat?.stop();
       await closeRedis(this.#redis);
-      this.#signals?.release();
+      // The stop signals stay trapped until the process exits: released, a second Ctrl-C landing in the last
+      // moments (the exit itself takes a few milliseconds) would kill the supervisor by SIGINT instead of exit 0.
       this.#unsubscribe?.();
       this.#log(`all workers stopped in ${tookMs} ms; exiting ${code}`);
       this.#resolveDone(code);

@@ -76,6 +76,7 @@ async function stop(w: IterationWorker): Promise<void> {
       (request.urgent ? 'return to the queue from their last finished item' : 'checkpoint after their current item and return to the queue'),
   );
   const started = performance.now();
+  if (connection.down && w.activeCount === 0) log('Redis is unreachable and no job is running: nothing to hand back, so not waiting for Redis');
   // stop() fires onWorkerStop (the worker-stop flag flips), closes the BullMQ worker, then fires onWorkerExit.
   await w.stop(request.signal, { urgent: request.urgent });
   // An urgent request that arrived meanwhile has its own hand-backs in flight: the jobs must be back in the queue

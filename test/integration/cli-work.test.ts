@@ -389,6 +389,50 @@ describe('process-group signals', () => {
     assert.doesNotMatch(sup.stderr(), /stopping now|exiting 130/);
     for (const [i, info] of (await states(queue, ids)).entries()) assertBackInQueue(info, logs[i]!);
   });
+  test('a fast double Ctrl-C never leaves the job active: right after the exit it is back in the queue with its cursor, and the next worker takes it at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 100_000, delayMs: 100 });
+    // Gaps between the two signals, to the whole group as a terminal sends them and to the supervisor alone. Each
+    // round's worker is also the check of the round before: it must resume the job at once, not after a stall.
+    const rounds: Array<{ gapMs: number; group: boolean }> = [0, 1, 5, 10, 20, 50].flatMap((gapMs, i) => [{ gapMs, group: i % 2 === 0 }, { gapMs, group: i % 2 === 1 }]);
+    const problems: string[] = [];
+    for (const [round, { gapMs, group }] of rounds.entries()) {
+      const before = numbersIn(logs[0]!).length;
+      const startedAt = performance.now();
+      const sup = work(queue);
+      await waitFor(`round ${round}: items again`, () => numbersIn(logs[0]!).length >= before + 2, 20_000, 5);
+      const took = performance.now() - startedAt;
+      // BullMQ's stalled-job check runs every 30 s: a job left active would come back only after it.
+      if (took > 10_000) problems.push(`round ${round}: the job was resumed only ${Math.round(took)} ms after start`);
+      const send = () => {
+        try {
+          process.kill(group ? -sup.child.pid! : sup.child.pid!, 'SIGINT');
+        } catch {
+          // Already gone: the first signal was enough.
+        }
+      };
+      send();
+      if (gapMs > 0) await sleep(gapMs);
+      send();
+      const exit = await sup.exited;
+      const [info] = await states(queue, ids);
+      const what = `round ${round} (${group ? 'group' : 'supervisor'}, ${gapMs} ms)`;
+      if (!['waiting', 'delayed', 'prioritized'].includes(info!.queueState)) problems.push(`${what}: job ${info!.queueState} after exit ${exit.code}\n${sup.stderr()}`);
+      else {
+        // An urgent stop saves the last item the engine saw finish; the one in flight may have written its line.
+        const last = numbersIn(logs[0]!).at(-1)!;
+        const cursor = info!.state?.cursor as number | undefined;
+        if (cursor !== last && cursor !== last - 1) problems.push(`${what}: cursor ${cursor}, last item ${last}`);
+      }
+      if (exit.code !== 0) problems.push(`${what}: exit ${exit.code ?? exit.signal}\n${sup.stderr()}`);
+    }
+    const before = numbersIn(logs[0]!).length;
+    const last = work(queue);
+    await waitFor('the last round\'s job taken at once', () => numbersIn(logs[0]!).length > before, 10_000, 5);
+    last.child.kill('SIGTERM');
+    assert.equal((await last.exited).code, 0);
+    assert.deepEqual(problems, []);
+  });
 });
 
 describe('orphans', () => {
@@ -477,6 +521,56 @@ describe('Redis outage under work', () => {
       // A queue whose server is gone would retry for ever and keep the test process alive.
       await queue.disconnect();
       await queue.close().catch(() => undefined);
+      await own.destroy();
+    }
+  });
+});
+
+describe('stopping during a Redis outage', () => {
+  test('an idle work: TERM while Redis is away exits 0 at once, not at the shutdown timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const own = await startOwnRedis();
+    try {
+      const sup = startCli(['work', MODULE, '--queue', `ji-work-${randomUUID()}`, '--redis', own.url, '--heartbeat-interval', '500', '--shutdown-timeout', '20']);
+      await waitFor('the worker ready', () => /ready \(jobs:/.test(sup.stderr()), 20_000);
+      await own.kill();
+      await waitFor('the outage seen by both processes', () => (sup.stderr().match(/Redis connection lost/g) ?? []).length >= 2, 20_000);
+      const termAt = performance.now();
+      sup.child.kill('SIGTERM');
+      const exit = await sup.exited;
+      const tookMs = exit.at - termAt;
+      assert.equal(exit.code, 0, sup.stderr());
+      // It used to wait out the worker's close bound (4 s here) and a second on each goodbye to Redis: about 8 s.
+      assert.ok(tookMs < 1500, `exited ${Math.round(tookMs)} ms after TERM`);
+      assert.match(sup.stderr(), /worker\[\d+\] Redis is unreachable and no job is running: nothing to hand back, so not waiting for Redis/);
+      assert.match(sup.stderr(), /worker\[\d+\] stopped in \d+ ms; 0 job\(s\) returned to the queue; exiting 0/);
+      assert.match(sup.stderr(), /all workers stopped in \d+ ms; exiting 0/);
+    } finally {
+      await own.destroy();
+    }
+  });
+
+  test('a job running: TERM while Redis is away the worker lets the job go after its close bound (a fifth of the timeout) and exits 1; the supervisor exits 0 well within the timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const own = await startOwnRedis();
+    // No Queue client here: one would keep retrying, with errors, while its server is down.
+    const queue = { name: `ji-work-${randomUUID()}` };
+    try {
+      const log = join(dir, `${queue.name}.log`);
+      const enqueued = await runCli(['enqueue', MODULE, '--job', 'numbers', '--queue', queue.name, '--redis', own.url, '--params', JSON.stringify({ upTo: 100_000, delayMs: 10, log })]);
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      const sup = startCli(['work', MODULE, '--queue', queue.name, '--redis', own.url, '--heartbeat-interval', '500', '--shutdown-timeout', '20']);
+      await waitFor('20 items', () => numbersIn(log).length >= 20, 20_000);
+      await own.kill();
+      await waitFor('the outage seen by both processes', () => (sup.stderr().match(/Redis connection lost/g) ?? []).length >= 2, 20_000);
+      const termAt = performance.now();
+      sup.child.kill('SIGTERM');
+      const exit = await sup.exited;
+      const tookMs = exit.at - termAt;
+      assert.equal(exit.code, 0, sup.stderr());
+      assert.ok(tookMs >= 3900 && tookMs < 6000, `exited ${Math.round(tookMs)} ms after TERM: the 4 s close bound, not the 20 s timeout`);
+      assert.match(sup.stderr(), /: not handed back \(Redis unreachable for 4000 ms during close\); it resumes from its last checkpoint once its lock expires/);
+      assert.match(sup.stderr(), /worker\[\d+\] stopped in \d+ ms; 0 job\(s\) returned to the queue; 0 job\(s\) lost their lock and 1 could not be handed back .*; exiting 1/);
+      assert.doesNotMatch(sup.stderr(), /killing it/);
+    } finally {
       await own.destroy();
     }
   });
