@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { IterableJob, InvalidStateError, runInline, type JobProgress } from '../../src/index.js';
 import { markInterrupted } from '../../src/testing.js';
+import { formatDuration } from '../../src/cli/progress.js';
 
 describe('job.progress', () => {
   test('hooks and eachIteration read the cursor, iterations, times interrupted and total time of the run', async () => {
@@ -60,5 +61,19 @@ describe('job.progress extent', () => {
     assert.deepEqual(seen[0], { done: 0, total: 4, unit: 'items' });
     assert.deepEqual(viaHandle, seen);
     assert.deepEqual(handle.extent, { done: 4, total: 4, unit: 'items' }, 'the final extent stays readable, as the state does');
+  });
+});
+
+describe('run progress line', () => {
+  test('formatDuration carries rounded seconds into the minute instead of printing 60s', () => {
+    assert.equal(formatDuration(239.6), '4m00s');
+    assert.equal(formatDuration(1859.5), '31m00s');
+    assert.equal(formatDuration(59.7), '1m00s');
+    assert.equal(formatDuration(3599.6), '1h00m');
+    assert.equal(formatDuration(125.2), '2m05s');
+    assert.equal(formatDuration(7325), '2h02m');
+    assert.equal(formatDuration(4), '4s');
+    assert.equal(formatDuration(Number.NaN), '?');
+    assert.equal(formatDuration(-1), '?');
   });
 });
