@@ -1,4 +1,3 @@
-import cliProgress from 'cli-progress';
 import type { Extent } from '../extent.js';
 
 export interface ProgressSource {
@@ -9,7 +8,24 @@ export interface ProgressSource {
 }
 
 export interface ProgressReporter {
+  /** Prints a message on a line of its own; on a TTY the bar is cleared first and drawn again below it. */
+  log(line: string): void;
+  /** Prints the final line (items, rate, elapsed time) and ends the live output. Later calls do nothing. */
   stop(): void;
+}
+
+/** What a progress line says, each part formatted; a part left out is not shown. */
+export interface LineParts {
+  jobName: string;
+  /** From 0 to 1 when the total is known: how full the bar is. */
+  progress?: number | undefined;
+  amount?: string | undefined;
+  percent?: string | undefined;
+  eta?: string | undefined;
+  rate?: string | undefined;
+  elapsed?: string | undefined;
+  /** The cursor as JSON. */
+  cursor: string;
 }
 
 /** Where the job stands in one unit: items against `count()`, or the enumeration's own extent (bytes, rows). */
@@ -20,16 +36,35 @@ interface Sample {
   cursor: unknown;
 }
 
-function formatCursor(cursor: unknown): string {
-  const text = cursor === undefined ? '-' : JSON.stringify(cursor);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+const BAR_MIN = 10;
+const BAR_MAX = 40;
+const CURSOR_MIN = 12;
+const JOB_NAME_MIN = 8;
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+const CLEAR_TO_END = '\x1b[K';
+
+function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 3))}...`;
 }
 
-function formatDuration(seconds: number): string {
+function formatCursor(cursor: unknown): string {
+  return shorten(cursor === undefined ? '-' : JSON.stringify(cursor), 40);
+}
+
+export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+  // Rounded once, before it is split: rounding only the remainder turns 239.6 s into 3m60s.
+  const whole = Math.round(seconds);
+  if (whole < 60) return `${whole}s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
+  return `${Math.floor(whole / 3600)}h${String(Math.floor((whole % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Tenths of a second while they tell something (a short run), minutes and hours after that. */
+function formatElapsed(seconds: number): string {
+  const tenths = Math.round(seconds * 10) / 10;
+  return tenths < 60 ? `${tenths.toFixed(1)} s` : formatDuration(seconds);
 }
 
 const BYTE_UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -45,12 +80,66 @@ function formatAmount(n: number, unit: string): string {
   return `${i === 0 ? Math.round(n) : n.toFixed(1)} ${BYTE_UNITS[i]}`;
 }
 
+function partsText(p: LineParts): string {
+  return [p.amount, p.percent, p.eta, p.rate, p.elapsed, `cursor ${p.cursor}`].filter(Boolean).join(' | ');
+}
+
+/** The line without a bar, as logs get it: `backfill: 893/2000 items | 44.6% | ETA 2s | 446 items/s | cursor 893`. */
+export function plainLine(parts: LineParts): string {
+  return `${parts.jobName}: ${partsText(parts)}`;
+}
+
+/** The columns the bar gets on a line `width` wide: what the text leaves, at most `barMax`; 0 for no bar. */
+export function barWidth(parts: LineParts, width: number, barMax = BAR_MAX): number {
+  if (parts.progress === undefined) return 0;
+  const size = Math.min(barMax, width - parts.jobName.length - partsText(parts).length - 4);
+  return size >= BAR_MIN ? size : 0;
+}
+
+/**
+ * The line for a terminal `width` columns wide, never longer. The bar takes the room the text leaves, up to
+ * `barMax` (40) columns; below 10 it goes, then the parts that tell least, in turn: the percent (the amount says as
+ * much), the rate (the ETA is made of it), the tail of a long cursor, the amount, the tail of a long job name. The
+ * ETA and the cursor stay to the last.
+ */
+export function layoutLine(parts: LineParts, width: number, barMax = BAR_MAX): string {
+  const size = barWidth(parts, width, barMax);
+  if (size > 0) {
+    const full = Math.round(Math.min(1, Math.max(0, parts.progress ?? 0)) * size);
+    return `${parts.jobName} [${'\u2588'.repeat(full)}${'\u2591'.repeat(size - full)}] ${partsText(parts)}`;
+  }
+  const p = { ...parts };
+  const over = () => plainLine(p).length - width;
+  // From the whole cursor each time, so room a later step frees goes back to it.
+  const fitCursor = () => {
+    p.cursor = parts.cursor;
+    p.cursor = shorten(parts.cursor, Math.max(CURSOR_MIN, parts.cursor.length - over()));
+  };
+  const shrinks = [
+    () => (p.percent = undefined),
+    () => (p.rate = undefined),
+    fitCursor,
+    () => {
+      p.amount = undefined;
+      fitCursor();
+    },
+    () => (p.jobName = shorten(p.jobName, Math.max(JOB_NAME_MIN, p.jobName.length - over()))),
+  ];
+  for (const shrink of shrinks) {
+    if (over() <= 0) break;
+    shrink();
+  }
+  return plainLine(p).slice(0, Math.max(0, width));
+}
+
 /**
  * Live progress for `job-iteration run`: a progress bar on a TTY, one plain line every `lineEveryMs` otherwise
  * (logs and CI keep a readable history instead of carriage returns). The percent and ETA come from the job's
  * `count()` when it has one, else from a measured enumeration (`csvRecords` in bytes, `postgresRecords` in rows).
+ * The final line trades the ETA for the time this run took.
  */
 export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream, lineEveryMs = 5000): ProgressReporter {
+  const startedAt = performance.now();
   const sample = (): Sample => {
     const { iterations, cursor, extent } = source.read();
     if (source.total !== undefined) return { done: iterations, total: source.total, unit: 'items', cursor };
@@ -60,62 +149,89 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
   // The rate counts from the first sample in a unit: a resumed run's earlier work, or an extent that only becomes
   // known once the enumeration starts, must not count as this run's speed.
   let base = { unit: '', done: 0, at: 0 };
-  const describe = (s: Sample): { text: string; progress: number | undefined } => {
+  const describe = (final = false): LineParts => {
+    const s = sample();
     const now = performance.now();
     if (s.unit !== base.unit) base = { unit: s.unit, done: s.done, at: now };
     const rate = (s.done - base.done) / Math.max((now - base.at) / 1000, 1e-3);
-    const parts: string[] = [];
-    let progress: number | undefined;
+    const parts: LineParts = { jobName: source.jobName, amount: formatAmount(s.done, s.unit), rate: `${formatAmount(rate, s.unit)}/s`, cursor: formatCursor(s.cursor) };
     if (s.total !== undefined) {
-      progress = s.total > 0 ? Math.min(1, s.done / s.total) : 1;
-      const amount = s.unit === 'bytes' ? `${formatAmount(s.done, s.unit)}/${formatAmount(s.total, s.unit)}` : `${Math.round(s.done)}/${Math.round(s.total)} ${s.unit}`;
-      parts.push(amount, `${(100 * progress).toFixed(1)}%`);
-      parts.push(`ETA ${rate > 0 ? formatDuration((s.total - s.done) / rate) : s.done >= s.total ? '0s' : '?'}`);
-    } else {
-      parts.push(formatAmount(s.done, s.unit));
+      parts.progress = s.total > 0 ? Math.min(1, s.done / s.total) : 1;
+      parts.amount = s.unit === 'bytes' ? `${formatAmount(s.done, s.unit)}/${formatAmount(s.total, s.unit)}` : `${Math.round(s.done)}/${Math.round(s.total)} ${s.unit}`;
+      parts.percent = `${(100 * parts.progress).toFixed(1)}%`;
+      if (!final) parts.eta = `ETA ${rate > 0 ? formatDuration((s.total - s.done) / rate) : s.done >= s.total ? '0s' : '?'}`;
     }
-    parts.push(`${formatAmount(rate, s.unit)}/s`, `cursor ${formatCursor(s.cursor)}`);
-    return { text: parts.join(' | '), progress };
+    if (final) parts.elapsed = `${formatElapsed((now - startedAt) / 1000)} elapsed`;
+    return parts;
   };
+  let stopped = false;
 
   if (stream.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      {
-        stream,
-        hideCursor: true,
-        clearOnComplete: false,
-        fps: 5,
-        format: (options, _params, payload: { text: string; progress: number | undefined }) =>
-          payload.progress === undefined
-            ? `${source.jobName} ${payload.text}`
-            : `${source.jobName} [${cliProgress.Format.BarFormat(payload.progress, options)}] ${payload.text}`,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-    bar.start(1, 0, describe(sample()));
-    const timer = setInterval(() => bar.update(0, describe(sample())), 200);
+    // One column short of the terminal: a line that fills the last column leaves the cursor waiting to wrap, where
+    // the erase after it takes the last character, and some terminals wrap at once.
+    const width = () => Math.max(1, (stream.columns || 80) - 1);
+    let drawn = '';
+    // The bar only narrows as the text beside it grows (a longer ETA, a faster rate), so the line does not jump back
+    // and forth with every redraw, nor the bar come and go; a resize starts over.
+    let barMax = BAR_MAX;
+    const draw = (parts: LineParts, force = false) => {
+      barMax = barWidth(parts, width(), barMax);
+      const line = layoutLine(parts, width(), barMax);
+      if (line === drawn && !force) return;
+      drawn = line;
+      stream.write(`\r${line}${CLEAR_TO_END}`);
+    };
+    const redraw = () => draw(describe(), true);
+    const resized = () => {
+      barMax = BAR_MAX;
+      redraw();
+    };
+    // An exit that skips stop() (a crash) would otherwise leave the shell without a cursor.
+    const showCursor = () => stream.write(SHOW_CURSOR);
+    stream.write(HIDE_CURSOR);
+    process.once('exit', showCursor);
+    stream.on('resize', resized);
+    redraw();
+    const timer = setInterval(() => draw(describe()), 200);
     timer.unref();
     return {
+      log(line) {
+        if (stopped) {
+          stream.write(`${line}\n`);
+          return;
+        }
+        stream.write(`\r${CLEAR_TO_END}${line}\n`);
+        redraw();
+      },
       stop() {
+        if (stopped) return;
+        stopped = true;
         clearInterval(timer);
-        bar.update(0, describe(sample()));
-        bar.stop();
+        stream.off('resize', resized);
+        process.off('exit', showCursor);
+        draw(describe(true), true);
+        stream.write(`\n${SHOW_CURSOR}`);
       },
     };
   }
 
-  const line = () => stream.write(`${source.jobName}: ${describe(sample()).text}\n`);
-  const timer = setInterval(line, lineEveryMs);
+  const line = (final = false) => stream.write(`${plainLine(describe(final))}\n`);
+  const timer = setInterval(() => line(), lineEveryMs);
   timer.unref();
   // Samples between lines only to notice early when an extent becomes known, so the first line in its unit has a
   // rate to show.
-  const watch = setInterval(() => describe(sample()), Math.min(250, lineEveryMs));
+  const watch = setInterval(() => describe(), Math.min(250, lineEveryMs));
   watch.unref();
   return {
+    log(message) {
+      stream.write(`${message}\n`);
+    },
     stop() {
+      if (stopped) return;
+      stopped = true;
       clearInterval(timer);
       clearInterval(watch);
-      line();
+      line(true);
     },
   };
 }

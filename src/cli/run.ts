@@ -69,6 +69,8 @@ export async function runCommand({ values, positionals }: Parsed<typeof runFlags
   let handle = new RunHandle<unknown>();
   const live = (): Readonly<JobState<any>> | undefined => handle.state ?? saved?.state;
   const total = await countItems(job, params);
+  // From here on, messages go through progress.log: on a terminal it moves the bar below them instead of drawing
+  // over them.
   const progress = startProgress(
     { jobName, total, read: () => ({ iterations: live()?.iterations ?? 0, cursor: live()?.cursor, extent: handle.extent }) },
     process.stderr,
@@ -82,7 +84,7 @@ export async function runCommand({ values, positionals }: Parsed<typeof runFlags
     ? undefined
     : trapStopSignals({
         graceful(signal) {
-          console.error(`\n${jobName}: ${signal} received; stopping after the current item (again to stop now)`);
+          progress.log(`${jobName}: ${signal} received; stopping after the current item (again to stop now)`);
           stopRequested = true;
           wakeFromWait?.();
           void lifecycle.fire('workerStop', { reason: signal });
@@ -90,7 +92,7 @@ export async function runCommand({ values, positionals }: Parsed<typeof runFlags
         urgent(signal) {
           // onComplete runs once per job: cut off now, the rerun would find the enumerator empty and run it again.
           if (handle.phase === 'completing') {
-            console.error(`\n${jobName}: ${signal} again, but onComplete is running; it finishes first (it runs only once)`);
+            progress.log(`${jobName}: ${signal} again, but onComplete is running; it finishes first (it runs only once)`);
             return;
           }
           progress.stop();
@@ -98,7 +100,7 @@ export async function runCommand({ values, positionals }: Parsed<typeof runFlags
           // so a rerun neither repeats onComplete nor counts a stop twice.
           const state = handle.urgentSnapshot('urgent-stop', `${signal}: stopped at once`, saved?.state) ?? live();
           if (state) store.saveSync(jobName, params, state);
-          console.error(`${jobName}: ${signal} again; stopped at once. Saved cursor ${JSON.stringify(state?.cursor)}; run the same command to resume.`);
+          progress.log(`${jobName}: ${signal} again; stopped at once. Saved cursor ${JSON.stringify(state?.cursor)}; run the same command to resume.`);
           process.exit(ExitCode.urgent);
         },
       });
@@ -122,7 +124,7 @@ export async function runCommand({ values, positionals }: Parsed<typeof runFlags
       const state = { ...structuredClone(current), status: 'failed' as const, lastError: message, updatedAt: new Date().toISOString() };
       store.saveSync(jobName, params, state);
     }
-    console.error(
+    progress.log(
       `${jobName}: ${message}. State saved at cursor ${JSON.stringify(current?.cursor)} in ${store.path}; ` +
         'fix the job and run the same command to retry from there.',
     );
@@ -139,7 +141,7 @@ export async function runCommand({ values, positionals }: Parsed<typeof runFlags
     // would hand the job back delayed. The state is saved meanwhile, so a stop during the wait loses nothing. A wait
     // a previous process was stopped in is waited out first.
     const waitFor = async (waitMs: number, last: { adapter: string; reason: string }, cursor: unknown) => {
-      console.error(`${jobName}: throttled by ${last.adapter} (${last.reason}); going on in ${(waitMs / 1000).toFixed(1)} s (cursor ${JSON.stringify(cursor)} saved)`);
+      progress.log(`${jobName}: throttled by ${last.adapter} (${last.reason}); going on in ${(waitMs / 1000).toFixed(1)} s (cursor ${JSON.stringify(cursor)} saved)`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
         wakeFromWait = () => {
@@ -178,8 +180,8 @@ export async function runCommand({ values, positionals }: Parsed<typeof runFlags
   } catch (error) {
     progress.stop();
     const state = (error as { state?: JobState }).state;
-    console.error(`${jobName} failed: ${redactUrls((error as Error).stack ?? String(error))}`);
-    if (state) console.error(`${jobName}: state saved at cursor ${JSON.stringify(state.cursor)} in ${store.path}; run the same command to retry from there.`);
+    progress.log(`${jobName} failed: ${redactUrls((error as Error).stack ?? String(error))}`);
+    if (state) progress.log(`${jobName}: state saved at cursor ${JSON.stringify(state.cursor)} in ${store.path}; run the same command to retry from there.`);
     return ExitCode.failed;
   } finally {
     inFlight = false;

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { execFile } from 'node:child_process';
-import { CLI, killAll, numbersIn, range, ROOT, runCli, startCli, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
+import { exitedWithin, killAll, numbersIn, range, ROOT, runCli, startCli, startCliInPty, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
+import { renderScreen } from '../support/screen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ji-cli-run-'));
 after(() => {
@@ -14,8 +14,9 @@ after(() => {
 let n = 0;
 function paths() {
   n++;
-  return { log: join(dir, `items-${n}.log`), state: join(dir, `state-${n}.json`), hooks: join(dir, `hooks-${n}.log`) };
+  return { log: join(dir, `items-${n}.log`), state: join(dir, `state-${n}.json`), hooks: join(dir, `hooks-${n}.log`), pid: join(dir, `pid-${n}`) };
 }
+
 const MODULE = 'test/fixtures/cli-jobs.mjs';
 const THROTTLED = 'test/fixtures/throttled-job.mjs';
 
@@ -23,6 +24,18 @@ const THROTTLED = 'test/fixtures/throttled-job.mjs';
 function numbersRun(params: Record<string, unknown>, state: string, ...flags: string[]): string[] {
   return ['run', MODULE, '--job', 'numbers', '--params', JSON.stringify(params), '--state', state, ...flags];
 }
+
+/** Each line as written, a redraw of the bar being one too (split where the cursor goes to column 1), without control sequences. */
+function renderedLines(output: string): string[] {
+  return output
+    .split(/[\r\n]|\x1b\[1?G/)
+    .map((line) => line.replace(/\x1b(\[[?\d;]*[A-Za-z]|[78])/g, ''))
+    .filter(Boolean);
+}
+
+/** The line `run` ends with, bar or not: items, percent, rate, elapsed time and cursor. */
+const FINAL_LINE = (total: number, done = total, cursor = total - 1) =>
+  new RegExp(`^numbers(:| \\[[\u2588\u2591]+\\]) ${done}/${total} items \\| \\d+\\.\\d% \\| \\d+ items/s \\| \\d+\\.\\d s elapsed \\| cursor ${cursor}$`);
 
 describe('job-iteration run', () => {
   test('SIGINT finishes the current item, saves the cursor and exits 75; the same command resumes to completion, every item exactly once', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -173,18 +186,53 @@ describe('job-iteration run', () => {
     assert.deepEqual(numbersIn(log), range(20), 'every item exactly once');
   });
 
-  test('on a TTY it draws a live progress bar with percent, rate, ETA and cursor', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const { log, state } = paths();
-    // `script` gives the command a real pseudo-terminal, as a person's shell would.
-    const command = [process.execPath, CLI, 'run', MODULE, '--job', 'numbers', '--params', `'${JSON.stringify({ upTo: 80, delayMs: 5, log })}'`, '--state', state].join(' ');
-    const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve) => {
-      execFile('script', ['-qfec', command, '/dev/null'], { cwd: ROOT }, (error, out) => resolve({ stdout: out, code: error ? (error.code as number) : 0 }));
-    });
-    assert.equal(code, 0, stdout);
-    assert.match(stdout, /\x1b\[/, 'terminal control sequences redraw the bar in place');
-    assert.match(stdout, /numbers \[[\u2588\u2591]+\] 80\/80 items \| 100\.0% \| ETA 0s \| \d+ items\/s \| cursor 79/);
-    assert.doesNotMatch(stdout, /^numbers: \d+\/80 items/m, 'no plain progress lines on a TTY');
-    assert.deepEqual(numbersIn(log), range(80));
+  test('on an 80-column TTY the live bar fits, with ETA and cursor on every redraw; the final line has items, rate and elapsed time', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { log, state, pid } = paths();
+    const run = startCliInPty(numbersRun({ upTo: 99, delayMs: 10, log }, state), { columns: 80, pidFile: pid });
+    const exit = await exitedWithin(run, 30_000);
+    const output = run.stdout();
+    assert.equal(exit.code, 0, output);
+    assert.match(output, /\x1b\[/, 'terminal control sequences redraw the bar in place');
+    const progress = renderedLines(output).filter((l) => l.includes(' | cursor '));
+    for (const line of progress) assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
+    const final = progress.pop();
+    assert.ok(progress.length >= 3, `redrawn while it ran: ${JSON.stringify(output)}`);
+    assert.match(progress[0]!, /^numbers \[[\u2588\u2591]{10,}\] /, 'a bar where there is room');
+    // A longer ETA or rate may leave too little room for the bar later on: the bar goes, the rest stays.
+    for (const line of progress) assert.match(line, /^numbers(:| \[[\u2588\u2591]{10,}\]) \d+\/99 items \| \d+\.\d% \| ETA \S+ \| \d+ items\/s \| cursor (-|\d+)$/);
+    assert.match(final!, FINAL_LINE(99));
+    const screen = renderScreen(output, 80);
+    assert.equal(screen.wrapped, false, 'nothing reached past the last column');
+    assert.deepEqual(screen.lines.filter((l) => l.includes(' | cursor ')), [final], 'one progress line stays on the screen: the final one');
+    assert.match(screen.lines.join('\n'), /^numbers completed: 99 items, cursor 98, /m);
+    assert.deepEqual(numbersIn(log), range(99));
+  });
+
+  test('on a TTY a stop signal prints its message on a line of its own, the bar below it, then the final line', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { log, state, pid } = paths();
+    const run = startCliInPty(numbersRun({ upTo: 5000, delayMs: 5, log }, state), { columns: 80, pidFile: pid });
+    await waitFor('40 items done', () => numbersIn(log).length >= 40, 20_000);
+    // Like Ctrl-C, which reaches the CLI itself, not `script`.
+    process.kill(Number(readFileSync(pid, 'utf8')), 'SIGINT');
+    const exit = await exitedWithin(run, 20_000);
+    const output = run.stdout();
+    assert.equal(exit.code, 75, output);
+    const done = numbersIn(log);
+    assert.ok(done.length < 5000, 'stopped before the end');
+    const progress = renderedLines(output).filter((l) => l.includes(' | cursor '));
+    assert.ok(progress.length >= 2, output);
+    for (const line of progress) {
+      assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
+      assert.match(line, /ETA .* \| cursor |elapsed \| cursor /);
+    }
+    // The messages after it are longer than 80 columns: the terminal wraps them, as it would any line.
+    const screen = renderScreen(output, 80);
+    const message = 'numbers: SIGINT received; stopping after the current item (again to stop now)';
+    const at = screen.lines.indexOf(message);
+    assert.ok(at >= 0, `the message alone on its line: ${JSON.stringify(screen.lines)}`);
+    assert.deepEqual(screen.lines.filter((l) => l.includes(' | cursor ')), [screen.lines[at + 1]], `the bar only below the message: ${JSON.stringify(screen.lines)}`);
+    assert.match(screen.lines[at + 1]!, FINAL_LINE(5000, done.length, done.at(-1)!));
+    assert.match(screen.lines[at + 2]!, /^numbers interrupted by worker-stop /);
   });
 
   test('off a TTY it prints periodic progress lines with percent and ETA', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -193,7 +241,8 @@ describe('job-iteration run', () => {
     assert.equal(result.code, 0);
     const lines = result.stderr.split('\n').filter((l) => l.startsWith('numbers: '));
     assert.ok(lines.length >= 2, result.stderr);
-    assert.match(lines.at(-1)!, /^numbers: 60\/60 items \| 100\.0% \| ETA 0s \| \d+ items\/s \| cursor 59$/);
+    assert.match(lines.at(-2)!, /^numbers: \d+\/60 items \| \d+\.\d% \| ETA \S+ \| \d+ items\/s \| cursor (-|\d+)$/);
+    assert.match(lines.at(-1)!, /^numbers: 60\/60 items \| 100\.0% \| \d+ items\/s \| \d+\.\d s elapsed \| cursor 59$/);
   });
 });
 
@@ -328,7 +377,7 @@ describe('job-iteration run with a throttle', () => {
     assert.equal(saved.state.status, 'completed');
     assert.equal(saved.state.timesInterrupted, 2);
     // The enumeration is measured (fromArray), so progress shows a percent without a count().
-    assert.match(result.stderr, /^throttled: 30\/30 items \| 100\.0% \| ETA 0s \| \d+ items\/s \| cursor 29$/m);
+    assert.match(result.stderr, /^throttled: 30\/30 items \| 100\.0% \| \d+ items\/s \| \d+\.\d s elapsed \| cursor 29$/m);
   });
 
   test('a stop during the wait ends it at once with exit 75 and the cursor saved; the same command waits out the rest, then goes on', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -28,8 +28,23 @@ export function startCli(args: string[], env: Record<string, string | undefined>
 }
 
 export function startNode(args: string[], env: Record<string, string | undefined> = {}): Started {
+  return startProcess(process.execPath, args, env);
+}
+
+/**
+ * Starts the built CLI in a pseudo-terminal `columns` wide, as a person's shell would (util-linux `script`); what it
+ * writes to stdout and stderr arrives together in `stdout()`, control sequences included. The CLI runs in a session
+ * of its own, so a signal for it goes to the pid it writes to `pidFile` before it starts.
+ */
+export function startCliInPty(args: string[], { columns, pidFile, env = {} }: { columns: number; pidFile: string; env?: Record<string, string | undefined> }): Started {
+  const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
+  const command = `stty cols ${columns} rows 24; echo $$ > ${quote(pidFile)}; exec ${[process.execPath, CLI, ...args].map(quote).join(' ')}`;
+  return startProcess('script', ['-qfec', command, '/dev/null'], env);
+}
+
+function startProcess(file: string, args: string[], env: Record<string, string | undefined>): Started {
   // Its own process group, so `killTree` can take down a supervisor's workers too when a test fails half-way.
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(file, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -63,16 +78,21 @@ export function killTree(started: Started): void {
 /** Runs the CLI to the end; one that is still running after `timeoutMs` is killed, with what it printed in the error. */
 export async function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000) {
   const started = startCli(args, env);
+  const { code } = await exitedWithin(started, timeoutMs, `job-iteration ${args.join(' ')}`);
+  return { code, stdout: started.stdout(), stderr: started.stderr() };
+}
+
+/** Waits for a started process to exit; one still running after `timeoutMs` is killed, with what it printed in the error. */
+export async function exitedWithin(started: Started, timeoutMs: number, what = 'the process'): Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       killTree(started);
-      reject(new Error(`job-iteration ${args.join(' ')} still running after ${timeoutMs} ms; killed. stderr:\n${started.stderr()}`));
+      reject(new Error(`${what} still running after ${timeoutMs} ms; killed. stdout:\n${started.stdout()}\nstderr:\n${started.stderr()}`));
     }, timeoutMs);
   });
   try {
-    const { code } = await Promise.race([started.exited, timedOut]);
-    return { code, stdout: started.stdout(), stderr: started.stderr() };
+    return await Promise.race([started.exited, timedOut]);
   } finally {
     clearTimeout(timer);
   }
