@@ -32,7 +32,7 @@ module.exports = {
       severity: 'error',
       comment: 'The core imports without bullmq, ioredis, pg or csv-parse installed, types included.',
       from: { path: CORE },
-      to: { path: '(^|/)node_modules/(bullmq|ioredis|pg|csv-parse)/' },
+      to: { path: '(^|/)node_modules/(bullmq|ioredis|pg|csv-parse|cli-progress)/' },
     },
     {
       name: 'core-without-enumerators',
@@ -46,7 +46,7 @@ module.exports = {
       severity: 'error',
       comment: 'An enumerator runs under every runtime, so it depends on none: not on a store, a runtime, a process or the CLI.',
       from: { path: ENUMERATORS },
-      to: { path: [STORE, RUNTIME, PROCESS, INTERFACES, '(^|/)node_modules/(bullmq|ioredis)/'] },
+      to: { path: [STORE, RUNTIME, PROCESS, INTERFACES, '(^|/)node_modules/(bullmq|ioredis|cli-progress)/'] },
     },
     {
       name: 'store-below-runtime',
