@@ -1,3 +1,4 @@
+import cliProgress from 'cli-progress';
 import type { Extent } from '../extent.js';
 
 export interface ProgressSource {
@@ -40,9 +41,6 @@ const BAR_MIN = 10;
 const BAR_MAX = 40;
 const CURSOR_MIN = 12;
 const JOB_NAME_MIN = 8;
-const HIDE_CURSOR = '\x1b[?25l';
-const SHOW_CURSOR = '\x1b[?25h';
-const CLEAR_TO_END = '\x1b[K';
 
 function shorten(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 3))}...`;
@@ -170,29 +168,40 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
     // One column short of the terminal: a line that fills the last column leaves the cursor waiting to wrap, where
     // the erase after it takes the last character, and some terminals wrap at once.
     const width = () => Math.max(1, (stream.columns || 80) - 1);
-    let drawn = '';
     // The bar only narrows as the text beside it grows (a longer ETA, a faster rate), so the line does not jump back
     // and forth with every redraw, nor the bar come and go; a resize starts over.
     let barMax = BAR_MAX;
-    const draw = (parts: LineParts, force = false) => {
+    const lay = (parts: LineParts) => {
       barMax = barWidth(parts, width(), barMax);
-      const line = layoutLine(parts, width(), barMax);
-      if (line === drawn && !force) return;
-      drawn = line;
-      stream.write(`\r${line}${CLEAR_TO_END}`);
+      return layoutLine(parts, width(), barMax);
     };
-    const redraw = () => draw(describe(), true);
+    // A multi-bar of one: its log() prints a message above the bar and draws the bar again below it, where a single
+    // bar would leave the message to be overwritten by its next redraw.
+    const bars = new cliProgress.MultiBar({
+      stream,
+      hideCursor: true,
+      clearOnComplete: false,
+      // The terminal wraps a long message as usual; the bar's own line is laid out to fit, never wrapped.
+      linewrap: true,
+      fps: 5,
+      format: (_options, _params, payload: { parts: LineParts }) => lay(payload.parts),
+    });
+    const bar = bars.create(1, 0, { parts: describe() });
+    // Its redraw timer must not keep the process alive: `run` tells an item that never settles by the event loop
+    // running empty.
+    const unref = () => (bars as unknown as { timer?: NodeJS.Timeout | null }).timer?.unref();
+    unref();
+    bars.on('update-post', unref);
+    // An exit that skips stop() (a crash) would otherwise leave the shell without a cursor.
+    const showCursor = () => stream.write('\x1b[?25h');
+    process.once('exit', showCursor);
     const resized = () => {
       barMax = BAR_MAX;
-      redraw();
+      bar.update(0, { parts: describe() });
+      bars.update();
     };
-    // An exit that skips stop() (a crash) would otherwise leave the shell without a cursor.
-    const showCursor = () => stream.write(SHOW_CURSOR);
-    stream.write(HIDE_CURSOR);
-    process.once('exit', showCursor);
     stream.on('resize', resized);
-    redraw();
-    const timer = setInterval(() => draw(describe()), 200);
+    const timer = setInterval(() => bar.update(0, { parts: describe() }), 200);
     timer.unref();
     return {
       log(line) {
@@ -200,8 +209,9 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
           stream.write(`${line}\n`);
           return;
         }
-        stream.write(`\r${CLEAR_TO_END}${line}\n`);
-        redraw();
+        bar.update(0, { parts: describe() });
+        bars.log(`${line}\n`);
+        bars.update();
       },
       stop() {
         if (stopped) return;
@@ -209,8 +219,8 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
         clearInterval(timer);
         stream.off('resize', resized);
         process.off('exit', showCursor);
-        draw(describe(true), true);
-        stream.write(`\n${SHOW_CURSOR}`);
+        bar.update(0, { parts: describe(true) });
+        bars.stop();
       },
     };
   }

@@ -154,8 +154,9 @@ describe('run progress reporter', () => {
     const progress = startProgress({ jobName: 'numbers', total: 80, read: () => ({ iterations: done, cursor: done - 1 }) }, tty as unknown as NodeJS.WriteStream);
     done = 40;
     progress.log('numbers: SIGINT received; stopping');
-    const afterMessage = tty.out.slice(tty.out.lastIndexOf('stopping\n') + 'stopping\n'.length);
-    assert.match(afterMessage, /^\rnumbers \[[\u2588\u2591]+\] 40\/80 items \| 50\.0% \| ETA .* \| cursor 39\x1b\[K$/, 'the bar again, below the message');
+    const shown = renderScreen(tty.out, 120).lines;
+    assert.equal(shown[0], 'numbers: SIGINT received; stopping');
+    assert.match(shown[1]!, /^numbers \[[\u2588\u2591]+\] 40\/80 items \| 50\.0% \| ETA .* \| cursor 39$/, 'the bar again, below the message');
     done = 41;
     progress.stop();
     progress.stop();
@@ -173,7 +174,9 @@ describe('run progress reporter', () => {
     const tty = new FakeTty(100);
     const progress = startProgress({ jobName: 'numbers', total: 80, read: () => ({ iterations: 40, cursor: 39 }) }, tty as unknown as NodeJS.WriteStream);
     try {
-      const drawn = () => tty.out.slice(tty.out.lastIndexOf('\r') + 1).replace(/\x1b\[K$/, '');
+      progress.log('numbers: drawn');
+      // Replayed at the first width: a terminal keeps what it drew before a resize as it was.
+      const drawn = () => renderScreen(tty.out, 100).lines.at(-1)!;
       assert.match(drawn(), /^numbers \[[\u2588\u2591]{20,}\]/);
       tty.columns = 40;
       tty.emit('resize');
@@ -189,7 +192,8 @@ describe('run progress reporter', () => {
     let cursor: unknown = 1;
     const progress = startProgress({ jobName: 'numbers', total: 80, read: () => ({ iterations: 40, cursor }) }, tty as unknown as NodeJS.WriteStream);
     try {
-      const bar = () => /\r[^\r]*\[([\u2588\u2591]+)\][^\r]*$/.exec(tty.out)?.[1]?.length ?? 0;
+      const bar = () => /\[([\u2588\u2591]+)\]/.exec(renderScreen(tty.out, tty.columns).lines.at(-1)!)?.[1]?.length ?? 0;
+      progress.log('numbers: drawn');
       const wide = bar();
       cursor = 'a longer cursor';
       progress.log('numbers: redraw');
