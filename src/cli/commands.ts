@@ -64,10 +64,10 @@ export const COMMANDS: readonly CommandSpec<any>[] = [
   } satisfies CommandSpec<typeof enqueueFlags>,
   {
     name: 'status',
-    args: '',
-    summary: 'Workers alive, and every iterable job with its state, progress, cursor, interruptions and problems.',
+    args: '[jobId]',
+    summary: 'Workers alive, and every iterable job with its state, progress, cursor, interruptions and problems; with a job id, that job in full.',
     flags: statusFlags,
-    examples: ['job-iteration status --queue migrations', 'job-iteration status --json'],
+    examples: ['job-iteration status --queue migrations', 'job-iteration status --watch', 'job-iteration status 42 --json'],
     load: async () => (await import('./queue-commands.js')).statusCommand,
   } satisfies CommandSpec<typeof statusFlags>,
   controlCommand('cancel', 'Cancel a job: it stops at its next checkpoint, onCancel runs, and it fails as cancelled, without retries.'),

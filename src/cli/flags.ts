@@ -65,6 +65,7 @@ export const statusFlags = {
   ...queueFlags,
   json: { type: 'boolean', description: 'print JSON instead of a table' },
   limit: { type: 'string', value: 'n', description: 'jobs to list at most', default: '50' },
+  watch: { type: 'boolean', short: 'w', description: 'show it again every second until Ctrl-C' },
 } as const satisfies FlagSpecs;
 
 export const controlFlags = queueFlags;

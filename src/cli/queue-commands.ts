@@ -111,48 +111,110 @@ export function controlCommand(action: 'cancel' | 'pause' | 'resume') {
   };
 }
 
-/** `job-iteration status`: who is alive, and where every iterable job stands. */
+/** `job-iteration status`: who is alive, and where every iterable job stands; with `--watch`, again every second. */
 export async function statusCommand({ values, positionals }: Parsed<typeof statusFlags>): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`status takes at most one job id; got ${positionals.join(' ')}`);
   const limit = intFlag('limit', values.limit, 50);
+  const json = values.json === true;
   return withQueue(values, async (queue, url, redis) => {
-    if (positionals.length === 1) return showJob(queue, positionals[0]!, values.json === true);
-    // A queue nothing was ever added to has neither its meta key nor its id counter.
-    if ((await redis.exists(queue.keys.meta!, queue.keys.id!)) === 0) {
-      if (values.json) console.log(JSON.stringify({ queue: queue.name, redis: redactUrl(url), exists: false, processes: [], counts: {}, jobs: [] }, null, 2));
-      else console.log(`queue "${queue.name}" on ${redactUrl(url)}: no such queue (nothing was ever added to it)`);
+    const report = (print: Print) =>
+      positionals.length === 1 ? showJob(queue, positionals[0]!, json, print) : showQueue(queue, url, redis, limit, json, print);
+    if (!values.watch) {
+      await report((line) => console.log(line));
       return ExitCode.ok;
     }
-    const [processes, jobs, counts] = await Promise.all([
-      listProcesses(redis, queue.name),
-      listIterableJobs(queue, { limit }),
-      queue.getJobCounts('active', 'waiting', 'prioritized', 'delayed', 'completed', 'failed'),
-    ]);
-    if (values.json) {
-      console.log(JSON.stringify({ queue: queue.name, redis: redactUrl(url), exists: true, processes, counts, jobs: jobs.map(withIsoTimes) }, null, 2));
-      return ExitCode.ok;
-    }
-    console.log(`queue "${queue.name}" on ${redactUrl(url)}`);
-    console.log(`jobs by state: ${Object.entries(counts).map(([state, n]) => `${state} ${n}`).join(', ')}`);
-    console.log(`\nprocesses alive: ${processes.length}`);
-    for (const p of processes) console.log(`  ${formatProcess(p)}`);
-    console.log(`\niterable jobs: ${jobs.length}${jobs.length === limit ? ` (first ${limit}; --limit for more)` : ''}`);
-    // An active job whose lock is gone has lost its worker (a crash, a kill, a frozen process) and waits for
-    // BullMQ's stalled-job check: it is not running, whatever its saved status says.
-    const active = jobs.filter((job) => job.queueState === 'active');
-    const locks = active.length === 0 ? [] : await Promise.all(active.map((job) => redis.exists(`${queue.toKey(job.id)}:lock`)));
-    const lockless = new Set(active.filter((_, i) => locks[i] === 0).map((job) => job.id));
-    if (jobs.length > 0) printTable(jobs.map((job) => jobRow(job, lockless.has(job.id))));
-    // Why a job cannot run or did not finish, in full: the table has no room for it and it is what a person needs.
-    for (const job of jobs) {
-      const problem = job.invalid ?? (job.queueState === 'failed' ? job.failedReason : undefined);
-      if (problem) console.log(`  job ${job.id}: ${redactUrls(problem)}`);
-      if (lockless.has(job.id)) {
-        console.log(`  job ${job.id}: active, but no worker holds its lock (crashed, killed or frozen); BullMQ's stalled-job check hands it to a worker, which resumes after its last saved cursor`);
+    return watch(report, json);
+  });
+}
+
+type Print = (line: string) => void;
+
+/**
+ * `status --watch`: the report again every second until Ctrl-C or TERM (exit 0). On a terminal each report replaces
+ * the last, as `watch(1)` does; elsewhere (a log, a pipe) reports follow each other under a time stamp, and `--json`
+ * prints one JSON document per line. A report that fails (Redis away for a moment) says why and the next one is tried
+ * a second later; a job id that does not exist ends it with exit 2 as it would without `--watch`.
+ */
+async function watch(report: (print: Print) => Promise<void>, json: boolean): Promise<number> {
+  const tty = process.stdout.isTTY === true && !json;
+  let stop: (() => void) | undefined;
+  let stopped = false;
+  const onSignal = () => {
+    stopped = true;
+    stop?.();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    while (!stopped) {
+      const lines: string[] = [];
+      try {
+        await report((line) => lines.push(json ? JSON.stringify(JSON.parse(line)) : line));
+      } catch (error) {
+        if (error instanceof UsageError) throw error;
+        lines.push(`status failed: ${redactUrls((error as Error).message ?? String(error))}; trying again in 1 s`);
       }
+      if (stopped) break;
+      const stamp = `${new Date().toISOString()}  (every 1 s; Ctrl-C to stop)`;
+      if (tty) process.stdout.write(`\x1b[H\x1b[2J${stamp}\n\n${lines.join('\n')}\n`);
+      else if (json) process.stdout.write(`${lines.join('\n')}\n`);
+      else process.stdout.write(`--- ${stamp}\n${lines.join('\n')}\n\n`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        stop = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
     return ExitCode.ok;
-  });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function showQueue(queue: Queue, url: string, redis: ReturnType<typeof createRedis>, limit: number, json: boolean, print: Print): Promise<void> {
+  // A queue nothing was ever added to has neither its meta key nor its id counter.
+  if ((await redis.exists(queue.keys.meta!, queue.keys.id!)) === 0) {
+    if (json) print(JSON.stringify({ queue: queue.name, redis: redactUrl(url), exists: false, processes: [], counts: {}, jobs: [] }, null, 2));
+    else print(`queue "${queue.name}" on ${redactUrl(url)}: no such queue (nothing was ever added to it)`);
+    return;
+  }
+  const [processes, jobs, counts] = await Promise.all([
+    listProcesses(redis, queue.name),
+    listIterableJobs(queue, { limit }),
+    queue.getJobCounts('active', 'waiting', 'prioritized', 'delayed', 'completed', 'failed'),
+  ]);
+  if (json) {
+    print(JSON.stringify({ queue: queue.name, redis: redactUrl(url), exists: true, processes, counts, jobs: jobs.map(withIsoTimes) }, null, 2));
+    return;
+  }
+  print(`queue "${queue.name}" on ${redactUrl(url)}`);
+  print(`jobs by state: ${Object.entries(counts).map(([state, n]) => `${state} ${n}`).join(', ')}`);
+  print(`\nprocesses alive: ${processes.length}`);
+  for (const p of processes) print(`  ${formatProcess(p)}`);
+  print(`\niterable jobs: ${jobs.length}${jobs.length === limit ? ` (first ${limit}; --limit for more)` : ''}`);
+  // An active job whose lock is gone has lost its worker (a crash, a kill, a frozen process) and waits for
+  // BullMQ's stalled-job check: it is not running, whatever its saved status says.
+  const active = jobs.filter((job) => job.queueState === 'active');
+  const locks = active.length === 0 ? [] : await Promise.all(active.map((job) => redis.exists(`${queue.toKey(job.id)}:lock`)));
+  const lockless = new Set(active.filter((_, i) => locks[i] === 0).map((job) => job.id));
+  if (jobs.length > 0) printTable(jobs.map((job) => jobRow(job, lockless.has(job.id))), print);
+  // Why a job cannot run or did not finish, in full: the table has room for its start only, and it is what a
+  // person needs.
+  for (const job of jobs) {
+    const problem = problemOf(job);
+    if (problem) print(`  job ${job.id}: ${redactUrls(problem)}`);
+    if (lockless.has(job.id)) {
+      print(`  job ${job.id}: active, but no worker holds its lock (crashed, killed or frozen); BullMQ's stalled-job check hands it to a worker, which resumes after its last saved cursor`);
+    }
+  }
+}
+
+/** Why a job cannot run (its data is not a job) or did not finish. */
+function problemOf(job: IterationJobInfo): string | undefined {
+  return job.invalid ?? (job.queueState === 'failed' ? job.failedReason : undefined);
 }
 
 /** Epoch-millisecond fields as ISO times, as every other time in the JSON output is. */
@@ -162,14 +224,14 @@ function withIsoTimes(job: IterationJobInfo): Record<string, unknown> {
 }
 
 /** `status <jobId>`: one job in full: params, state, cursor, progress, error with its stack, and its log lines. */
-async function showJob(queue: Queue, jobId: string, json: boolean): Promise<number> {
+async function showJob(queue: Queue, jobId: string, json: boolean, print: Print): Promise<void> {
   const info = await getIterationState(queue, jobId);
   if (!info) throw new UsageError(`no job ${jobId} in queue "${queue.name}"`);
   const [job, { logs }] = await Promise.all([queue.getJob(jobId).catch(() => undefined), queue.getJobLogs(jobId)]);
   const stacktrace = job?.stacktrace ?? [];
   if (json) {
-    console.log(JSON.stringify({ ...withIsoTimes(info), attempts: Math.max(1, job?.opts.attempts ?? 1), stacktrace, logs }, null, 2));
-    return ExitCode.ok;
+    print(JSON.stringify({ ...withIsoTimes(info), attempts: Math.max(1, job?.opts.attempts ?? 1), stacktrace, logs }, null, 2));
+    return;
   }
   const progress = (info.progress && typeof info.progress === 'object' ? info.progress : {}) as Partial<IterationProgress>;
   const total = progress.total !== undefined ? ` of ${progress.total}${progress.unit && progress.unit !== 'items' ? ` ${progress.unit}` : ''}` : '';
@@ -191,10 +253,13 @@ async function showJob(queue: Queue, jobId: string, json: boolean): Promise<numb
   if (info.invalid) lines.push(['invalid', info.invalid]);
   if (info.failedReason) lines.push(['error', info.failedReason]);
   const width = Math.max(...lines.map(([k]) => k.length));
-  for (const [key, value] of lines) console.log(`${key.padEnd(width)}  ${redactUrls(value)}`);
-  if (stacktrace.length > 0) console.log(`\nstack:\n${redactUrls(stacktrace.at(-1)!)}`);
-  if (logs.length > 0) console.log(`\nlog:\n${logs.map((l) => `  ${redactUrls(l)}`).join('\n')}`);
-  return ExitCode.ok;
+  for (const [key, value] of lines) print(`${key.padEnd(width)}  ${redactUrls(value)}`);
+  if (stacktrace.length > 0) print(`\nstack:\n${redactUrls(stacktrace.at(-1)!)}`);
+  if (logs.length > 0) print(`\nlog:\n${logs.map((l) => `  ${redactUrls(l)}`).join('\n')}`);
+}
+
+function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 3)}...`;
 }
 
 function ago(iso: string): string {
@@ -225,18 +290,20 @@ function jobRow(job: IterationJobInfo, lockless: boolean): string[] {
     job.queueState,
     total !== undefined ? `${iterations}/${total}` : String(iterations),
     progress.percentage !== undefined ? `${progress.percentage.toFixed(1)}%` : '-',
-    cursor.length > 30 ? `${cursor.slice(0, 27)}...` : cursor,
+    shorten(cursor, 30),
     String(job.state?.timesInterrupted ?? 0),
     String(job.state?.timesStalled ?? 0),
     String(job.attemptsMade),
     job.state?.updatedAt ? `${ago(job.state.updatedAt)} ago` : '-',
+    job.state?.totalTimeMs ? span(job.state.totalTimeMs) : '-',
     running && !lockless && progress.etaMs !== undefined ? span(progress.etaMs) : '-',
+    shorten(redactUrls(problemOf(job) ?? '-').split('\n')[0]!, 40),
   ];
 }
 
-function printTable(rows: string[][]): void {
-  const header = ['ID', 'JOB', 'STATUS', 'QUEUE STATE', 'ITEMS', 'DONE', 'CURSOR', 'INTERRUPTED', 'STALLED', 'ATTEMPTS', 'SAVED', 'ETA'];
+function printTable(rows: string[][], print: Print): void {
+  const header = ['ID', 'JOB', 'STATUS', 'QUEUE STATE', 'ITEMS', 'DONE', 'CURSOR', 'INTERRUPTED', 'STALLED', 'ATTEMPTS', 'SAVED', 'ELAPSED', 'ETA', 'ERROR'];
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  for (const row of all) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);
+  for (const row of all) print(`  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);
 }

@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { getIterationState } from '../../src/bullmq/index.js';
 import { listProcesses } from '../../src/supervisor/heartbeat.js';
-import { killAll, numbersIn, range, runCli, startCli, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
+import { exitedWithin, killAll, numbersIn, range, runCli, startCli, startCliInPty, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
 import { freePort, startOwnRedis } from '../support/redis-server.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -577,6 +577,38 @@ describe('stopping during a Redis outage', () => {
 });
 
 describe('status', () => {
+  test('--watch shows the report again every second until Ctrl-C (exit 0): stamped reports in a log, one JSON document per line with --json, a redrawn screen on a terminal', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    await enqueueNumbers(queue, 1, { upTo: 5, delayMs: 5 });
+    const plain = startCli(['status', '--queue', queue.name, '--watch']);
+    const json = startCli(['status', '--queue', queue.name, '--watch', '--json']);
+    const pidFile = join(dir, `watch-${randomUUID()}.pid`);
+    const tty = startCliInPty(['status', '--queue', queue.name, '-w'], { columns: 120, pidFile });
+    try {
+      await waitFor('a first report', () => /waiting 1,/.test(plain.stdout()) && json.stdout().includes('\n'), 10_000);
+      // Something changes between reports, and the next one shows it.
+      await enqueueNumbers(queue, 1, { upTo: 5, delayMs: 5 });
+      await waitFor('a report with the second job', () => /waiting 2,/.test(plain.stdout()) && json.stdout().includes('"waiting":2'), 10_000);
+      await waitFor('two reports on the terminal', () => (tty.stdout().match(/\x1b\[H\x1b\[2J/g) ?? []).length >= 2, 10_000);
+      plain.child.kill('SIGINT');
+      json.child.kill('SIGTERM');
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGINT');
+      for (const [name, started] of [['plain', plain], ['json', json], ['terminal', tty]] as const) {
+        assert.equal((await exitedWithin(started, 10_000, `status --watch (${name})`)).code, 0, started.stderr());
+      }
+    } finally {
+      killAll();
+    }
+    const stamps = plain.stdout().match(/^--- \d{4}-\d\d-\d\dT[\d:.]+Z {2}\(every 1 s; Ctrl-C to stop\)$/gm) ?? [];
+    assert.ok(stamps.length >= 2, plain.stdout());
+    const times = stamps.map((line) => Date.parse(line.slice(4, 28)));
+    for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 900, `a second apart: ${stamps.join(', ')}`);
+    const documents = json.stdout().trim().split('\n').map((line) => JSON.parse(line) as { queue: string; counts: Record<string, number> });
+    assert.ok(documents.length >= 2 && documents.every((d) => d.queue === queue.name), json.stdout());
+    assert.match(tty.stdout(), /\x1b\[H\x1b\[2J\d{4}-[\d-]+T[\d:.]+Z {2}\(every 1 s; Ctrl-C to stop\)/, 'each report replaces the last on a terminal');
+    assert.doesNotMatch(tty.stdout(), /^--- /m);
+  });
+
   test('an active job whose worker was killed shows as stalled?, not running, with the age of its last checkpoint', { timeout: TEST_TIMEOUT_MS }, async () => {
     const queue = freshQueue();
     const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 2000, delayMs: 10 });
@@ -584,7 +616,8 @@ describe('status', () => {
     const sup = work(queue, ['--lock-duration', '1000', '--stalled-interval', '60000', '--checkpoint-interval', '100']);
     await waitFor('20 items', () => numbersIn(logs[0]!).length >= 20, 20_000);
     const before = await runCli(['status', '--queue', queue.name]);
-    assert.match(before.stdout, new RegExp(`\\n  ${ids[0]}\\s+numbers\\s+running\\s+active\\s+.*\\s+0\\s+\\d+s ago\\s+\\S+\\n`));
+    // ATTEMPTS 0, SAVED, ELAPSED, ETA and no ERROR.
+    assert.match(before.stdout, new RegExp(`\\n  ${ids[0]}\\s+numbers\\s+running\\s+active\\s+.*\\s+0\\s+\\d+s ago\\s+\\d+s\\s+\\d+[smh]\\s+-\\n`));
     const [worker] = await workersOf(queue);
     process.kill(worker!.pid, 'SIGKILL');
     await sleep(1500);
@@ -616,6 +649,8 @@ describe('status', () => {
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^jobs by state: active 0, waiting 0, prioritized 0, delayed 0, completed 0, failed 3$/m);
     assert.match(table.stdout, /^iterable jobs: 2 \(first 2; --limit for more\)$/m);
+    assert.match(table.stdout, /^ {2}ID +JOB +STATUS +QUEUE STATE +ITEMS +DONE +CURSOR +INTERRUPTED +STALLED +ATTEMPTS +SAVED +ELAPSED +ETA +ERROR$/m);
+    assert.match(table.stdout, /^ {2}\S+ +numbers +failed +failed +9\/20 +45\.0% +8 +0 +0 +1 +\d+s ago +\d+s +- +item 9 failed$/m, 'the error, shortened, in its column');
 
     const json = await runCli(['status', '--queue', queue.name, '--json']);
     const parsed = JSON.parse(json.stdout) as { counts: Record<string, number>; jobs: Array<{ timestamp: string; finishedOn: string }> };
