@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { exitedWithin, killAll, numbersIn, range, ROOT, runCli, startCli, startCliInPty, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
+import { exitedWithin, killAll, numbersIn, range, ROOT, runCli, startCli, startCliInPty, startProcess, TEST_TIMEOUT_MS, waitFor } from '../support/process.js';
 import { renderScreen } from '../support/screen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ji-cli-run-'));
@@ -357,6 +357,55 @@ describe('job-iteration run: bad input that says where', () => {
     await refused(numbersRun({ upTo: 3, log: 7 }, state), /^job-iteration: Params of job "numbers" are refused: log must be a file path; got 7$/m);
     assert.equal(existsSync(log), false, 'no item ran');
     assert.equal(existsSync(state), false, 'no state written');
+  });
+});
+
+describe('the commands the README shows', () => {
+  test('the example job: Ctrl-C half-way exits 75 with the cursor under .job-iteration/, the same command resumes and completes (exit 0), and a rerun says it is done', { timeout: TEST_TIMEOUT_MS }, async () => {
+    // The README's command, run from a folder of its own so the state it leaves in .job-iteration/ is this test's.
+    const cwd = mkdtempSync(join(dir, 'readme-'));
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const shown = /^npm ci && (node dist\/src\/cli\/main\.js run examples\/backfill\.mjs --job backfill) +# the example job/m.exec(readme)?.[1];
+    assert.ok(shown, 'the README still shows this command');
+    const args = [join(ROOT, 'dist/src/cli/main.js'), 'run', join(ROOT, 'examples/backfill.mjs'), '--job', 'backfill'];
+    const first = startProcess(process.execPath, args, {}, cwd);
+    const state = join(cwd, '.job-iteration', 'backfill.json');
+    await waitFor('a first checkpoint', () => existsSync(state));
+    // A terminal's Ctrl-C goes to the whole process group.
+    process.kill(-first.child.pid!, 'SIGINT');
+    assert.equal((await exitedWithin(first, 20_000)).code, 75, first.stderr());
+    const saved = JSON.parse(readFileSync(state, 'utf8')) as { state: { status: string; iterations: number; cursor: number } };
+    assert.equal(saved.state.status, 'interrupted');
+    assert.ok(saved.state.iterations > 0 && saved.state.iterations < 2000, `stopped half-way: ${saved.state.iterations}`);
+    const second = startProcess(process.execPath, args, {}, cwd);
+    assert.equal((await exitedWithin(second, 60_000)).code, 0, second.stderr());
+    assert.match(second.stderr(), new RegExp(`resuming after cursor ${saved.state.cursor} \\(${saved.state.iterations} items done`));
+    assert.match(second.stdout(), /^backfill completed: 2000 items, cursor 2000, /m);
+    const third = startProcess(process.execPath, args, {}, cwd);
+    assert.equal((await exitedWithin(third, 20_000)).code, 0, third.stderr());
+    assert.match(third.stdout(), /^backfill already completed at .* \(2000 items\); pass --restart to run it again\.$/m);
+  });
+
+  test('under npx the exit codes of a command that ends by itself hold (0, 1, 2); a Ctrl-C to the group still saves and exits 75 in the command, but npm reports 130', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const npx = (args: string[], env: Record<string, string> = {}) => startProcess('npx', ['--no-install', 'job-iteration', ...args], env);
+    const { log, state } = paths();
+    const cases: Array<[string[], Record<string, string>, number]> = [
+      [numbersRun({ upTo: 5, delayMs: 1, log }, state), {}, 0],
+      [numbersRun({ upTo: 5, delayMs: 1, log }, `${state}.failing`), { FAIL_AT: '2' }, 1],
+      [['run', MODULE, '--job', 'nope'], {}, 2],
+    ];
+    for (const [args, env, code] of cases) {
+      const started = npx(args, env);
+      assert.equal((await exitedWithin(started, 60_000, `npx job-iteration ${args.join(' ')}`)).code, code, started.stderr());
+    }
+    const { log: slowLog, state: slowState } = paths();
+    const slow = npx(numbersRun({ upTo: 100_000, delayMs: 5, log: slowLog }, slowState));
+    await waitFor('items under npx', () => numbersIn(slowLog).length >= 5, 30_000);
+    process.kill(-slow.child.pid!, 'SIGINT');
+    // npm re-raises the signal on itself: it dies by SIGINT, which a shell reports as 130.
+    assert.deepEqual((({ code, signal }) => ({ code, signal }))(await exitedWithin(slow, 20_000)), { code: null, signal: 'SIGINT' });
+    assert.match(slow.stdout(), /^numbers interrupted by worker-stop .*Run the same command to resume\.$/m, 'the command itself stopped gracefully');
+    assert.equal((JSON.parse(readFileSync(slowState, 'utf8')) as { state: { status: string } }).state.status, 'interrupted');
   });
 });
 

@@ -42,9 +42,10 @@ export function startCliInPty(args: string[], { columns, pidFile, env = {} }: { 
   return startProcess('script', ['-qfec', command, '/dev/null'], env);
 }
 
-function startProcess(file: string, args: string[], env: Record<string, string | undefined>): Started {
+/** Starts any program, in its own process group, from the repository (or `cwd`). */
+export function startProcess(file: string, args: string[], env: Record<string, string | undefined>, cwd = ROOT): Started {
   // Its own process group, so `killTree` can take down a supervisor's workers too when a test fails half-way.
-  const child = spawn(file, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(file, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
