@@ -12,6 +12,8 @@ export interface ProcessRecord {
   supervisorPid?: number;
   startedAt: string;
   beatAt: string;
+  /** A worker's BullMQ lock duration: how long its jobs may go without a word before they look stalled. */
+  lockDurationMs?: number;
 }
 
 const keyPrefix = (queue: string) => `job-iteration:{${queue}}:process:`;
@@ -27,13 +29,13 @@ export class Heartbeat {
   readonly #everyMs: number;
   #timer?: NodeJS.Timeout;
 
-  constructor(redis: Redis, queue: string, role: Role, everyMs: number, supervisorPid?: number) {
+  constructor(redis: Redis, queue: string, role: Role, everyMs: number, supervisorPid?: number, lockDurationMs?: number) {
     this.#redis = redis;
     this.#everyMs = everyMs;
     const host = hostname();
     this.#key = `${keyPrefix(queue)}${host}:${process.pid}`;
     const now = new Date().toISOString();
-    this.#record = { role, pid: process.pid, hostname: host, queue, ...(supervisorPid ? { supervisorPid } : {}), startedAt: now, beatAt: now };
+    this.#record = { role, pid: process.pid, hostname: host, queue, ...(supervisorPid ? { supervisorPid } : {}), startedAt: now, beatAt: now, ...(lockDurationMs ? { lockDurationMs } : {}) };
   }
 
   #stopped = false;

@@ -124,7 +124,7 @@ if (stopRequest) {
 const connection = new ConnectionWatch((line) => log(line));
 redis = createRedis(config.redisUrl);
 connection.watch(redis);
-heartbeat = new HeartbeatClass(redis, config.queue, 'worker', config.heartbeatMs, process.ppid);
+heartbeat = new HeartbeatClass(redis, config.queue, 'worker', config.heartbeatMs, process.ppid, config.lockDuration ?? 30_000 /* BullMQ's default */);
 await heartbeat.start();
 
 worker = new Worker(config.queue, {

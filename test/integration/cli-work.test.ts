@@ -629,6 +629,26 @@ describe('status', () => {
     await sup.exited;
   });
 
+  test('an active job whose worker holds its lock but has saved nothing for longer than a lock lasts shows as stalled?, saying an item is hung or slow', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 100, delayMs: 1, stuckAt: 10 });
+    // STUCK=1: item 10 awaits far past any deadline, with the event loop free, so BullMQ keeps renewing the lock.
+    const sup = work(queue, ['--lock-duration', '1000', '--checkpoint-interval', '0'], { STUCK: '1' });
+    try {
+      await waitFor('the item before the stuck one', () => numbersIn(logs[0]!).includes(9), 20_000);
+      await sleep(2000);
+      const result = await runCli(['status', '--queue', queue.name]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`\\n  ${ids[0]}\\s+numbers\\s+stalled\\?\\s+active\\s`), result.stdout);
+      assert.match(result.stdout, new RegExp(`job ${ids[0]}: active, but nothing saved for \\ds, longer than a lock lasts \\(1s\\): an item is hung or very slow`), result.stdout);
+      assert.doesNotMatch(result.stdout, /no worker holds its lock/, 'its lock is held');
+    } finally {
+      sup.child.kill('SIGKILL');
+      await sup.exited;
+      killAll();
+    }
+  });
+
   test('a queue that does not exist is said to be so, and looking writes nothing to Redis', { timeout: TEST_TIMEOUT_MS }, async () => {
     const name = `ji-work-${randomUUID()}`;
     const result = await runCli(['status', '--queue', name]);
