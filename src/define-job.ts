@@ -18,7 +18,7 @@ export interface JobDefinition<Params, Item, Cursor> {
    */
   readonly validateCursor?: (cursor: unknown, params: NoInfer<Params>) => cursor is Cursor;
   /** Checks the params before anything runs; see `IterableJob.validateParams`. */
-  readonly validateParams?: (params: NoInfer<Params>) => boolean | string | void;
+  readonly validateParams?: (params: NoInfer<Params>) => boolean | string;
   /** Returns the `[item, cursor]` pairs after `context.cursor`; see `IterableJob.buildEnumerator`. */
   readonly buildEnumerator: (params: Params, context: EnumeratorContext<Cursor>) => Enumeration<Item, Cursor>;
   /** Processes one item; must be idempotent. See `IterableJob.eachIteration`. */

@@ -131,12 +131,12 @@ export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unk
   /**
    * Checks the params before anything runs: at `enqueue` (nothing is added), at the start of every run, and in
    * `job-iteration run` and `enqueue` (exit 2). Params come from outside the process (a command line, a queue's job
-   * data); a misspelt or mistyped field would otherwise surface items later, or never. Return `true` (or nothing)
-   * to accept them; `false`, or a sentence that names the field and what is wrong (`upTo must be an integer >= 1;
+   * data); a misspelt or mistyped field would otherwise surface items later, or never. Return `true` to accept
+   * them (nothing else accepts, so a forgotten `return` shows at once); `false`, or a sentence that names the field and what is wrong (`upTo must be an integer >= 1;
    * got "x"`), refuses them with `InvalidParamsError` (`ERR_INVALID_PARAMS`). A throw refuses them too, with its
    * message. Under BullMQ a refused job fails for good: a retry would be refused the same way.
    */
-  validateParams?(params: Params): boolean | string | void;
+  validateParams?(params: Params): boolean | string;
   /**
    * How many items the whole job has, when it can tell cheaply. Enables percent and ETA in progress reports.
    */

@@ -2,7 +2,8 @@ import { InvalidParamsError } from './errors.js';
 
 /**
  * Asks the job whether it takes these params (`validateParams`), and throws `InvalidParamsError` with its reason
- * when it does not. A job without the hook takes any params.
+ * when it does not. Only `true` accepts: a check that forgets to return refuses everything at once, rather than
+ * letting everything through. A job without the hook takes any params.
  */
 export function checkParams(job: { validateParams?(params: never): unknown }, jobName: string, params: unknown): void {
   if (typeof job.validateParams !== 'function') return;
@@ -14,7 +15,7 @@ export function checkParams(job: { validateParams?(params: never): unknown }, jo
     verdict = error instanceof Error ? error.message : String(error);
     cause = error;
   }
-  if (verdict === true || verdict === undefined) return;
+  if (verdict === true) return;
   const reason =
     typeof verdict === 'string' && verdict !== ''
       ? verdict

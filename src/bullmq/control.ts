@@ -83,8 +83,8 @@ export async function enqueue<Params>(
 ): Promise<Job<IterationJobData<Params>>> {
   const name = jobNameOf(JobClass);
   assertJsonParams(name, params);
-  // On the prototype, not an instance: checking params at enqueue must not run a constructor that opens a pool.
-  checkParams(JobClass.prototype, name, params);
+  // On an instance, as a run asks it: a check may read the job's fields, or be one (an arrow function field).
+  checkParams(new JobClass(), name, params);
   const merged: JobsOptions = { ...(JobClass.jobOptions as JobsOptions | undefined), ...options };
   if (merged.attempts !== undefined && !(Number.isSafeInteger(merged.attempts) && merged.attempts >= 1)) {
     throw new InvalidOptionError('attempts', merged.attempts, 'an integer >= 1');

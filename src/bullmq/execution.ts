@@ -135,6 +135,7 @@ export class JobExecution {
 
   async #execute(bullSignal: AbortSignal | undefined): Promise<IterationResult> {
     const { job, JobClass, params } = this;
+    this.#checkpointIntervalMs = this.host.checkpointIntervalFor(JobClass);
     if (this.host.stopping()) {
       // Fetched just before the close: give it back untouched rather than run one item of it.
       await this.#handBack({ to: 'front' }, 'give back a job fetched during the close');
@@ -181,7 +182,7 @@ export class JobExecution {
       return gap > this.host.freezeMs ? this.#confirmLock() : false;
     };
 
-    const checkpointIntervalMs = this.host.checkpointIntervalFor(JobClass);
+    const checkpointIntervalMs = this.#checkpointIntervalMs;
     let result: RunResult<unknown>;
     this.#phase = 'running';
     try {
@@ -346,6 +347,9 @@ export class JobExecution {
     this.host.emitProgress(this.job, progress);
   }
 
+  /** The run's checkpoint interval, published so that a reader can tell a quiet job from a stuck one. */
+  #checkpointIntervalMs = 0;
+
   #progress(state: JobState<unknown>): IterationProgress {
     const progress: IterationProgress = {
       cursor: state.cursor ?? null,
@@ -354,6 +358,7 @@ export class JobExecution {
       timesInterrupted: state.timesInterrupted,
       status: state.status,
       updatedAt: state.updatedAt ?? new Date().toISOString(),
+      checkpointIntervalMs: this.#checkpointIntervalMs,
     };
     // `count()` says how many items; else a measured enumeration says how far along it is in its own unit.
     const extent = this.#total === undefined ? this.handle.extent : undefined;

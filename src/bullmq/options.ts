@@ -139,6 +139,8 @@ export interface IterationProgress {
   timesInterrupted: number;
   status: JobState['status'];
   updatedAt: string;
+  /** How often the run saves its state (ms): a save older than this and a lock's duration means it is stuck. */
+  checkpointIntervalMs?: number;
 }
 
 /** What a completed iterable job returns to BullMQ (`job.returnvalue`). */

@@ -200,11 +200,14 @@ async function showQueue(queue: Queue, url: string, redis: ReturnType<typeof cre
   const active = jobs.filter((job) => job.queueState === 'active');
   const locks = active.length === 0 ? [] : await Promise.all(active.map((job) => redis.exists(`${queue.toKey(job.id)}:lock`)));
   const lockless = new Set(active.filter((_, i) => locks[i] === 0).map((job) => job.id));
-  // A job whose worker still renews its lock but has saved nothing for longer than a lock lasts is stuck in an item,
-  // or in one that is merely slow: worth a look either way.
+  // A job whose worker still renews its lock but has saved nothing for longer than a lock lasts, past its own
+  // checkpoint interval, is stuck in an item, or in one that is merely slow: worth a look either way.
   const lockMs = Math.max(0, ...processes.map((p) => p.lockDurationMs ?? 0)) || 30_000;
+  const quietFor = (job: IterationJobInfo) => lockMs + ((job.progress as Partial<IterationProgress> | undefined)?.checkpointIntervalMs ?? 1000);
   const silent = new Set(
-    active.filter((job) => !lockless.has(job.id) && job.state?.updatedAt !== undefined && Date.now() - Date.parse(job.state.updatedAt) > lockMs).map((job) => job.id),
+    active
+      .filter((job) => !lockless.has(job.id) && job.state?.updatedAt !== undefined && Date.now() - Date.parse(job.state.updatedAt) > quietFor(job))
+      .map((job) => job.id),
   );
   if (jobs.length > 0) printTable(jobs.map((job) => jobRow(job, lockless.has(job.id) || silent.has(job.id))), print);
   // Why a job cannot run or did not finish, in full: the table has room for its start only, and it is what a
@@ -216,7 +219,7 @@ async function showQueue(queue: Queue, url: string, redis: ReturnType<typeof cre
       print(`  job ${job.id}: active, but no worker holds its lock (crashed, killed or frozen); BullMQ's stalled-job check hands it to a worker, which resumes after its last saved cursor`);
     }
     if (silent.has(job.id)) {
-      print(`  job ${job.id}: active, but nothing saved for ${ago(job.state!.updatedAt!)}, longer than a lock lasts (${span(lockMs)}): an item is hung or very slow; status ${job.id} shows its log`);
+      print(`  job ${job.id}: active, but nothing saved for ${ago(job.state!.updatedAt!)}, longer than a lock lasts (${span(lockMs)}) past its checkpoint interval: an item is hung or very slow; status ${job.id} shows its log`);
     }
   }
 }

@@ -13,10 +13,13 @@ export class InvalidRedisUrlError extends JobIterationError {
   readonly url: string;
   /** Where the URL came from, e.g. `--redis` or `REDIS_URL`. */
   readonly source: string;
-  constructor(url: string, source: string) {
+  /** @param problem - what is wrong with a URL of the right scheme, e.g. its database number. */
+  constructor(url: string, source: string, problem?: string) {
     super(
       'ERR_INVALID_REDIS_URL',
-      `${source} is not a redis:// or rediss:// URL: ${redactUrl(url)} (expected redis://[[user]:password@]host[:port][/db])`,
+      problem
+        ? `${source} names a database Redis does not have: ${redactUrl(url)} (${problem})`
+        : `${source} is not a redis:// or rediss:// URL: ${redactUrl(url)} (expected redis://[[user]:password@]host[:port][/db])`,
     );
     this.url = redactUrl(url);
     this.source = source;

@@ -42,6 +42,9 @@ export async function loadJobs(modules: readonly string[]): Promise<Map<string, 
   return jobs;
 }
 
+/** Where this package's own modules are (`dist/src/` once built). */
+const OWN_FILES = new URL('../', import.meta.url).href;
+
 /**
  * One line that says what stopped a module from loading and where: a syntax error with its file and line, an error
  * thrown while the module ran with the place it was thrown from.
@@ -52,10 +55,15 @@ async function describeLoadError(error: unknown, path: string): Promise<string> 
   // A loader that compiles the module (tsx) puts the location on the line after its summary.
   const located = rest.find((line) => /^\S.*:\d+:\d+: /.test(line));
   if (located) return located;
+  // A name imported that its module does not export fails at link time, also as a SyntaxError; its message names
+  // both modules and no parser can place it.
+  if (/does not provide an export named/.test(first)) return `${error.name}: ${first}`;
   if (error.name === 'SyntaxError' && !/^ {4}at file:/m.test(error.stack ?? '')) {
     const where = await locateSyntaxError(path);
     return where ? `syntax error at ${where}: ${first}` : `syntax error in it or in a module it imports: ${first} (node --check names the line)`;
   }
-  const frame = /^ {4}at (?:.* \()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?$/m.exec(error.stack ?? '');
+  // The first frame in the user's code: this package's own frames (the import call) say nothing about the module.
+  const frames = [...(error.stack ?? '').matchAll(/^ {4}at (?:.* \()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?$/gm)];
+  const frame = frames.find((f) => !f[1]!.startsWith(OWN_FILES));
   return frame ? `${error.name}: ${first} (at ${fileURLToPath(frame[1]!)}:${frame[2]}:${frame[3]})` : `${error.name}: ${first}`;
 }

@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { RedisAuthError, RedisUnreachableError } from './errors.js';
+import { InvalidRedisUrlError, RedisAuthError, RedisUnreachableError } from './errors.js';
 import type { RedisTarget } from './redis-url.js';
 
 /** Redis's replies to bad credentials (`ERR invalid password` is Redis 5's). */
 const AUTH_REPLY = /^(WRONGPASS|NOAUTH|ERR invalid password)\b/;
+/** Redis's reply to a SELECT of a database number past its `databases` setting. */
+const DB_REPLY = /^ERR (DB index is out of range|invalid DB index)/;
 
 /**
  * Fails fast, naming the URL (password redacted), when Redis cannot be reached: a process that retries forever in
@@ -17,12 +19,18 @@ export async function assertRedisReachable({ url, source }: RedisTarget, attempt
     const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 2000, enableOfflineQueue: false });
     // A refused AUTH arrives here, while connect() only reports the connection it then closed.
     let refused: string | undefined;
+    let noDatabase: string | undefined;
     probe.on('error', (error: Error) => {
       if (AUTH_REPLY.test(error.message)) refused ??= error.message;
+      if (DB_REPLY.test(error.message)) noDatabase ??= error.message;
     });
     try {
       await probe.connect();
       await probe.ping();
+      // ioredis selects the URL's database as it connects, and reports a refusal only as an error event, which can
+      // come after the ping: ask again, and wait for the answer.
+      const db = Number(new URL(url).pathname.slice(1) || 0);
+      if (db > 0) await probe.select(db);
       probe.disconnect();
       return;
     } catch (error) {
@@ -30,7 +38,10 @@ export async function assertRedisReachable({ url, source }: RedisTarget, attempt
       probe.disconnect();
       const reply = (error as Error)?.message ?? '';
       if (AUTH_REPLY.test(reply)) refused ??= reply;
+      if (DB_REPLY.test(reply)) noDatabase ??= reply;
       if (refused !== undefined) throw new RedisAuthError(url, source, refused);
+      // As with a password, retrying cannot fix a database number.
+      if (noDatabase !== undefined) throw new InvalidRedisUrlError(url, source, `Redis says: ${noDatabase.replace(/^ERR /, '')}`);
     }
     if (attempt < attempts) await sleep(delayMs);
   }

@@ -20,7 +20,8 @@ export function redisTarget(explicit: string | undefined): RedisTarget {
   } catch {
     // Reported below, without the parser's message: it quotes the input.
   }
-  if (!parsed || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || !parsed.hostname) {
+  // The path is the database number; ioredis would pass anything else to SELECT and fail after connecting.
+  if (!parsed || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || !parsed.hostname || !/^\/?(\d+)?$/.test(parsed.pathname)) {
     throw new InvalidRedisUrlError(url, source);
   }
   return { url, source };

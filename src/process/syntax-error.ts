@@ -8,8 +8,8 @@ const run = promisify(execFile);
 /** Relative module specifiers a file imports statically: the only ones a syntax error can hide in before any code runs. */
 const STATIC_IMPORT = /(?:^|[;\s])(?:import|export)\s(?:[^'";]*?\sfrom\s*)?['"](\.{1,2}\/[^'"]+)['"]/g;
 
-/** How many files the search reads before it gives up: a syntax error is near the module named, not deep in a tree. */
-const MAX_FILES = 50;
+/** How many files the search checks before it gives up: a syntax error is near the module named, not deep in a tree. */
+const MAX_FILES = 20;
 
 /**
  * Where a syntax error that failed `import()` is, as `file:line`. Node 20 keeps the location of an ES module's

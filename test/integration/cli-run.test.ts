@@ -337,9 +337,12 @@ describe('job-iteration run: bad input that says where', () => {
     await refused(['run', importer], new RegExp(`^job-iteration: could not load .*imports-broken\\.mjs: syntax error at ${broken.replace(/[.]/g, '\\.')}:4: `, 'm'));
   });
 
-  test('a job module that throws while it loads names the error and where it was thrown', { timeout: TEST_TIMEOUT_MS }, async () => {
+  test('a job module that throws while it loads names the error and where it was thrown; one that imports a name that is not there says so', { timeout: TEST_TIMEOUT_MS }, async () => {
     const throwing = moduleFile('throwing.mjs', 'export const a = 1;\nconst config = undefined;\nexport const port = config.port;\n');
     await refused(['run', throwing], new RegExp(`^job-iteration: could not load .*throwing\\.mjs: TypeError: Cannot read properties of undefined \\(reading 'port'\\) \\(at ${throwing.replace(/[.]/g, '\\.')}:3:\\d+\\)$`, 'm'));
+    // A name its module does not export: a SyntaxError too, but one the message already places.
+    const linking = moduleFile('imports-missing.mjs', "import { nope } from './throwing.mjs';\nexport const a = nope;\n");
+    await refused(['run', linking], /^job-iteration: could not load .*imports-missing\.mjs: SyntaxError: The requested module '\.\/throwing\.mjs' does not provide an export named 'nope'$/m);
   });
 
   test('a state file whose folder cannot be made or written is refused before the first item runs', { timeout: TEST_TIMEOUT_MS }, async () => {

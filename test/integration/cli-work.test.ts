@@ -640,12 +640,28 @@ describe('status', () => {
       const result = await runCli(['status', '--queue', queue.name]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, new RegExp(`\\n  ${ids[0]}\\s+numbers\\s+stalled\\?\\s+active\\s`), result.stdout);
-      assert.match(result.stdout, new RegExp(`job ${ids[0]}: active, but nothing saved for \\ds, longer than a lock lasts \\(1s\\): an item is hung or very slow`), result.stdout);
+      assert.match(result.stdout, new RegExp(`job ${ids[0]}: active, but nothing saved for \\d+s, longer than a lock lasts \\(1s\\) past its checkpoint interval: an item is hung or very slow`), result.stdout);
       assert.doesNotMatch(result.stdout, /no worker holds its lock/, 'its lock is held');
     } finally {
       sup.child.kill('SIGKILL');
       await sup.exited;
       killAll();
+    }
+  });
+
+  test('a healthy job that checkpoints less often than a lock lasts is running, not stalled?', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const queue = freshQueue();
+    const { ids, logs } = await enqueueNumbers(queue, 1, { upTo: 2000, delayMs: 5 });
+    const sup = work(queue, ['--lock-duration', '1000', '--checkpoint-interval', '60000']);
+    try {
+      await waitFor('items', () => numbersIn(logs[0]!).length >= 5, 20_000);
+      await sleep(2000);
+      const result = await runCli(['status', '--queue', queue.name]);
+      assert.match(result.stdout, new RegExp(`\\n  ${ids[0]}\\s+numbers\\s+running\\s+active\\s`), result.stdout);
+      assert.doesNotMatch(result.stdout, /stalled\?|nothing saved for/);
+    } finally {
+      sup.child.kill('SIGTERM');
+      await sup.exited;
     }
   });
 
@@ -713,6 +729,8 @@ describe('bad input exits 2 with a one-line error', () => {
     ['empty queue name for work', ['work', MODULE, '--queue', ''], /^job-iteration: --queue must not be empty$/m],
     ['queue name with a colon', ['enqueue', MODULE, '--job', 'numbers', '--params', '{"upTo":3}', '--queue', 'a:b'], /^job-iteration: --queue must not contain ":" \(BullMQ's key separator\); got "a:b"$/m],
     ['unsupported URL scheme', ['status', '--redis', 'http://127.0.0.1:6379'], /^job-iteration: --redis is not a redis:\/\/ or rediss:\/\/ URL: http:\/\/127\.0\.0\.1:6379 /m],
+    ['a database number that is not a number', ['status', '--redis', 'redis://127.0.0.1:6379/x'], /^job-iteration: --redis is not a redis:\/\/ or rediss:\/\/ URL: redis:\/\/127\.0\.0\.1:6379\/x /m],
+    ['a database Redis does not have', ['work', MODULE, '--redis', 'redis://127.0.0.1:6379/99'], /^job-iteration: --redis names a database Redis does not have: redis:\/\/127\.0\.0\.1:6379\/99 \(Redis says: DB index is out of range\)$/m],
     ['not a URL at all', ['work', MODULE, '--redis', 'localhost'], /^job-iteration: --redis is not a redis:\/\/ or rediss:\/\/ URL: localhost /m],
     ['params not JSON for enqueue', ['enqueue', MODULE, '--job', 'numbers', '--params', 'upTo=3'], /^job-iteration: --params is not valid JSON/m],
     ['unknown job id', ['cancel', 'no-such-job', '--queue', `ji-work-${randomUUID()}`], /^job-iteration: .*no-such-job/m],

@@ -46,9 +46,11 @@ describe('validateParams', () => {
     assert.deepEqual(Counted.calls, ['onStart', 'item 0', 'item 1', 'onShutdown']);
   });
 
-  test('false, a throw and a Promise refuse too, each with a message that says why', async () => {
+  test('false, nothing, a throw and a Promise refuse too, each with a message that says why', async () => {
     const cases: Array<[(params: Params) => unknown, RegExp]> = [
       [() => false, /are refused: validateParams refused them$/],
+      // A check that forgets its return refuses everything, so the slip shows at once.
+      [() => undefined, /are refused: validateParams refused them$/],
       [
         () => {
           throw new RangeError('upTo is out of range');
