@@ -9,6 +9,7 @@ import { pickJob } from './pick-job.js';
 import { loadJobs } from '../process/load-jobs.js';
 import { redactUrl, redactUrls } from '../redact.js';
 import { createRedis } from '../process/redis-client.js';
+import { ConnectionWatch } from '../process/connection-watch.js';
 import { assertRedisReachable } from '../process/redis-probe.js';
 import { redisTarget } from '../process/redis-url.js';
 import { ExitCode, UsageError } from './usage.js';
@@ -29,8 +30,14 @@ async function withQueue<T>(
   try {
     return await use(queue, url, connection);
   } finally {
-    await queue.close();
-    await connection.quit().catch(() => undefined);
+    // Redis gone (a `status --watch` stopped during an outage): there is nothing to say goodbye to, and waiting on
+    // the close would hang the command.
+    if (connection.status === 'ready') {
+      await queue.close();
+      await connection.quit().catch(() => undefined);
+    } else {
+      connection.disconnect();
+    }
   }
 }
 
@@ -123,6 +130,10 @@ export async function statusCommand({ values, positionals }: Parsed<typeof statu
       await report((line) => console.log(line));
       return ExitCode.ok;
     }
+    // One line on stderr when Redis goes and one when it is back, not ioredis's stack for every retry.
+    const connection = new ConnectionWatch((line) => console.error(`job-iteration status: ${line}`));
+    connection.watch(redis);
+    queue.on('error', (error) => connection.lost(error));
     return watch(report, json);
   });
 }
@@ -137,35 +148,56 @@ type Print = (line: string) => void;
  */
 async function watch(report: (print: Print) => Promise<void>, json: boolean): Promise<number> {
   const tty = process.stdout.isTTY === true && !json;
-  let stop: (() => void) | undefined;
+  let wake: (() => void) | undefined;
   let stopped = false;
   const onSignal = () => {
     stopped = true;
-    stop?.();
+    wake?.();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  /** Resolves after `ms`, or at once on Ctrl-C/TERM. */
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  // A report waiting on Redis is not asked again until it answers: requests would only pile up in the client.
+  let pending: { done: Promise<string[]>; since: number } | undefined;
   try {
     while (!stopped) {
-      const lines: string[] = [];
-      try {
-        await report((line) => lines.push(json ? JSON.stringify(JSON.parse(line)) : line));
-      } catch (error) {
-        if (error instanceof UsageError) throw error;
-        lines.push(`status failed: ${redactUrls((error as Error).message ?? String(error))}; trying again in 1 s`);
+      if (!pending) {
+        const lines: string[] = [];
+        pending = { done: report((line) => lines.push(json ? JSON.stringify(JSON.parse(line)) : line)).then(() => lines), since: Date.now() };
       }
+      const asked = pending;
+      let lines: string[] | undefined;
+      let failure: string | undefined;
+      await Promise.race([
+        asked.done.then(
+          (got) => {
+            lines = got;
+          },
+          (error: unknown) => {
+            if (error instanceof UsageError) throw error;
+            failure = redactUrls(error instanceof Error ? error.message : String(error));
+          },
+        ),
+        pause(REPORT_PATIENCE_MS),
+      ]);
       if (stopped) break;
+      if (lines !== undefined || failure !== undefined) pending = undefined;
+      else failure = `no answer from Redis for ${Math.round((Date.now() - asked.since) / 1000)} s`;
       const stamp = `${new Date().toISOString()}  (every 1 s; Ctrl-C to stop)`;
-      if (tty) process.stdout.write(`\x1b[H\x1b[2J${stamp}\n\n${lines.join('\n')}\n`);
-      else if (json) process.stdout.write(`${lines.join('\n')}\n`);
-      else process.stdout.write(`--- ${stamp}\n${lines.join('\n')}\n\n`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1000);
-        stop = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      if (json) process.stdout.write(`${lines ? lines.join('\n') : JSON.stringify({ at: new Date().toISOString(), error: failure })}\n`);
+      else {
+        const body = lines ?? [`status failed: ${failure}; trying again`];
+        process.stdout.write(tty ? `\x1b[H\x1b[2J${stamp}\n\n${body.join('\n')}\n` : `--- ${stamp}\n${body.join('\n')}\n\n`);
+      }
+      await pause(1000);
     }
     return ExitCode.ok;
   } finally {
@@ -173,6 +205,9 @@ async function watch(report: (print: Print) => Promise<void>, json: boolean): Pr
     process.off('SIGTERM', onSignal);
   }
 }
+
+/** How long `--watch` waits for one report before it says Redis is not answering. */
+const REPORT_PATIENCE_MS = 3000;
 
 async function showQueue(queue: Queue, url: string, redis: ReturnType<typeof createRedis>, limit: number, json: boolean, print: Print): Promise<void> {
   // A queue nothing was ever added to has neither its meta key nor its id counter.

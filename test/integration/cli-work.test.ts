@@ -537,6 +537,30 @@ describe('stopping during a Redis outage', () => {
     return { exit, tookMs: exit.at - termAt };
   }
 
+  test('status --watch says Redis is not answering in place of the report, one line on stderr, no stacks, and Ctrl-C still stops it (exit 0)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const own = await startOwnRedis();
+    try {
+      const name = `ji-work-${randomUUID()}`;
+      const enqueued = await runCli(['enqueue', MODULE, '--job', 'numbers', '--queue', name, '--redis', own.url, '--params', '{"upTo":3}']);
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      const watching = startCli(['status', '--watch', '--queue', name, '--redis', own.url]);
+      const json = startCli(['status', '--watch', '--json', '--queue', name, '--redis', own.url]);
+      await waitFor('reports', () => /waiting 1,/.test(watching.stdout()) && json.stdout().includes('"waiting":1'), 10_000);
+      await own.kill();
+      await waitFor('the outage said in place of the report', () => /^status failed: no answer from Redis for \d+ s; trying again$/m.test(watching.stdout()), 15_000);
+      await waitFor('the outage as JSON', () => /^\{"at":"[^"]+","error":"no answer from Redis for \d+ s"\}$/m.test(json.stdout()), 15_000);
+      watching.child.kill('SIGINT');
+      json.child.kill('SIGINT');
+      assert.equal((await exitedWithin(watching, 10_000, 'status --watch')).code, 0, watching.stderr());
+      assert.equal((await exitedWithin(json, 10_000, 'status --watch --json')).code, 0, json.stderr());
+      assert.equal((watching.stderr().match(/Redis connection lost/g) ?? []).length, 1, watching.stderr());
+      assert.doesNotMatch(watching.stderr() + json.stderr(), /^\s+at |Unhandled error event/m, 'no stack traces');
+      for (const line of json.stdout().trim().split('\n')) JSON.parse(line);
+    } finally {
+      await own.destroy();
+    }
+  });
+
   test('an idle work: TERM while Redis is away exits 0 at once, not at the shutdown timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
     const own = await startOwnRedis();
     try {
