@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Extent } from '../extent.js';
+import { shorten } from './text.js';
 
 export interface ProgressSource {
   jobName: string;
@@ -41,10 +42,6 @@ const BAR_MIN = 10;
 const BAR_MAX = 40;
 const CURSOR_MIN = 12;
 const JOB_NAME_MIN = 8;
-
-function shorten(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 3))}...`;
-}
 
 function formatCursor(cursor: unknown): string {
   return shorten(cursor === undefined ? '-' : JSON.stringify(cursor), 40);
@@ -95,24 +92,31 @@ export function barWidth(parts: LineParts, width: number, barMax = BAR_MAX): num
 }
 
 /**
- * The line for a terminal `width` columns wide, never longer. The bar takes the room the text leaves, up to
- * `barMax` (40) columns; below 10 it goes, then the parts that tell least, in turn: the percent (the amount says as
- * much), the rate (the ETA is made of it), the tail of a long cursor, the amount, the tail of a long job name. The
- * ETA and the cursor stay to the last.
+ * The line for a terminal `width` columns wide, never longer, and the bar's width in it (0: none). The bar takes the
+ * room the text leaves, up to `barMax` (40) columns. When that is under 10, the parts that tell least make room for
+ * it, in turn: the percent (the amount and the bar say as much), then the rate (the ETA is made of it). Only then
+ * does the bar go, and after it the tail of a long cursor, the amount and the tail of a long job name. The ETA and
+ * the cursor stay to the last.
  */
-export function layoutLine(parts: LineParts, width: number, barMax = BAR_MAX): string {
-  const size = barWidth(parts, width, barMax);
-  if (size > 0) {
-    const full = Math.round(Math.min(1, Math.max(0, parts.progress ?? 0)) * size);
-    return `${parts.jobName} [${'\u2588'.repeat(full)}${'\u2591'.repeat(size - full)}] ${partsText(parts)}`;
-  }
+export function layout(parts: LineParts, width: number, barMax = BAR_MAX): { line: string; bar: number } {
   const p = { ...parts };
+  for (const drop of [() => {}, () => (p.percent = undefined), () => (p.rate = undefined)]) {
+    drop();
+    const size = barWidth(p, width, barMax);
+    if (size > 0) {
+      const full = Math.round(Math.min(1, Math.max(0, p.progress ?? 0)) * size);
+      return { line: `${p.jobName} [${'\u2588'.repeat(full)}${'\u2591'.repeat(size - full)}] ${partsText(p)}`, bar: size };
+    }
+  }
   const over = () => plainLine(p).length - width;
   // From the whole cursor each time, so room a later step frees goes back to it.
   const fitCursor = () => {
     p.cursor = parts.cursor;
     p.cursor = shorten(parts.cursor, Math.max(CURSOR_MIN, parts.cursor.length - over()));
   };
+  // The percent and rate come back when the bar's going leaves room for them.
+  p.percent = parts.percent;
+  p.rate = parts.rate;
   const shrinks = [
     () => (p.percent = undefined),
     () => (p.rate = undefined),
@@ -127,7 +131,12 @@ export function layoutLine(parts: LineParts, width: number, barMax = BAR_MAX): s
     if (over() <= 0) break;
     shrink();
   }
-  return plainLine(p).slice(0, Math.max(0, width));
+  return { line: plainLine(p).slice(0, Math.max(0, width)), bar: 0 };
+}
+
+/** The line of {@link layout} alone. */
+export function layoutLine(parts: LineParts, width: number, barMax = BAR_MAX): string {
+  return layout(parts, width, barMax).line;
 }
 
 /**
@@ -172,8 +181,9 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
     // and forth with every redraw, nor the bar come and go; a resize starts over.
     let barMax = BAR_MAX;
     const lay = (parts: LineParts) => {
-      barMax = barWidth(parts, width(), barMax);
-      return layoutLine(parts, width(), barMax);
+      const { line, bar } = layout(parts, width(), barMax);
+      if (bar > 0) barMax = bar;
+      return line;
     };
     // A multi-bar of one: its log() prints a message above the bar and draws the bar again below it, where a single
     // bar would leave the message to be overwritten by its next redraw.
@@ -226,6 +236,8 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
   }
 
   const line = (final = false) => stream.write(`${plainLine(describe(final))}\n`);
+  // The first sample, now: the rate counts from it, so a run that ends before the next one still has a rate.
+  describe();
   const timer = setInterval(() => line(), lineEveryMs);
   timer.unref();
   // Samples between lines only to notice early when an extent becomes known, so the first line in its unit has a

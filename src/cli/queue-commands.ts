@@ -12,6 +12,7 @@ import { createRedis } from '../process/redis-client.js';
 import { ConnectionWatch } from '../process/connection-watch.js';
 import { assertRedisReachable } from '../process/redis-probe.js';
 import { redisTarget } from '../process/redis-url.js';
+import { shorten } from './text.js';
 import { ExitCode, UsageError } from './usage.js';
 
 
@@ -303,10 +304,6 @@ async function showJob(queue: Queue, jobId: string, json: boolean, print: Print)
   for (const [key, value] of lines) print(`${key.padEnd(width)}  ${redactUrls(value)}`);
   if (stacktrace.length > 0) print(`\nstack:\n${redactUrls(stacktrace.at(-1)!)}`);
   if (logs.length > 0) print(`\nlog:\n${logs.map((l) => `  ${redactUrls(l)}`).join('\n')}`);
-}
-
-function shorten(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 3)}...`;
 }
 
 function ago(iso: string): string {

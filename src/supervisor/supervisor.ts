@@ -63,6 +63,10 @@ interface Slot {
  * forwards TERM to every worker and waits for them (they checkpoint and hand their jobs back). Workers still
  * running shortly before the shutdown timeout get QUIT (they hand their jobs back from the last finished item at
  * once); the ones still alive at the timeout are killed. A second TERM/INT or a QUIT escalates at once.
+ *
+ * `run()` owns the process's SIGINT, SIGTERM and SIGQUIT from its start until the process exits: it is meant to be
+ * the process (as `job-iteration work` is), and a signal arriving after its workers are gone is ignored rather
+ * than allowed to kill the process on its way out.
  */
 export class Supervisor {
   readonly #options: SupervisorOptions;

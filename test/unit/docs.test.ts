@@ -30,7 +30,7 @@ const ALL = DOCS.flatMap(blocks);
 
 describe('the documentation', () => {
   // Inside the package, so `import ... from 'job-iteration'` resolves to this package's own built types.
-  const scratch = join(ROOT, '.docs-check');
+  const scratch = join(ROOT, `.docs-check-${process.pid}`);
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
   test('every TypeScript sample type-checks against the built package', { timeout: 120_000 }, async () => {
@@ -62,9 +62,9 @@ describe('the documentation', () => {
     // Each error pointed back at the document and line it comes from.
     const errors = result
       .split('\n')
-      .filter((line) => line.startsWith('.docs-check/'))
+      .filter((line) => line.startsWith('.docs-check-'))
       .map((line) => {
-        const [, file, row, rest] = /^\.docs-check\/([^(]+)\((\d+),\d+\): (.*)$/.exec(line) ?? [];
+        const [, file, row, rest] = /^\.docs-check-\d+\/([^(]+)\((\d+),\d+\): (.*)$/.exec(line) ?? [];
         const sample = file ? names.get(file) : undefined;
         return sample ? `${sample.doc}:${sample.line + Number(row) - 1}: ${rest}` : line;
       });

@@ -96,17 +96,31 @@ describe('run progress line', () => {
     assert.equal(at79.length, 79, at79);
     assert.equal(barOf(at79)!.length, 79 - 'numbers [] 40/80 items | 50.0% | ETA 1s | 412 items/s | cursor 39'.length);
     assert.equal(barOf(layoutLine(live, 75))!.length, 10);
-    assert.equal(layoutLine(live, 74), 'numbers: 40/80 items | 50.0% | ETA 1s | 412 items/s | cursor 39');
+    // Narrower, the percent makes room for the bar, then the rate; only then does the bar go.
+    assert.equal(layoutLine(live, 74), `numbers [${'\u2588'.repeat(9)}${'\u2591'.repeat(8)}] 40/80 items | ETA 1s | 412 items/s | cursor 39`);
+    assert.equal(layoutLine(live, 66), `numbers [${'\u2588'.repeat(12)}${'\u2591'.repeat(11)}] 40/80 items | ETA 1s | cursor 39`);
+    assert.equal(barOf(layoutLine(live, 56))!.length, 13);
+    assert.equal(layoutLine(live, 52), 'numbers: 40/80 items | ETA 1s | cursor 39');
+  });
+
+  test('at 80 columns a four-digit count keeps its bar all the way, with the ETA and the cursor', () => {
+    for (let done = 0; done <= 2000; done += 7) {
+      const parts: LineParts = { jobName: 'backfill', progress: done / 2000, amount: `${done}/2000 items`, percent: `${((100 * done) / 2000).toFixed(1)}%`, eta: 'ETA 12m05s', rate: '446 items/s', cursor: String(done) };
+      const line = layoutLine(parts, 79);
+      assert.ok(line.length <= 79, line);
+      assert.match(line, /^backfill \[[\u2588\u2591]{10,}\] .*ETA 12m05s .*cursor \d+$/, line);
+    }
   });
 
   test('too narrow for every part, the percent goes first, then the rate, the tail of the cursor, the amount; the ETA and cursor stay', () => {
-    const long = { ...live, cursor: '{"id":123456,"createdAt":"2026-01-01T0...' };
+    // No bar (nothing to measure against), so the text alone gives way.
+    const long = { ...live, progress: undefined, cursor: '{"id":123456,"createdAt":"2026-01-01T0...' };
     assert.equal(layoutLine(long, 105), 'numbers: 40/80 items | 50.0% | ETA 1s | 412 items/s | cursor {"id":123456,"createdAt":"2026-01-01T0...');
     assert.equal(layoutLine(long, 100), 'numbers: 40/80 items | ETA 1s | 412 items/s | cursor {"id":123456,"createdAt":"2026-01-01T0...');
     assert.equal(layoutLine(long, 83), 'numbers: 40/80 items | ETA 1s | cursor {"id":123456,"createdAt":"2026-01-01T0...');
     assert.equal(layoutLine(long, 60), 'numbers: 40/80 items | ETA 1s | cursor {"id":123456,"crea...');
     assert.equal(layoutLine(long, 50), 'numbers: ETA 1s | cursor {"id":123456,"createdA...', 'the room the amount leaves goes back to the cursor');
-    const longName = { ...live, jobName: 'backfill-email-domains-for-every-account' };
+    const longName = { ...live, progress: undefined, jobName: 'backfill-email-domains-for-every-account' };
     assert.equal(layoutLine(longName, 30), 'backfil...: ETA 1s | cursor 39');
   });
 
@@ -212,10 +226,13 @@ describe('run progress reporter', () => {
   test('off a terminal a message is a line of its own, and stop prints the final line once', () => {
     const out = new FakeTty(80) as FakeTty & { isTTY: boolean };
     Object.defineProperty(out, 'isTTY', { value: false });
-    const progress = startProgress({ jobName: 'numbers', total: undefined, read: () => ({ iterations: 7, cursor: 6 }) }, out as unknown as NodeJS.WriteStream, 60_000);
+    let done = 0;
+    const progress = startProgress({ jobName: 'numbers', total: undefined, read: () => ({ iterations: done, cursor: done - 1 }) }, out as unknown as NodeJS.WriteStream, 60_000);
+    done = 7;
     progress.log('numbers: throttled');
     progress.stop();
     progress.stop();
-    assert.match(out.out, /^numbers: throttled\nnumbers: 7 items \| \d+ items\/s \| \d+\.\d s elapsed \| cursor 6\n$/);
+    // A run over before the first line still has its rate, counted from the start.
+    assert.match(out.out, /^numbers: throttled\nnumbers: 7 items \| [1-9]\d* items\/s \| \d+\.\d s elapsed \| cursor 6\n$/);
   });
 });
