@@ -217,6 +217,34 @@ describe('IterationWorker on BullMQ\'s PostgreSQL backend', () => {
     assert.equal(left[0].n, 0, 'the state row goes with its job');
   });
 
+  test('a job taken back as stalled by BullMQ\'s own sweep is lost to the worker that ran it and resumed from its last checkpoint', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshSchema(ctx);
+    const job = await enqueue(t.queue, Count, { upTo: 200, delayMs: 5, record: t.record });
+    const first = t.worker({ checkpointIntervalMs: 0 });
+    await waitFor('a few items', async () => t.items().length >= 10, 20_000);
+    const lost = new Promise<void>((resolve) => first.once('lockLost', () => resolve()));
+
+    // What the stalled checker does to a job whose lock expired, through BullMQ's own function: marked on one pass,
+    // taken back to waiting (token cleared) on the next. Only the expiry is forced.
+    const queueName = t.queue.name;
+    await admin.query(`UPDATE "${t.schema}".job SET locked_until_ms = 0, stalled_marked = true WHERE queue = $1 AND id = $2`, [queueName, job.id]);
+    const { rows } = await admin.query(`SELECT "${t.schema}".move_stalled_jobs_to_wait($1, 3, $2, 0) AS id`, [queueName, Date.now() + 60_000]);
+    assert.deepEqual(rows.map((row) => row.id), [job.id]);
+    // Whichever worker takes the job next (the first one, once it has let its lost run go, or a second) resumes it.
+    const second = t.worker();
+    const done = Promise.race([completion(first), completion(second)]);
+    await Promise.race([lost, sleep(10_000).then(() => assert.fail('the first worker never saw its lock lost'))]);
+    assert.equal(first.lostLocks, 1);
+    assert.equal((await done).id, job.id);
+
+    const items = t.items();
+    assert.deepEqual([...new Set(items)].sort((a, b) => a - b), range(200), 'every item ran');
+    assert.ok(items.length - 200 <= 1, `at most the item in flight at the takeover runs twice; ${items.length - 200} did`);
+    const info = await getIterationState(t.queue, job.id!);
+    assert.equal(info?.status, 'completed');
+    assert.equal(info?.state?.timesStalled, 1, 'the takeover is counted as a stall');
+  });
+
   test('a control request on a job that does not exist is refused and leaves no row', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshSchema(ctx);
     await t.queue.waitUntilReady();
