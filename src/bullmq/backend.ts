@@ -4,7 +4,8 @@ import { PostgresJobStore, type PostgresQueueLike } from '../store/postgres-stor
 import { RedisJobStore, type RedisQueueLike } from '../store/redis-store.js';
 
 /**
- * What `connection` accepts for BullMQ's PostgreSQL backend: a `postgres://` / `postgresql://` URL, a `pg.Pool` (you
+ * What `connection` accepts for BullMQ's PostgreSQL backend: a `postgres://` / `postgresql://` URL (`?schema=`
+ * names BullMQ's schema, `bullmq` by default), a `pg.Pool` (you
  * close it; its `search_path` must lead to BullMQ's schema, `bullmq` unless you set another), or pool options with a
  * `connectionString` and optionally BullMQ's `schema`. URLs and options migrate the schema on connect unless they
  * say otherwise (`migrate: false` or `skipMigrations: true`).
@@ -44,7 +45,7 @@ export function storeFor(owner: BackendOwner): JobStore {
 export function postgresConnectionOf(connection: unknown): { connection: string | PgPool | PostgresPoolConfig; factory: BackendFactory<any, any> } | undefined {
   if (typeof connection === 'string') {
     if (!/^postgres(ql)?:\/\//i.test(connection)) return undefined;
-    return { connection: { connectionString: connection, migrate: true }, factory: createPostgresBackend };
+    return { connection: { ...urlConfig(connection), migrate: true }, factory: createPostgresBackend };
   }
   if (connection === null || typeof connection !== 'object') return undefined;
   if (isPgPool(connection)) return { connection, factory: createPostgresBackend };
@@ -52,4 +53,22 @@ export function postgresConnectionOf(connection: unknown): { connection: string 
   if (typeof config.connectionString !== 'string') return undefined;
   const explicit = config.migrate !== undefined || config.skipMigrations !== undefined;
   return { connection: explicit ? config : { ...config, migrate: true }, factory: createPostgresBackend };
+}
+
+/**
+ * A URL's `?schema=` names BullMQ's schema, which a URL cannot otherwise carry (BullMQ reads it only from options);
+ * it is taken out so the driver never sees it.
+ */
+function urlConfig(url: string): PostgresPoolConfig & { connectionString: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Left to the driver, whose error names what is wrong with it.
+    return { connectionString: url };
+  }
+  const schema = parsed.searchParams.get('schema');
+  if (schema === null) return { connectionString: url };
+  parsed.searchParams.delete('schema');
+  return { connectionString: parsed.toString(), schema };
 }

@@ -139,6 +139,19 @@ describe('IterationWorker on BullMQ\'s PostgreSQL backend', () => {
     assert.deepEqual(listed.map((entry) => [entry.id, entry.status]), [[job.id, 'completed']]);
   });
 
+  test('a postgres:// URL is enough for a worker; ?schema= picks BullMQ\'s schema, which is migrated on connect', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshSchema(ctx);
+    const url = new URL(PG_URL);
+    url.searchParams.set('schema', t.schema);
+    const worker = t.worker({ connection: url.toString() });
+    await worker.waitUntilReady();
+    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'job'`, [t.schema]);
+    assert.equal(rows[0].n, 1, "BullMQ's tables are in the schema the URL names");
+    const job = await enqueue(t.queue, Count, { upTo: 5, record: t.record });
+    assert.equal((await completion(worker)).id, job.id);
+    assert.deepEqual(t.items(), range(5));
+  });
+
   test('close() mid-run hands the job back with its cursor; a second worker resumes it and no item runs twice', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshSchema(ctx);
     const job = await enqueue(t.queue, Count, { upTo: 60, delayMs: 10, record: t.record });
