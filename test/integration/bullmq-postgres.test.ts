@@ -20,7 +20,7 @@ import { newPool, PG_TIMEOUTS, PG_URL, uniqueName } from '../support/postgres.js
 import { waitFor } from '../support/queue.js';
 import { TEST_TIMEOUT_MS } from '../support/process.js';
 
-const { Queue } = withBackend(createPostgresBackend);
+const { Queue, QueueEvents } = withBackend(createPostgresBackend);
 type PgQueue = InstanceType<typeof Queue>;
 
 // Nothing on this path may reach Redis: anything that tried would fail on this closed port, and every socket this
@@ -119,6 +119,11 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 describe('IterationWorker on BullMQ\'s PostgreSQL backend', () => {
   test('an iterable job runs to completion, every item exactly once, with its state and progress in PostgreSQL', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshSchema(ctx);
+    const events = new QueueEvents(t.queue.name, { connection: t.connection });
+    ctx.after(() => events.close());
+    const published: IterationProgress[] = [];
+    events.on('progress', ({ data }) => void published.push(data as unknown as IterationProgress));
+    await events.waitUntilReady();
     const job = await enqueue(t.queue, Count, { upTo: 25, record: t.record });
     assert.deepEqual(job.data, { params: { upTo: 25, record: t.record } });
     const worker = t.worker({ checkpointIntervalMs: 0 });
@@ -126,6 +131,8 @@ describe('IterationWorker on BullMQ\'s PostgreSQL backend', () => {
     assert.equal(done.id, job.id);
     await worker.close();
     assert.deepEqual(t.items(), range(25));
+    // Checkpoints publish progress on BullMQ's event stream, as its own updateProgress does.
+    await waitFor('the last progress event', () => published.at(-1)?.cursor === 24, 10_000);
 
     const info = await getIterationState<number>(t.queue, job.id!);
     assert.equal(info?.queueState, 'completed');
