@@ -12,6 +12,7 @@ import {
   listIterableJobs,
   pauseJob,
   resumeJob,
+  retryJob,
   type IterationProgress,
 } from '../../src/bullmq/index.js';
 import { IterableJob } from '../../src/index.js';
@@ -55,7 +56,11 @@ interface CountParams {
   upTo: number;
   delayMs?: number;
   record: string;
+  /** Throws at this item the first time it is reached. */
+  failAt?: number;
 }
+
+const failedOnce = new Set<string>();
 
 class Count extends IterableJob<CountParams, number, number> {
   static override jobName = 'pg-count';
@@ -67,6 +72,10 @@ class Count extends IterableJob<CountParams, number, number> {
   async eachIteration(item: number, params: CountParams, { signal }: { signal: AbortSignal }) {
     if (params.delayMs) await sleep(params.delayMs, undefined, { signal }).catch(() => undefined);
     if (signal.aborted) throw signal.reason;
+    if (params.failAt === item && !failedOnce.has(params.record)) {
+      failedOnce.add(params.record);
+      throw new Error(`failed at item ${item}`);
+    }
     records.get(params.record)?.push(item) ?? records.set(params.record, [item]);
   }
 
@@ -206,6 +215,21 @@ describe('IterationWorker on BullMQ\'s PostgreSQL backend', () => {
     assert.deepEqual(items, range(items.length), 'no item repeated across the pause');
     const info = await getIterationState(t.queue, paused.id!);
     assert.equal(info?.status, 'cancelled');
+  });
+
+  test('retryJob puts a failed job back to resume after its saved cursor', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshSchema(ctx);
+    const worker = t.worker({ checkpointIntervalMs: 0 });
+    const failing = failure(worker);
+    const job = await enqueue(t.queue, Count, { upTo: 20, failAt: 12, record: t.record }, { attempts: 1 });
+    await failing;
+    assert.equal((await getIterationState(t.queue, job.id!))?.status, 'failed');
+    const done = completion(worker);
+    const retried = await retryJob(t.queue, job.id!);
+    assert.equal(retried.effect, 'applied');
+    assert.equal(retried.cursor, 11);
+    assert.equal((await done).id, job.id);
+    assert.deepEqual(t.items(), range(20), 'the items before the failure are not run again');
   });
 
   test('a checkpoint by a token that does not hold the job writes nothing', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
