@@ -354,7 +354,7 @@ async function queueStateOf(queue: AnyQueue, jobId: string, { allowUnknown = fal
   return state;
 }
 
-/** The store of a queue's jobs; one per queue, so its scripts are defined on the queue's client once. */
+/** The store of a queue's jobs; one per queue, so its setup (Redis scripts, the PostgreSQL state table check) runs once. */
 const stores = new WeakMap<AnyQueue, JobStore>();
 function storeOf(queue: AnyQueue): JobStore {
   let store = stores.get(queue);
