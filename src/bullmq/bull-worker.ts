@@ -1,5 +1,6 @@
-import { Worker, type Job, type JobJson } from 'bullmq';
+import { Worker, type BackendFactory, type Job, type JobJson, type Processor, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { isPostgresBackend } from './backend.js';
 
 /** The parts of BullMQ's RedisConnection that a forced disconnect needs. */
 interface Connection {
@@ -10,7 +11,7 @@ interface Connection {
 /** The internals of BullMQ 6's Worker this class reaches into, in one place. */
 interface BullInternals {
   lockManager?: { close(): Promise<void> };
-  getBackend(): { connection?: Connection; blockingConnection?: Connection };
+  getBackend(): { connection?: Connection; blockingConnection?: Connection; disconnect?(): Promise<void> };
 }
 
 /**
@@ -20,6 +21,13 @@ interface BullInternals {
  */
 export class GuardedWorker extends Worker {
   readonly #unreadable = new WeakMap<Job, string>();
+
+  /** `factory` picks BullMQ's backend (PostgreSQL); without it the worker is on Redis, BullMQ's default. */
+  constructor(name: string, processor: Processor, options: WorkerOptions<any>, factory?: BackendFactory<any, any>) {
+    // The overloads tie the options' connection type to the factory's; both come from `postgresConnectionOf` or
+    // `resolveConnection`, which pair them.
+    super(name, processor, options, factory as undefined);
+  }
 
   /** Why the job's `data` could not be parsed as JSON, when it could not. */
   unreadableData(job: Job): string | undefined {
@@ -36,9 +44,14 @@ export class GuardedWorker extends Worker {
     }
   }
 
-  /** Whether the worker's main Redis connection is up right now. */
+  /**
+   * Whether the worker's main Redis connection is up right now. Always true on PostgreSQL: a pool has no connection
+   * state to read, and its queries fail rather than wait for a server that went away.
+   */
   connected(): boolean {
-    return (this as unknown as BullInternals).getBackend().connection?._client?.status === 'ready';
+    const backend = (this as unknown as BullInternals).getBackend();
+    if (isPostgresBackend(backend)) return true;
+    return backend.connection?._client?.status === 'ready';
   }
 
   /**
@@ -49,6 +62,11 @@ export class GuardedWorker extends Worker {
     const internals = this as unknown as BullInternals;
     void internals.lockManager?.close().catch(() => undefined);
     const backend = internals.getBackend();
+    if (isPostgresBackend(backend)) {
+      // Ends only a pool BullMQ made; a pg.Pool passed in stays open for its owner.
+      void backend.disconnect?.().catch(() => undefined);
+      return;
+    }
     backend.blockingConnection?._client?.disconnect();
     if (backend.connection && !backend.connection.extraOptions?.shared) backend.connection._client?.disconnect();
   }

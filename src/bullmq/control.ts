@@ -6,11 +6,14 @@ import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterabl
 import { checkParams } from '../params.js';
 import type { JobState } from '../state.js';
 import type { ControlRequest, JobStore, StoredFields } from '../store/job-store.js';
-import { RedisJobStore } from '../store/redis-store.js';
+import { storeFor } from './backend.js';
 import { assertJsonParams, hasIterationShape, parseStoredJob, type IterationJobData } from './redis.js';
 import { PARK_DELAY_MS, PAUSE_REASON } from './options.js';
 
 const log = createDebug('job-iteration:bullmq:control');
+
+/** A BullMQ Queue on any backend: Redis (BullMQ's default) or PostgreSQL (`withBackend(createPostgresBackend)`). */
+export type AnyQueue = Queue<any, any, string, any, any, string, any, any>;
 
 /** Where a job sits in BullMQ. */
 export type QueueState = 'active' | 'waiting' | 'prioritized' | 'delayed' | 'waiting-children' | 'completed' | 'failed' | 'unknown';
@@ -76,7 +79,7 @@ export interface ControlResult {
  * `static jobOptions` (attempts, backoff) apply unless `options` says otherwise.
  */
 export async function enqueue<Params>(
-  queue: Queue,
+  queue: AnyQueue,
   JobClass: IterableJobClass<Params, any, any>,
   params: Params,
   options?: JobsOptions,
@@ -98,7 +101,7 @@ export async function enqueue<Params>(
  * gets a fresh count of stalls, so it is tried `maxStalledCount` more times after whatever fixed it. A job that is
  * not failed is left alone (`effect: 'none'`); a cancelled one too: cancelling is final, enqueue it anew to run it.
  */
-export async function retryJob(queue: Queue, jobId: string): Promise<ControlResult> {
+export async function retryJob(queue: AnyQueue, jobId: string): Promise<ControlResult> {
   const queueState = await queueStateOf(queue, jobId);
   if (queueState !== 'failed') return { jobId, queueState, effect: 'none' };
   const info = await getIterationState(queue, jobId);
@@ -120,7 +123,7 @@ export async function retryJob(queue: Queue, jobId: string): Promise<ControlResu
  * cancelled when a worker picks it up (a delayed or paused one is promoted so that happens now). Either way
  * `onCancel` runs in the worker and the job fails as cancelled (`JobCancelledError`'s message, no retries).
  */
-export async function cancelJob(queue: Queue, jobId: string): Promise<ControlResult> {
+export async function cancelJob(queue: AnyQueue, jobId: string): Promise<ControlResult> {
   const queueState = await queueStateOf(queue, jobId);
   if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
   const { exists } = await storeOf(queue).setControl(jobId, 'cancel');
@@ -135,7 +138,7 @@ export async function cancelJob(queue: Queue, jobId: string): Promise<ControlRes
  * delayed job is parked at once; a waiting job is parked when a worker picks it up. No worker runs it until
  * `resumeJob`.
  */
-export async function pauseJob(queue: Queue, jobId: string): Promise<ControlResult> {
+export async function pauseJob(queue: AnyQueue, jobId: string): Promise<ControlResult> {
   const queueState = await queueStateOf(queue, jobId);
   if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
   const { exists, previous } = await storeOf(queue).requestPause(jobId);
@@ -160,7 +163,7 @@ export async function pauseJob(queue: Queue, jobId: string): Promise<ControlResu
  * Resumes a paused job from any process: clears the pause and, when the job is parked, moves it back to the queue
  * (it keeps its id and resumes from its cursor). A pause that a running job has not acted on yet is withdrawn.
  */
-export async function resumeJob(queue: Queue, jobId: string): Promise<ControlResult> {
+export async function resumeJob(queue: AnyQueue, jobId: string): Promise<ControlResult> {
   const queueState0 = await queueStateOf(queue, jobId);
   const { exists, previous } = await storeOf(queue).withdrawPause(jobId);
   if (!exists) throw new JobNotFoundError(queue.name, jobId);
@@ -178,7 +181,7 @@ export async function resumeJob(queue: Queue, jobId: string): Promise<ControlRes
 }
 
 /** An iterable job's saved state and standing, or `undefined` when the queue has no such job. */
-export async function getIterationState<Cursor = unknown>(queue: Queue, jobId: string): Promise<IterationJobInfo<Cursor> | undefined> {
+export async function getIterationState<Cursor = unknown>(queue: AnyQueue, jobId: string): Promise<IterationJobInfo<Cursor> | undefined> {
   const loaded = await loadJob(queue, jobId);
   if (!loaded) return undefined;
   const [queueState, [fields]] = await Promise.all([queueStateOf(queue, jobId, { allowUnknown: true }), storeOf(queue).read([jobId])]);
@@ -204,7 +207,7 @@ export interface ListOptions {
 const LIST_STATES: readonly Exclude<QueueState, 'unknown'>[] = ['active', 'waiting', 'prioritized', 'delayed', 'failed', 'completed'];
 
 /** The iterable jobs of a queue with their cursors and progress, a bounded number per BullMQ state. */
-export async function listIterableJobs(queue: Queue, options: ListOptions = {}): Promise<IterationJobInfo[]> {
+export async function listIterableJobs(queue: AnyQueue, options: ListOptions = {}): Promise<IterationJobInfo[]> {
   const limit = options.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1) throw new InvalidOptionError('limit', limit, 'an integer >= 1');
   const names = options.jobs?.map((JobClass) => {
@@ -244,7 +247,7 @@ interface LoadedJob {
  * The first `limit` jobs in one BullMQ state, fetched together. Only when one of them cannot be parsed are they read
  * one by one, so that the rest still show and the broken one shows as broken.
  */
-async function loadJobsIn(queue: Queue, queueState: Exclude<QueueState, 'unknown'>, limit: number): Promise<LoadedJob[]> {
+async function loadJobsIn(queue: AnyQueue, queueState: Exclude<QueueState, 'unknown'>, limit: number): Promise<LoadedJob[]> {
   const asc = queueState !== 'completed' && queueState !== 'failed';
   try {
     const jobs = await queue.getJobs([queueState], 0, limit - 1, asc);
@@ -261,7 +264,7 @@ async function loadJobsIn(queue: Queue, queueState: Exclude<QueueState, 'unknown
  * Reads one job. BullMQ throws on a job whose stored data is not JSON; such a job is read raw instead, so that a
  * listing shows it with what is wrong rather than failing as a whole.
  */
-async function loadJob(queue: Queue, jobId: string): Promise<LoadedJob | undefined> {
+async function loadJob(queue: AnyQueue, jobId: string): Promise<LoadedJob | undefined> {
   try {
     const job = await queue.getJob(jobId);
     return job ? { job } : undefined;
@@ -344,22 +347,22 @@ function statusOf(queueState: QueueState, state: JobState<any> | undefined, cont
   }
 }
 
-async function queueStateOf(queue: Queue, jobId: string, { allowUnknown = false }: { allowUnknown?: boolean } = {}): Promise<QueueState> {
+async function queueStateOf(queue: AnyQueue, jobId: string, { allowUnknown = false }: { allowUnknown?: boolean } = {}): Promise<QueueState> {
   if (typeof jobId !== 'string' || jobId.length === 0) throw new InvalidOptionError('jobId', jobId, 'a job id string');
   const state = (await queue.getJobState(jobId)) as QueueState;
   if (state === 'unknown' && !allowUnknown) throw new JobNotFoundError(queue.name, jobId);
   return state;
 }
 
-/** The store of a queue's jobs; one per queue, so its scripts are defined on the queue's client once. */
-const stores = new WeakMap<Queue, JobStore>();
-function storeOf(queue: Queue): JobStore {
+/** The store of a queue's jobs; one per queue, so its setup (Redis scripts, the PostgreSQL state table check) runs once. */
+const stores = new WeakMap<AnyQueue, JobStore>();
+function storeOf(queue: AnyQueue): JobStore {
   let store = stores.get(queue);
-  if (!store) stores.set(queue, (store = new RedisJobStore(queue)));
+  if (!store) stores.set(queue, (store = storeFor(queue)));
   return store;
 }
 
-async function isParked(queue: Queue, jobId: string): Promise<boolean> {
+async function isParked(queue: AnyQueue, jobId: string): Promise<boolean> {
   const [fields] = await storeOf(queue).read([jobId]);
   if (!fields?.state) return false;
   try {
@@ -369,7 +372,7 @@ async function isParked(queue: Queue, jobId: string): Promise<boolean> {
   }
 }
 
-async function promote(queue: Queue, jobId: string): Promise<void> {
+async function promote(queue: AnyQueue, jobId: string): Promise<void> {
   const job = await queue.getJob(jobId);
   // It may have been promoted or picked up meanwhile; either way it is no longer parked.
   await job?.promote().catch(() => undefined);

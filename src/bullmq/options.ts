@@ -3,6 +3,7 @@ import type { LockLostError } from './errors.js';
 import type { IterableJobClass } from '../iterable-job.js';
 import type { JobState } from '../state.js';
 import type { IterationConnection } from './redis.js';
+import type { IterationPostgresConnection } from './backend.js';
 
 /**
  * How long a paused job is parked in BullMQ's delayed set. A worker that picks a parked job up while it is still
@@ -36,10 +37,11 @@ export interface IterationWorkerOptions extends Omit<WorkerOptions, ManagedOptio
   jobs: readonly IterableJobClass[];
   /**
    * An ioredis instance (created with `maxRetriesPerRequest: null`; you close it), ioredis options, or a
-   * `redis://` URL.
+   * `redis://` URL. Or BullMQ's PostgreSQL backend: a `postgres://` URL, a `pg.Pool`, or pool options with a
+   * `connectionString` (and BullMQ's `schema`); see `IterationPostgresConnection`.
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
-  connection?: IterationConnection;
+  connection?: IterationConnection | IterationPostgresConnection;
   /**
    * Jobs run at once by this worker. All of them stop at their next checkpoint on close.
    * @defaultValue 1

@@ -9,10 +9,10 @@ import { lifecycle } from '../lifecycle.js';
 import { shareStopSignals } from '../signals.js';
 import { newState } from '../state.js';
 import type { JobStore } from '../store/job-store.js';
-import { RedisJobStore } from '../store/redis-store.js';
+import { postgresConnectionOf, storeFor } from './backend.js';
 import { GuardedWorker } from './bull-worker.js';
 import { JobExecution, permanentFailure, type ExecutionHost } from './execution.js';
-import { parseStoredJob, resolveConnection } from './redis.js';
+import { parseStoredJob, resolveConnection, type IterationConnection } from './redis.js';
 import type { CloseOptions, IterationResult, IterationWorkerEvents, IterationWorkerOptions } from './options.js';
 
 const log = createDebug('job-iteration:bullmq');
@@ -94,7 +94,9 @@ export class IterationWorker extends EventEmitter {
 
     // Everything that can throw comes before anything that would outlive a failed constructor: the connection is
     // checked first, the signals are shared before any socket opens, and a worker that fails to build releases them.
-    const bullConnection = resolveConnection(connection);
+    // A postgres URL, pool or config puts the worker on BullMQ's PostgreSQL backend; anything else is Redis.
+    const postgres = postgresConnectionOf(connection);
+    const bullConnection = postgres ? postgres.connection : resolveConnection(connection as IterationConnection | undefined);
     if (handleSignals) {
       this.#signals = shareStopSignals({
         graceful: (signal) => void this.stop(signal).catch((error) => log('graceful stop failed: %O', error)),
@@ -105,12 +107,17 @@ export class IterationWorker extends EventEmitter {
     // Three declared parameters: BullMQ creates the per-job AbortController only for processors that take one.
     const processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => this.#process(job, token!, signal);
     try {
-      this.bullWorker = new GuardedWorker(queueName, processor, { ...bullOptions, maxStalledCount, connection: bullConnection, autorun: false });
+      this.bullWorker = new GuardedWorker(
+        queueName,
+        processor as never,
+        { ...bullOptions, maxStalledCount, connection: bullConnection as never, autorun: false },
+        postgres?.factory,
+      );
     } catch (error) {
       this.#signals?.release();
       throw error;
     }
-    this.#store = new RedisJobStore(this.bullWorker);
+    this.#store = storeFor(this.bullWorker);
     const bullWorker = this.bullWorker;
     this.#host = {
       queueName,
