@@ -19,7 +19,7 @@ export function checkParams(job: { validateParams?(params: never): unknown }, jo
   const reason =
     typeof verdict === 'string' && verdict !== ''
       ? verdict
-      : verdict !== null && typeof (verdict as { then?: unknown }).then === 'function'
+      : typeof verdict === 'object' && verdict !== null && typeof (verdict as { then?: unknown }).then === 'function'
         ? 'validateParams returned a Promise; it must answer synchronously (true, false or a reason)'
         : 'validateParams refused them';
   throw new InvalidParamsError(jobName, reason, { refused: true, cause });
