@@ -7,7 +7,7 @@ import { checkParams } from '../params.js';
 import type { JobState } from '../state.js';
 import type { ControlRequest, JobStore, StoredFields } from '../store/job-store.js';
 import { storeFor } from './backend.js';
-import { assertJsonParams, hasIterationShape, parseStoredJob, type IterationJobData } from './redis.js';
+import { assertClusterPrefix, assertJsonParams, hasIterationShape, parseStoredJob, type IterationJobData } from './redis.js';
 import { PARK_DELAY_MS, PAUSE_REASON } from './options.js';
 
 const log = createDebug('job-iteration:bullmq:control');
@@ -85,6 +85,7 @@ export async function enqueue<Params>(
   options?: JobsOptions,
 ): Promise<Job<IterationJobData<Params>>> {
   const name = jobNameOf(JobClass);
+  assertQueuePrefix(queue);
   assertJsonParams(name, params);
   // On an instance, as a run asks it: a check may read the job's fields, or be one (an arrow function field).
   checkParams(new JobClass(), name, params);
@@ -358,8 +359,17 @@ async function queueStateOf(queue: AnyQueue, jobId: string, { allowUnknown = fal
 const stores = new WeakMap<AnyQueue, JobStore>();
 function storeOf(queue: AnyQueue): JobStore {
   let store = stores.get(queue);
-  if (!store) stores.set(queue, (store = storeFor(queue)));
+  if (!store) {
+    assertQueuePrefix(queue);
+    stores.set(queue, (store = storeFor(queue)));
+  }
   return store;
+}
+
+/** A queue on Redis Cluster needs a hash-tagged prefix; said here by name, not later as a CROSSSLOT error. */
+function assertQueuePrefix(queue: AnyQueue): void {
+  const { connection, prefix } = (queue as { opts?: { connection?: unknown; prefix?: string } }).opts ?? {};
+  assertClusterPrefix(connection, prefix);
 }
 
 async function isParked(queue: AnyQueue, jobId: string): Promise<boolean> {

@@ -16,7 +16,7 @@ export type {
 } from './options.js';
 export { enqueue, cancelJob, pauseJob, resumeJob, retryJob, getIterationState, listIterableJobs } from './control.js';
 export type { AnyQueue, ControlResult, IterationJobInfo, IterationStatus, ListOptions, QueueState } from './control.js';
-export { DEFAULT_REDIS_URL, resolveConnection } from './redis.js';
+export { DEFAULT_REDIS_URL, isCluster, resolveConnection } from './redis.js';
 export type { IterationConnection, IterationJobData } from './redis.js';
 export type { IterationPostgresConnection } from './backend.js';
 export type { ControlRequest } from '../store/job-store.js';

@@ -1,15 +1,34 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ConnectionOptions, Job } from 'bullmq';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { InvalidOptionError, InvalidParamsError, describeValue } from '../errors.js';
 import { InvalidJobDataError } from './errors.js';
 import { parseState, type JobState } from '../state.js';
 
 /**
- * What `connection` accepts: an ioredis instance, ioredis options (optionally with a `url` whose host, port,
- * credentials and db the other options refine), or a `redis://` / `rediss://` URL.
+ * What `connection` accepts: an ioredis instance, an ioredis `Cluster` (with a hash-tagged `prefix`, see
+ * {@link assertClusterPrefix}), ioredis options (optionally with a `url` whose host, port, credentials and db the
+ * other options refine), or a `redis://` / `rediss://` URL.
  */
-export type IterationConnection = Redis | (RedisOptions & { url?: string }) | string;
+export type IterationConnection = Redis | Cluster | (RedisOptions & { url?: string }) | string;
+
+/** Whether a client is an ioredis `Cluster` (told by its flag: a client of another copy of ioredis counts too). */
+export function isCluster(client: unknown): client is Cluster {
+  return client !== null && typeof client === 'object' && (client as { isCluster?: unknown }).isCluster === true;
+}
+
+/**
+ * On Redis Cluster every key a script touches must hash to one slot. BullMQ's keys, and this package's, are
+ * `<prefix>:<queue>:...`, so the prefix must carry a hash tag (`{ji}`): the whole queue then lives in one slot. An
+ * untagged prefix would fail later, at the first script, with a CROSSSLOT error that names no option.
+ */
+export function assertClusterPrefix(client: unknown, prefix: string | undefined): void {
+  if (!isCluster(client)) return;
+  const tagged = /\{[^{}]+\}/.test(prefix ?? '');
+  if (!tagged) {
+    throw new InvalidOptionError('prefix', prefix, 'a hash-tagged prefix such as "{ji}" on Redis Cluster, so that every key of a queue hashes to one slot');
+  }
+}
 
 /** The URL used when no connection is given and `REDIS_URL` is unset. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -23,6 +42,17 @@ export function redisUrlFromEnv(): string {
 export function resolveConnection(connection: IterationConnection | undefined): ConnectionOptions {
   if (connection === undefined) return optionsFromUrl(redisUrlFromEnv(), 'REDIS_URL') as ConnectionOptions;
   if (typeof connection === 'string') return optionsFromUrl(connection, 'connection') as ConnectionOptions;
+  if (isCluster(connection)) {
+    // BullMQ duplicates the cluster client for its blocking connection; each node client must not retry requests.
+    if (connection.options.redisOptions?.maxRetriesPerRequest !== null) {
+      throw new InvalidOptionError(
+        'connection',
+        connection,
+        'an ioredis Cluster created with { redisOptions: { maxRetriesPerRequest: null } } (BullMQ workers block on Redis and require it)',
+      );
+    }
+    return connection as unknown as ConnectionOptions;
+  }
   if (isRedisInstance(connection)) {
     // BullMQ duplicates the instance for its blocking connection and refuses one that retries requests.
     if (connection.options.maxRetriesPerRequest !== null) {
@@ -35,7 +65,7 @@ export function resolveConnection(connection: IterationConnection | undefined): 
     return connection as unknown as ConnectionOptions;
   }
   if (connection === null || typeof connection !== 'object') {
-    throw new InvalidOptionError('connection', connection, 'an ioredis instance, ioredis options or a redis:// URL');
+    throw new InvalidOptionError('connection', connection, 'an ioredis instance or Cluster, ioredis options or a redis:// URL');
   }
   const { url, ...rest } = connection;
   const base = url === undefined ? {} : optionsFromUrl(url, 'connection.url');

@@ -12,7 +12,7 @@ import type { JobStore } from '../store/job-store.js';
 import { postgresConnectionOf, storeFor } from './backend.js';
 import { GuardedWorker } from './bull-worker.js';
 import { JobExecution, permanentFailure, type ExecutionHost } from './execution.js';
-import { parseStoredJob, resolveConnection, type IterationConnection } from './redis.js';
+import { assertClusterPrefix, parseStoredJob, resolveConnection, type IterationConnection } from './redis.js';
 import type { CloseOptions, IterationResult, IterationWorkerEvents, IterationWorkerOptions } from './options.js';
 
 const log = createDebug('job-iteration:bullmq');
@@ -97,6 +97,7 @@ export class IterationWorker extends EventEmitter {
     // A postgres URL, pool or config puts the worker on BullMQ's PostgreSQL backend; anything else is Redis.
     const postgres = postgresConnectionOf(connection);
     const bullConnection = postgres ? postgres.connection : resolveConnection(connection as IterationConnection | undefined);
+    assertClusterPrefix(bullConnection, bullOptions.prefix);
     if (handleSignals) {
       this.#signals = shareStopSignals({
         graceful: (signal) => void this.stop(signal).catch((error) => log('graceful stop failed: %O', error)),
