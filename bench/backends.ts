@@ -5,6 +5,8 @@
  *   - SIGTERM to exit of a worker process with JOBS active iterable jobs of 10 ms items: how long the process takes
  *     to hand every job back with its cursor.
  *
+ * Redis Cluster runs on a three-master cluster this script starts on free ports (and stops), with a `{ji}` prefix.
+ *
  *   npm run bench:backends      (ITEMS=100000 PLAIN_ITEMS=5000 JOBS=20 ROUNDS=3; REDIS_URL, DATABASE_URL)
  */
 import { spawn } from 'node:child_process';
@@ -12,10 +14,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Queue as RedisQueue, Worker as RedisWorker, createPostgresBackend, withBackend } from 'bullmq';
+import type { Cluster } from 'ioredis';
 import pg from 'pg';
 import { IterationWorker, enqueue, listIterableJobs, type AnyQueue } from '../src/bullmq/index.js';
 import { IterableJob } from '../src/index.js';
 import { Sequence } from '../test/fixtures/bullmq-jobs.js';
+import { startOwnCluster } from '../test/support/redis-cluster.js';
 
 const ITEMS = Number(process.env.ITEMS ?? 100_000);
 const PLAIN_ITEMS = Number(process.env.PLAIN_ITEMS ?? 5000);
@@ -29,8 +33,12 @@ const Pg = withBackend(createPostgresBackend);
 
 interface Backend {
   name: string;
-  /** What IterationWorker and a worker process take as `connection`. */
-  connection: string;
+  /** What IterationWorker takes as `connection`. */
+  connection: string | Cluster;
+  /** The BullMQ prefix, when the backend needs one. */
+  prefix?: string;
+  /** What a worker process takes in its options to reach the backend. */
+  processOptions: Record<string, unknown>;
   queue(name: string): AnyQueue;
   plainWorker(name: string, process: (job: { data: { i: number } }) => Promise<void>): { close(): Promise<void>; on(event: 'completed', fn: () => void): unknown; waitUntilReady(): Promise<unknown> };
 }
@@ -45,12 +53,14 @@ const BACKENDS: Backend[] = [
   {
     name: 'Redis',
     connection: REDIS_URL,
+    processOptions: { connection: REDIS_URL },
     queue: (name) => new RedisQueue(name, { connection: redisConnection }),
     plainWorker: (name, fn) => new RedisWorker(name, fn, { connection: redisConnection, concurrency: 10 }),
   },
   {
     name: 'PostgreSQL',
     connection: `${PG_URL}?schema=${SCHEMA}`,
+    processOptions: { connection: `${PG_URL}?schema=${SCHEMA}` },
     queue: (name) => new Pg.Queue(name, { connection: pgConnection }) as unknown as AnyQueue,
     plainWorker: (name, fn) => new Pg.Worker(name, fn, { connection: pgConnection, concurrency: 10 }),
   },
@@ -79,7 +89,7 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs 
 async function iterable(backend: Backend): Promise<number> {
   const name = `ji-bench-${randomUUID()}`;
   const queue = backend.queue(name);
-  const worker = new IterationWorker(name, { jobs: [NoOpItems], connection: backend.connection, handleSignals: false });
+  const worker = new IterationWorker(name, { jobs: [NoOpItems], connection: backend.connection, prefix: backend.prefix, handleSignals: false });
   await worker.waitUntilReady();
   const done = new Promise<unknown>((resolve) => worker.on('completed', (_job, result) => resolve(result)));
   const started = performance.now();
@@ -125,7 +135,7 @@ async function shutdown(backend: Backend): Promise<{ ms: number; back: number }>
   const name = `ji-bench-stop-${randomUUID()}`;
   const queue = backend.queue(name);
   for (let i = 0; i < JOBS; i++) await enqueue(queue, Sequence, { upTo: 100_000, delayMs: 10 });
-  const options = JSON.stringify({ concurrency: JOBS, connection: backend.connection });
+  const options = JSON.stringify({ concurrency: JOBS, ...backend.processOptions, ...(backend.prefix ? { prefix: backend.prefix } : {}) });
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/bullmq-worker.ts', name, options], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<number>((resolve) => child.on('exit', () => resolve(performance.now())));
   await waitUntil('every job active', async () => (await queue.getActiveCount()) === JOBS);
@@ -139,6 +149,17 @@ async function shutdown(backend: Backend): Promise<{ ms: number; back: number }>
   await queue.close();
   return { ms, back };
 }
+
+const cluster = await startOwnCluster();
+const clusterClient = cluster.client();
+BACKENDS.push({
+  name: 'Cluster',
+  connection: clusterClient,
+  prefix: '{ji}',
+  processOptions: { clusterNodes: cluster.nodes },
+  queue: (name) => new RedisQueue(name, { connection: clusterClient, prefix: '{ji}' }),
+  plainWorker: (name, fn) => new RedisWorker(name, fn, { connection: clusterClient, prefix: '{ji}', concurrency: 10 }),
+});
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString('en-US')} items/s`;
@@ -157,6 +178,8 @@ for (const backend of BACKENDS) {
 }
 console.log(`${ITEMS.toLocaleString('en-US')} no-op items in one iterable job; ${PLAIN_ITEMS.toLocaleString('en-US')} plain jobs; ${JOBS} jobs stopped, ${ROUNDS} rounds; node ${process.version}`);
 for (const row of rows) console.log(row);
+await clusterClient.quit();
+await cluster.destroy();
 const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
 await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
 await admin.end();

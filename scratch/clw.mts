@@ -1,0 +1,16 @@
+import { spawn } from 'node:child_process';
+import { Queue } from 'bullmq';
+import { enqueue } from '../src/bullmq/index.js';
+import { Sequence } from '../test/fixtures/bullmq-jobs.js';
+import { startOwnCluster } from '../test/support/redis-cluster.js';
+const c = await startOwnCluster();
+const client = c.client();
+const q = new Queue('clw', { connection: client, prefix: '{ji}' });
+await enqueue(q, Sequence, { upTo: 1000, delayMs: 10 });
+const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/bullmq-worker.ts', 'clw', JSON.stringify({ concurrency: 2, clusterNodes: c.nodes, prefix: '{ji}' })], { stdio: ['ignore', 'inherit', 'inherit'] });
+await new Promise((r) => setTimeout(r, 4000));
+console.log('active', await q.getActiveCount(), 'waiting', await q.getWaitingCount());
+child.kill('SIGTERM');
+await new Promise((r) => child.on('exit', r));
+console.log('active', await q.getActiveCount(), 'waiting', await q.getWaitingCount());
+await q.close(); await client.quit(); await c.destroy();
