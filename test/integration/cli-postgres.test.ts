@@ -225,6 +225,37 @@ describe('job-iteration on PostgreSQL', () => {
     assert.equal((await exitedWithin(sup, 30_000, 'work')).code, 0, sup.stderr());
   });
 
+  test('retry puts a failed job back to resume after its cursor; status --watch reports every second until Ctrl-C', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    const { url, queue } = fresh(t);
+    assert.equal((await cli(['migrate', '--connection', url])).code, 0);
+    const { id, log } = await enqueueNumbers(url, queue, { upTo: 40, delayMs: 5 });
+    const failing = startCli(['work', MODULE, '--queue', queue, '--connection', url, '--checkpoint-interval', '0'], { ...NO_REDIS, FAIL_AT: '12' });
+    await waitFor('job failed', async () => (await jobStatus(url, queue, id)).queueState === 'failed', 20_000, 200);
+    failing.child.kill('SIGTERM');
+    assert.equal((await exitedWithin(failing, 30_000, 'work')).code, 0, failing.stderr());
+    assert.deepEqual(numbersIn(log), range(12));
+
+    const retried = await cli(['retry', id, '--queue', queue, '--connection', url]);
+    assert.equal(retried.code, 0, retried.stderr);
+    assert.match(retried.stdout, new RegExp(`job ${id}: back in the queue; it resumes after cursor 11`));
+    const sup = work(url, queue);
+    await waitFor('job completed', async () => (await jobStatus(url, queue, id)).queueState === 'completed', 20_000, 200);
+    assert.deepEqual(numbersIn(log), range(40), 'resumed after its cursor, nothing repeated');
+
+    const watching = startCli(['status', '--queue', queue, '--connection', url, '--watch', '--json'], NO_REDIS);
+    await waitFor('two reports', () => watching.stdout().trim().split('\n').length >= 2, 20_000);
+    watching.child.kill('SIGINT');
+    assert.equal((await exitedWithin(watching, 10_000, 'status --watch')).code, 0, watching.stderr());
+    for (const line of watching.stdout().trim().split('\n')) {
+      const report = JSON.parse(line) as { exists: boolean; jobs: JobJson[] };
+      assert.equal(report.exists, true);
+      assert.deepEqual(report.jobs.map((j) => [j.id, j.queueState]), [[id, 'completed']]);
+    }
+    assert.equal(watching.stderr(), '');
+    sup.child.kill('SIGTERM');
+    assert.equal((await exitedWithin(sup, 30_000, 'work')).code, 0, sup.stderr());
+  });
+
   test('bad input: PostgreSQL unreachable, no such database, a bad URL: exit 2 with one line naming the URL, password redacted', { timeout: TEST_TIMEOUT_MS }, async () => {
     const SECRET = 'pg-s3cret-pw';
     const port = await freePort();
