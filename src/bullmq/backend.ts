@@ -45,7 +45,7 @@ export function storeFor(owner: BackendOwner): JobStore {
 export function postgresConnectionOf(connection: unknown): { connection: string | PgPool | PostgresPoolConfig; factory: BackendFactory<any, any> } | undefined {
   if (typeof connection === 'string') {
     if (!/^postgres(ql)?:\/\//i.test(connection)) return undefined;
-    return { connection: { ...urlConfig(connection), migrate: true }, factory: createPostgresBackend };
+    return { connection: { ...postgresUrlConfig(connection), migrate: true }, factory: createPostgresBackend };
   }
   if (connection === null || typeof connection !== 'object') return undefined;
   if (isPgPool(connection)) return { connection, factory: createPostgresBackend };
@@ -59,7 +59,7 @@ export function postgresConnectionOf(connection: unknown): { connection: string 
  * A URL's `?schema=` names BullMQ's schema, which a URL cannot otherwise carry (BullMQ reads it only from options);
  * it is taken out so the driver never sees it.
  */
-function urlConfig(url: string): PostgresPoolConfig & { connectionString: string } {
+export function postgresUrlConfig(url: string): PostgresPoolConfig & { connectionString: string } {
   let parsed: URL;
   try {
     parsed = new URL(url);

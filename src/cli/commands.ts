@@ -3,7 +3,7 @@
  * command's `--help` and the parsing come from here; the implementations load only when their command runs, so
  * `run` needs neither Redis nor bullmq.
  */
-import { controlFlags, enqueueFlags, retryFlags, runFlags, statusFlags, workFlags, type FlagSpecs, type Parsed } from './flags.js';
+import { controlFlags, enqueueFlags, migrateFlags, retryFlags, runFlags, statusFlags, workFlags, type FlagSpecs, type Parsed } from './flags.js';
 
 export interface CommandSpec<F extends FlagSpecs = FlagSpecs> {
   name: string;
@@ -81,4 +81,14 @@ export const COMMANDS: readonly CommandSpec<any>[] = [
     examples: ['job-iteration retry 42 --queue migrations', 'job-iteration retry --all-failed --queue migrations'],
     load: async () => (await import('./queue-commands.js')).retryCommand,
   } satisfies CommandSpec<typeof retryFlags>,
+  {
+    name: 'migrate',
+    args: '',
+    summary:
+      "PostgreSQL: create BullMQ's schema, or bring it up to date, with job-iteration's own tables in it (saved states, " +
+      'live processes). Safe to run again, and from several processes at once. Other commands never create it.',
+    flags: migrateFlags,
+    examples: ["job-iteration migrate --connection 'postgres://app@db/app?schema=jobs'"],
+    load: async () => (await import('./migrate.js')).migrateCommand,
+  } satisfies CommandSpec<typeof migrateFlags>,
 ];

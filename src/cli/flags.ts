@@ -21,9 +21,19 @@ export interface Parsed<F extends FlagSpecs = FlagSpecs> {
 }
 
 
+const connectionFlags = {
+  connection: {
+    type: 'string',
+    value: 'url',
+    description: "where the queue lives: redis://, rediss://, postgres:// or postgresql:// (?schema=<name> for BullMQ's PostgreSQL schema, default bullmq)",
+    default: 'REDIS_URL, else redis://127.0.0.1:6379',
+  },
+  redis: { type: 'string', value: 'url', description: 'the same as --connection, under its older name' },
+} as const satisfies FlagSpecs;
+
 const queueFlags = {
   queue: { type: 'string', value: 'name', description: 'BullMQ queue', default: 'default' },
-  redis: { type: 'string', value: 'url', description: 'Redis URL', default: 'REDIS_URL, else redis://127.0.0.1:6379' },
+  ...connectionFlags,
 } as const satisfies FlagSpecs;
 
 const jobFlags = {
@@ -48,7 +58,8 @@ export const workFlags = {
   'lock-duration': { type: 'string', value: 'ms', description: "BullMQ's job lock", default: '30000' },
   'stalled-interval': { type: 'string', value: 'ms', description: "BullMQ's stalled-job check", default: '30000' },
   'checkpoint-interval': { type: 'string', value: 'ms', description: 'ms between state writes while a job runs (0: every item)', default: '1000' },
-  'heartbeat-interval': { type: 'string', value: 'ms', description: 'ms between heartbeats in Redis', default: '5000' },
+  'heartbeat-interval': { type: 'string', value: 'ms', description: 'ms between heartbeats (Redis keys, or rows in PostgreSQL)', default: '5000' },
+  migrate: { type: 'boolean', description: "PostgreSQL: create or update BullMQ's schema and job-iteration's tables before starting (as migrate does)" },
   'log-format': { type: 'string', value: 'text|json', description: 'log lines as readable text or as JSON lines', default: 'text' },
   quiet: { type: 'boolean', short: 'q', description: 'no log lines on stderr (DEBUG=job-iteration:* still shows them)' },
 } as const satisfies FlagSpecs;
@@ -74,3 +85,5 @@ export const retryFlags = {
   ...queueFlags,
   'all-failed': { type: 'boolean', description: 'retry every failed job of the queue' },
 } as const satisfies FlagSpecs;
+
+export const migrateFlags = connectionFlags;

@@ -2,7 +2,16 @@
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { InvalidParamsError, JobIterationError } from '../errors.js';
-import { InvalidRedisUrlError, JobModuleError, RedisAuthError, RedisUnreachableError } from '../process/errors.js';
+import {
+  InvalidConnectionUrlError,
+  InvalidRedisUrlError,
+  JobModuleError,
+  PostgresAuthError,
+  PostgresUnreachableError,
+  RedisAuthError,
+  RedisUnreachableError,
+  SchemaNotMigratedError,
+} from '../process/errors.js';
 import { redactUrls } from '../redact.js';
 import { CommanderError } from 'commander';
 import { COMMANDS } from './commands.js';
@@ -41,8 +50,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError || error instanceof JobIterationError) {
       console.error(`job-iteration: ${redactUrls(error.message)}`);
       if (error instanceof UsageError) console.error(hint);
-      // Bad credentials are bad input too, though the command's help would not help with them.
-      return error instanceof UsageError || error instanceof RedisAuthError ? ExitCode.usage : ExitCode.failed;
+      // Bad credentials, or a database without BullMQ's schema, are bad input too, though the command's help would not
+      // help with them: the message says what would.
+      const refused = error instanceof RedisAuthError || error instanceof PostgresAuthError || error instanceof SchemaNotMigratedError;
+      return error instanceof UsageError || refused ? ExitCode.usage : ExitCode.failed;
     }
     // What Node would print for an uncaught error, and its exit code, but with no password of any URL it quotes.
     console.error(redactUrls(inspect(error)));
@@ -56,7 +67,12 @@ export async function main(argv: string[]): Promise<number> {
  */
 function asUsageError(error: unknown): unknown {
   const input =
-    error instanceof InvalidRedisUrlError || error instanceof RedisUnreachableError || error instanceof JobModuleError || error instanceof InvalidParamsError;
+    error instanceof InvalidRedisUrlError ||
+    error instanceof InvalidConnectionUrlError ||
+    error instanceof RedisUnreachableError ||
+    error instanceof PostgresUnreachableError ||
+    error instanceof JobModuleError ||
+    error instanceof InvalidParamsError;
   return input ? new UsageError(error.message) : error;
 }
 

@@ -1,8 +1,9 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { createPostgresBackend, Queue, withBackend, type JobsOptions } from 'bullmq';
+import { isPostgresBackend, postgresUrlConfig } from '../bullmq/backend.js';
 import { JobNotFoundError } from '../bullmq/errors.js';
-import { cancelJob, enqueue, getIterationState, listIterableJobs, pauseJob, resumeJob, retryJob, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
+import { cancelJob, enqueue, getIterationState, listIterableJobs, pauseJob, resumeJob, retryJob, type AnyQueue, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
 import type { IterationProgress } from '../bullmq/options.js';
-import { listProcesses, type ProcessRecord } from '../supervisor/heartbeat.js';
+import { listProcesses, PostgresHeartbeatStore, RedisHeartbeatStore, type HeartbeatStore, type ProcessRecord } from '../supervisor/heartbeat.js';
 import { intFlag, paramsFlag, queueFlag } from './args.js';
 import type { controlFlags, enqueueFlags, Parsed, retryFlags, statusFlags } from './flags.js';
 import { pickJob } from './pick-job.js';
@@ -10,26 +11,57 @@ import { loadJobs } from '../process/load-jobs.js';
 import { redactUrl, redactUrls } from '../redact.js';
 import { createRedis } from '../process/redis-client.js';
 import { ConnectionWatch } from '../process/connection-watch.js';
-import { assertRedisReachable } from '../process/redis-probe.js';
-import { redisTarget } from '../process/redis-url.js';
+import { assertReachable } from '../process/redis-probe.js';
+import { connectionTarget, type ConnectionTarget } from '../process/redis-url.js';
 import { shorten } from './text.js';
 import { ExitCode, UsageError } from './usage.js';
 
+/**
+ * A queue as the commands use it, on either backend: BullMQ's Queue, plus what BullMQ has no call for (whether the
+ * queue exists, the live processes, which active jobs have lost their lock), each answered in the backend's own
+ * terms.
+ */
+interface QueueAccess {
+  queue: AnyQueue;
+  target: ConnectionTarget;
+  /** Whether anything was ever added to the queue. */
+  exists(): Promise<boolean>;
+  processes(): Promise<ProcessRecord[]>;
+  /** Those of `ids` (active jobs) that no worker holds a live lock on. */
+  lockless(ids: string[]): Promise<Set<string>>;
+  /** `status --watch`: connection losses and returns go to `watch`. */
+  watchConnection(watch: ConnectionWatch): void;
+}
 
-/** Opens the queue after checking Redis answers; always closes it. */
-async function withQueue<T>(
-  values: { queue?: string; redis?: string },
-  use: (queue: Queue, url: string, redis: ReturnType<typeof createRedis>) => Promise<T>,
-): Promise<T> {
-  const target = redisTarget(values.redis);
-  await assertRedisReachable(target);
-  const url = target.url;
-  const connection = createRedis(url);
+/** Opens the queue after checking the server answers (and, on PostgreSQL, that BullMQ's schema is there); always closes it. */
+async function withQueue<T>(values: { queue?: string; connection?: string; redis?: string }, use: (access: QueueAccess) => Promise<T>): Promise<T> {
+  const target = connectionTarget(values);
   const name = queueFlag(values.queue);
+  await assertReachable(target);
+  return target.kind === 'postgres' ? withPostgresQueue(target, name, use) : withRedisQueue(target, name, use);
+}
+
+async function withRedisQueue<T>(target: ConnectionTarget, name: string, use: (access: QueueAccess) => Promise<T>): Promise<T> {
+  const connection = createRedis(target.url);
   // Looking at a queue must not create it: BullMQ writes a queue's meta key when a Queue object starts.
   const queue = new Queue(name, { connection, skipMetasUpdate: true });
+  const heartbeats = new RedisHeartbeatStore(connection);
   try {
-    return await use(queue, url, connection);
+    return await use({
+      queue,
+      target,
+      // A queue nothing was ever added to has neither its meta key nor its id counter.
+      exists: async () => (await connection.exists(queue.keys.meta!, queue.keys.id!)) > 0,
+      processes: () => listProcesses(heartbeats, name),
+      lockless: async (ids) => {
+        const locks = await Promise.all(ids.map((id) => connection.exists(`${queue.toKey(id)}:lock`)));
+        return new Set(ids.filter((_, i) => locks[i] === 0));
+      },
+      watchConnection: (watch) => {
+        watch.watch(connection);
+        queue.on('error', (error) => watch.lost(error));
+      },
+    });
   } finally {
     // Redis gone (a `status --watch` stopped during an outage): there is nothing to say goodbye to, and waiting on
     // the close would hang the command.
@@ -42,6 +74,50 @@ async function withQueue<T>(
   }
 }
 
+const { Queue: PostgresQueue } = withBackend(createPostgresBackend);
+
+async function withPostgresQueue<T>(target: ConnectionTarget, name: string, use: (access: QueueAccess) => Promise<T>): Promise<T> {
+  // `migrate: false`: the schema was checked, and a command other than `migrate` never creates it. Every wait is
+  // bounded, so a server that goes away fails a report instead of hanging it.
+  const connection = { ...postgresUrlConfig(target.url), migrate: false, max: 2, connectionTimeoutMillis: 5000, query_timeout: 15_000 };
+  const queue = new PostgresQueue(name, { connection, skipMetasUpdate: true }) as unknown as AnyQueue;
+  const backend = queue.getBackend();
+  if (!isPostgresBackend(backend)) throw new Error('BullMQ did not give a PostgreSQL backend for a postgres:// connection');
+  const job = `"${backend.schema}".job`;
+  const heartbeats: HeartbeatStore = new PostgresHeartbeatStore(backend, backend.schema);
+  // An error event with no listener would end the process; the watch, when there is one, hears them instead.
+  let watching: ConnectionWatch | undefined;
+  queue.on('error', (error) => watching?.lost(error));
+  try {
+    return await use({
+      queue,
+      target,
+      // A queue is its jobs' rows; reading them creates nothing.
+      exists: async () => (await backend.query(`SELECT EXISTS (SELECT 1 FROM ${job} WHERE queue = $1) AS present`, [name])).rows[0]?.present === true,
+      processes: () => listProcesses(heartbeats, name),
+      // An active row's lock is its token and its expiry: past `locked_until_ms`, no worker renews it.
+      lockless: async (ids) => {
+        if (ids.length === 0) return new Set();
+        const { rows } = await backend.query(
+          `SELECT id FROM ${job}
+            WHERE queue = $1 AND id = ANY($2::text[]) AND state = 'active'
+              AND (lock_token IS NULL OR locked_until_ms IS NULL OR locked_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`,
+          [name, ids],
+        );
+        return new Set(rows.map((row: { id: string }) => row.id));
+      },
+      watchConnection: (watch) => {
+        watching = watch;
+      },
+    });
+  } finally {
+    // The pool's end waits for its clients; a server gone must not hold the command.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([queue.close().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    clearTimeout(timer);
+  }
+}
+
 /** `job-iteration enqueue <module> --job <name> --params <json>` */
 export async function enqueueCommand({ values, positionals }: Parsed<typeof enqueueFlags>): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`enqueue takes one module; got ${positionals.length ? positionals.join(' ') : 'none'}`);
@@ -51,7 +127,7 @@ export async function enqueueCommand({ values, positionals }: Parsed<typeof enqu
   if (values.attempts !== undefined) options.attempts = intFlag('attempts', values.attempts, 1, 1);
   if (values.backoff !== undefined) options.backoff = backoffFlag(values.backoff);
   const JobClass = pickJob(await loadJobs(positionals), values.job);
-  return withQueue(values, async (queue) => {
+  return withQueue(values, async ({ queue }) => {
     const job = await enqueue(queue, JobClass, params, options);
     console.log(job.id);
     console.error(`enqueued ${job.name} as job ${job.id} on queue "${queue.name}"`);
@@ -60,7 +136,7 @@ export async function enqueueCommand({ values, positionals }: Parsed<typeof enqu
 }
 
 /** A control call on one job; a job id the queue does not know is bad input. */
-async function control(act: (queue: Queue, jobId: string) => Promise<ControlResult>, queue: Queue, jobId: string): Promise<ControlResult> {
+async function control(act: (queue: AnyQueue, jobId: string) => Promise<ControlResult>, queue: AnyQueue, jobId: string): Promise<ControlResult> {
   try {
     return await act(queue, jobId);
   } catch (error) {
@@ -82,7 +158,7 @@ export async function retryCommand({ values, positionals }: Parsed<typeof retryF
   if (all ? positionals.length !== 0 : positionals.length !== 1) {
     throw new UsageError(all ? 'retry --all-failed takes no job id' : `retry takes one job id, or --all-failed; got ${positionals.length ? positionals.join(' ') : 'none'}`);
   }
-  return withQueue(values, async (queue) => {
+  return withQueue(values, async ({ queue }) => {
     const ids = all ? (await queue.getFailed(0, -1)).map((job) => job.id!).filter(Boolean) : [positionals[0]!];
     let retried = 0;
     for (const id of ids) {
@@ -106,7 +182,7 @@ export function controlCommand(action: 'cancel' | 'pause' | 'resume') {
   return async ({ values, positionals }: Parsed<typeof controlFlags>): Promise<number> => {
     if (positionals.length !== 1) throw new UsageError(`${action} takes one job id; got ${positionals.length ? positionals.join(' ') : 'none'}`);
     const jobId = positionals[0]!;
-    return withQueue(values, async (queue) => {
+    return withQueue(values, async ({ queue }) => {
       const result = await control(act, queue, jobId);
       const what = {
         requested: action === 'resume' ? 'resume requested' : `${action} requested; a worker acts on it at the job's next checkpoint`,
@@ -124,18 +200,23 @@ export async function statusCommand({ values, positionals }: Parsed<typeof statu
   if (positionals.length > 1) throw new UsageError(`status takes at most one job id; got ${positionals.join(' ')}`);
   const limit = intFlag('limit', values.limit, 50);
   const json = values.json === true;
-  return withQueue(values, async (queue, url, redis) => {
-    const report = (print: Print) =>
-      positionals.length === 1 ? showJob(queue, positionals[0]!, json, print) : showQueue(queue, url, redis, limit, json, print);
+  return withQueue(values, async (access) => {
+    const service = access.target.kind === 'postgres' ? 'PostgreSQL' : 'Redis';
+    const show = (print: Print) =>
+      positionals.length === 1 ? showJob(access.queue, positionals[0]!, json, print) : showQueue(access, limit, json, print);
     if (!values.watch) {
-      await report((line) => console.log(line));
+      await show((line) => console.log(line));
       return ExitCode.ok;
     }
-    // One line on stderr when Redis goes and one when it is back, not ioredis's stack for every retry.
-    const connection = new ConnectionWatch((line) => console.error(`job-iteration status: ${line}`));
-    connection.watch(redis);
-    queue.on('error', (error) => connection.lost(error));
-    return watch(report, json);
+    // One line on stderr when the server goes and one when it is back, not a client's stack for every retry.
+    const connection = new ConnectionWatch((line) => console.error(`job-iteration status: ${line}`), service);
+    access.watchConnection(connection);
+    // A pool has no connection events: a report that went through is the sign it is back.
+    const report = async (print: Print) => {
+      await show(print);
+      connection.back();
+    };
+    return watch(report, json, service);
   });
 }
 
@@ -147,7 +228,7 @@ type Print = (line: string) => void;
  * prints one JSON document per line. A report that fails (Redis away for a moment) says why and the next one is tried
  * a second later; a job id that does not exist ends it with exit 2 as it would without `--watch`.
  */
-async function watch(report: (print: Print) => Promise<void>, json: boolean): Promise<number> {
+async function watch(report: (print: Print) => Promise<void>, json: boolean, service: 'Redis' | 'PostgreSQL'): Promise<number> {
   const tty = process.stdout.isTTY === true && !json;
   let wake: (() => void) | undefined;
   let stopped = false;
@@ -191,7 +272,7 @@ async function watch(report: (print: Print) => Promise<void>, json: boolean): Pr
       ]);
       if (stopped) break;
       if (lines !== undefined || failure !== undefined) pending = undefined;
-      else failure = `no answer from Redis for ${Math.round((Date.now() - asked.since) / 1000)} s`;
+      else failure = `no answer from ${service} for ${Math.round((Date.now() - asked.since) / 1000)} s`;
       const stamp = `${new Date().toISOString()}  (every 1 s; Ctrl-C to stop)`;
       if (json) process.stdout.write(`${lines ? lines.join('\n') : JSON.stringify({ at: new Date().toISOString(), error: failure })}\n`);
       else {
@@ -210,20 +291,23 @@ async function watch(report: (print: Print) => Promise<void>, json: boolean): Pr
 /** How long `--watch` waits for one report before it says Redis is not answering. */
 const REPORT_PATIENCE_MS = 3000;
 
-async function showQueue(queue: Queue, url: string, redis: ReturnType<typeof createRedis>, limit: number, json: boolean, print: Print): Promise<void> {
-  // A queue nothing was ever added to has neither its meta key nor its id counter.
-  if ((await redis.exists(queue.keys.meta!, queue.keys.id!)) === 0) {
-    if (json) print(JSON.stringify({ queue: queue.name, redis: redactUrl(url), exists: false, processes: [], counts: {}, jobs: [] }, null, 2));
+async function showQueue(access: QueueAccess, limit: number, json: boolean, print: Print): Promise<void> {
+  const { queue, target } = access;
+  const url = target.url;
+  // `redis` stays the key's name in JSON, whatever the backend, for the scripts that read it.
+  const where = { redis: redactUrl(url), connection: redactUrl(url) };
+  if (!(await access.exists())) {
+    if (json) print(JSON.stringify({ queue: queue.name, ...where, exists: false, processes: [], counts: {}, jobs: [] }, null, 2));
     else print(`queue "${queue.name}" on ${redactUrl(url)}: no such queue (nothing was ever added to it)`);
     return;
   }
   const [processes, jobs, counts] = await Promise.all([
-    listProcesses(redis, queue.name),
+    access.processes(),
     listIterableJobs(queue, { limit }),
     queue.getJobCounts('active', 'waiting', 'prioritized', 'delayed', 'completed', 'failed'),
   ]);
   if (json) {
-    print(JSON.stringify({ queue: queue.name, redis: redactUrl(url), exists: true, processes, counts, jobs: jobs.map(withIsoTimes) }, null, 2));
+    print(JSON.stringify({ queue: queue.name, ...where, exists: true, processes, counts, jobs: jobs.map(withIsoTimes) }, null, 2));
     return;
   }
   print(`queue "${queue.name}" on ${redactUrl(url)}`);
@@ -234,8 +318,7 @@ async function showQueue(queue: Queue, url: string, redis: ReturnType<typeof cre
   // An active job whose lock is gone has lost its worker (a crash, a kill, a frozen process) and waits for
   // BullMQ's stalled-job check: it is not running, whatever its saved status says.
   const active = jobs.filter((job) => job.queueState === 'active');
-  const locks = active.length === 0 ? [] : await Promise.all(active.map((job) => redis.exists(`${queue.toKey(job.id)}:lock`)));
-  const lockless = new Set(active.filter((_, i) => locks[i] === 0).map((job) => job.id));
+  const lockless = await access.lockless(active.map((job) => job.id));
   // A job whose worker still renews its lock but has saved nothing for longer than a lock lasts, past its own
   // checkpoint interval, is stuck in an item, or in one that is merely slow: worth a look either way.
   const lockMs = Math.max(0, ...processes.map((p) => p.lockDurationMs ?? 0)) || 30_000;
@@ -272,7 +355,7 @@ function withIsoTimes(job: IterationJobInfo): Record<string, unknown> {
 }
 
 /** `status <jobId>`: one job in full: params, state, cursor, progress, error with its stack, and its log lines. */
-async function showJob(queue: Queue, jobId: string, json: boolean, print: Print): Promise<void> {
+async function showJob(queue: AnyQueue, jobId: string, json: boolean, print: Print): Promise<void> {
   const info = await getIterationState(queue, jobId);
   if (!info) throw new UsageError(`no job ${jobId} in queue "${queue.name}"`);
   const [job, { logs }] = await Promise.all([queue.getJob(jobId).catch(() => undefined), queue.getJobLogs(jobId)]);

@@ -21,7 +21,8 @@ export const ExitCode = {
 export const EXIT_CODES_HELP = `Exit codes:
   0    done (the job completed, or the command did what it was asked)
   1    the job failed; its state was saved at the last good cursor
-  2    bad input: an unknown flag or command, a bad value, a missing module or job, Redis unreachable
+  2    bad input: an unknown flag or command, a bad value, a missing module or job, Redis or PostgreSQL
+       unreachable or refusing the login, BullMQ's PostgreSQL schema missing (see: job-iteration migrate)
   70   run: an item awaited a promise that can never settle; state saved at the last finished item
   75   interrupted gracefully, state saved: run the same command again to resume
   130  stopped at once (a second Ctrl-C or TERM, or QUIT); the state holds the last finished item`;

@@ -3,8 +3,8 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import { intFlag, numberFlag, queueFlag } from './args.js';
 import type { Parsed, workFlags } from './flags.js';
 import { loadJobs } from '../process/load-jobs.js';
-import { assertRedisReachable } from '../process/redis-probe.js';
-import { redisTarget } from '../process/redis-url.js';
+import { assertReachable } from '../process/redis-probe.js';
+import { connectionTarget } from '../process/redis-url.js';
 import { UsageError } from './usage.js';
 
 /**
@@ -26,18 +26,21 @@ export async function workCommand({ values, positionals }: Parsed<typeof workFla
   const checkpointIntervalMs = optionalMs('checkpoint-interval', 0);
   const heartbeatMs = intFlag('heartbeat-interval', values['heartbeat-interval'], 5000, 100);
   const queue = queueFlag(values.queue);
-  const redis = redisTarget(values.redis);
+  const target = connectionTarget(values);
+  if (values.migrate && target.kind !== 'postgres') throw new UsageError('--migrate is for a postgres:// connection; Redis needs no schema');
   const modules = positionals.map((m) => resolve(m));
 
   await loadJobs(positionals);
-  await assertRedisReachable(redis);
+  // The schema is made here, once, before any worker starts; a worker only checks it.
+  if (values.migrate) await (await import('../supervisor/migrate.js')).migrate(target);
+  else await assertReachable(target);
   const supervisor = new Supervisor({
     modules,
     queue,
     processes,
     concurrency,
     shutdownTimeoutMs,
-    redisUrl: redis.url,
+    connectionUrl: target.url,
     lockDuration,
     stalledInterval,
     checkpointIntervalMs,

@@ -12,9 +12,13 @@ interface ConnectionEvents {
 export class ConnectionWatch {
   #down = false;
 
-  constructor(private readonly log: (line: string) => void) {}
+  /** `service` names what is lost in the lines: `Redis` or `PostgreSQL`. */
+  constructor(
+    private readonly log: (line: string) => void,
+    private readonly service: 'Redis' | 'PostgreSQL' = 'Redis',
+  ) {}
 
-  /** Whether Redis is known to be unreachable now. */
+  /** Whether the server is known to be unreachable now. */
   get down(): boolean {
     return this.#down;
   }
@@ -30,12 +34,12 @@ export class ConnectionWatch {
   lost(error?: Error): void {
     if (this.#down) return;
     this.#down = true;
-    this.log(`Redis connection lost${error ? ` (${error.message})` : ''}; retrying until it is back`);
+    this.log(`${this.service} connection lost${error ? ` (${error.message})` : ''}; retrying until it is back`);
   }
 
   back(): void {
     if (!this.#down) return;
     this.#down = false;
-    this.log('Redis connection back');
+    this.log(`${this.service} connection back`);
   }
 }

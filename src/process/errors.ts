@@ -26,6 +26,76 @@ export class InvalidRedisUrlError extends JobIterationError {
   }
 }
 
+/**
+ * A `--connection` URL of a scheme the command does not know, or one it cannot use. The message shows it with its
+ * password hidden.
+ */
+export class InvalidConnectionUrlError extends JobIterationError {
+  /** The URL with its password redacted. */
+  readonly url: string;
+  readonly source: string;
+  constructor(url: string, source: string, problem?: string) {
+    super(
+      'ERR_INVALID_CONNECTION_URL',
+      problem
+        ? `${source} cannot be used: ${redactUrl(url)} (${problem})`
+        : `${source} is not a redis://, rediss://, postgres:// or postgresql:// URL: ${redactUrl(url)} ` +
+            '(expected redis://[[user]:password@]host[:port][/db] or postgres://[user[:password]@]host[:port]/database[?schema=name])',
+    );
+    this.url = redactUrl(url);
+    this.source = source;
+  }
+}
+
+/** PostgreSQL did not answer after the given number of attempts. */
+export class PostgresUnreachableError extends JobIterationError {
+  /** The URL with its password redacted. */
+  readonly url: string;
+  readonly source: string;
+  constructor(url: string, source: string, attempts: number, cause: unknown) {
+    const why = redactUrls(String((cause as Error)?.message ?? cause));
+    super('ERR_POSTGRES_UNREACHABLE', `cannot reach PostgreSQL at ${redactUrl(url)} (from ${source}) after ${attempts} attempts: ${why}`);
+    this.url = redactUrl(url);
+    this.source = source;
+  }
+}
+
+/**
+ * PostgreSQL refused the login (a wrong password, an unknown role, no `pg_hba.conf` entry) or has no such database.
+ * Retrying cannot help, so it is reported at once.
+ */
+export class PostgresAuthError extends JobIterationError {
+  readonly url: string;
+  readonly source: string;
+  constructor(url: string, source: string, reply: string) {
+    super(
+      'ERR_POSTGRES_AUTH',
+      `PostgreSQL at ${redactUrl(url)} (from ${source}) refused the connection (${redactUrls(reply).replace(/\.$/, '')}); ` +
+        `check the user name, password and database in ${source}.`,
+    );
+    this.url = redactUrl(url);
+    this.source = source;
+  }
+}
+
+/**
+ * BullMQ's schema is missing from the database (or older than this BullMQ). Looking at a queue never creates it;
+ * `job-iteration migrate` (or `work --migrate`) does.
+ */
+export class SchemaNotMigratedError extends JobIterationError {
+  readonly url: string;
+  readonly schema: string;
+  constructor(url: string, schema: string, detail: string) {
+    super(
+      'ERR_SCHEMA_NOT_MIGRATED',
+      `PostgreSQL at ${redactUrl(url)} has no up-to-date BullMQ schema "${schema}" (${redactUrls(detail)}); ` +
+        'create it with: job-iteration migrate --connection <url> (or work --migrate)',
+    );
+    this.url = redactUrl(url);
+    this.schema = schema;
+  }
+}
+
 /** Redis did not answer a ping after the given number of attempts. */
 export class RedisUnreachableError extends JobIterationError {
   /** The URL with its password redacted. */

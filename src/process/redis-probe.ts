@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { InvalidRedisUrlError, RedisAuthError, RedisUnreachableError } from './errors.js';
-import type { RedisTarget } from './redis-url.js';
+import type { ConnectionTarget, RedisTarget } from './redis-url.js';
 
 /** Redis's replies to bad credentials (`ERR invalid password` is Redis 5's). */
 const AUTH_REPLY = /^(WRONGPASS|NOAUTH|ERR invalid password)\b/;
@@ -46,4 +46,14 @@ export async function assertRedisReachable({ url, source }: RedisTarget, attempt
     if (attempt < attempts) await sleep(delayMs);
   }
   throw new RedisUnreachableError(url, source, attempts, lastError);
+}
+
+/**
+ * Redis answers, or PostgreSQL does with BullMQ's schema in place (looking at a queue must not create its tables:
+ * `job-iteration migrate` does). Either fails fast with a named error, password redacted.
+ */
+export async function assertReachable(target: ConnectionTarget): Promise<void> {
+  if (target.kind === 'redis') return assertRedisReachable(target);
+  const { assertPostgresReachable } = await import('./postgres-client.js');
+  return assertPostgresReachable(target);
 }

@@ -23,6 +23,25 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/**
+ * Creates the state table in `schema` if it is missing. One simple query is one transaction: the advisory lock keeps
+ * two processes starting at once from racing on the catalog (CREATE TABLE IF NOT EXISTS alone can still fail on a
+ * concurrent create). Needs BullMQ's `job` table, which its rows reference.
+ */
+export function stateTableDdl(schema: string): string {
+  const q = quoteIdent(schema);
+  return `
+    SELECT pg_advisory_xact_lock(hashtext('job-iteration:setup'));
+    CREATE TABLE IF NOT EXISTS ${q}.${quoteIdent(STATE_TABLE)} (
+      queue   text NOT NULL,
+      job_id  text NOT NULL,
+      state   text,
+      control text CHECK (control IN ('cancel', 'pause')),
+      PRIMARY KEY (queue, job_id),
+      FOREIGN KEY (queue, job_id) REFERENCES ${q}.job (queue, id) ON DELETE CASCADE
+    )`;
+}
+
 /** A `JobStore` in BullMQ's PostgreSQL schema, on the pool the queue or worker already has. */
 export class PostgresJobStore implements JobStore {
   readonly #backend: PostgresQueueLike;
@@ -45,18 +64,7 @@ export class PostgresJobStore implements JobStore {
     this.#ready ??= (async () => {
       const { rows } = await this.#backend.query('SELECT to_regclass($1) IS NOT NULL AS present', [this.#state]);
       if (rows[0]?.present) return;
-      // One simple query is one transaction: the advisory lock keeps two processes starting at once from racing on
-      // the catalog (CREATE TABLE IF NOT EXISTS alone can still fail on a concurrent create).
-      await this.#backend.query(`
-        SELECT pg_advisory_xact_lock(hashtext('job-iteration:setup'));
-        CREATE TABLE IF NOT EXISTS ${this.#state} (
-          queue   text NOT NULL,
-          job_id  text NOT NULL,
-          state   text,
-          control text CHECK (control IN ('cancel', 'pause')),
-          PRIMARY KEY (queue, job_id),
-          FOREIGN KEY (queue, job_id) REFERENCES ${this.#job} (queue, id) ON DELETE CASCADE
-        )`);
+      await this.#backend.query(stateTableDdl(this.#backend.schema));
     })().catch((error) => {
       // A failed setup (server down, not migrated yet) is tried again on the next call, not remembered.
       this.#ready = undefined;

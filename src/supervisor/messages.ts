@@ -2,7 +2,7 @@
 export type WorkerMessage = { type: 'ready'; jobs: string[] };
 
 /**
- * The one message a supervisor sends each worker it forks, right after the fork. The config holds the Redis URL
+ * The one message a supervisor sends each worker it forks, right after the fork. The config holds the connection URL
  * with its password: over the IPC channel it stays out of the worker's environment and arguments, which other
  * processes, crash reports and `ps e` can read.
  */
@@ -13,7 +13,8 @@ export interface WorkerProcessConfig {
   modules: string[];
   queue: string;
   concurrency: number;
-  redisUrl: string;
+  /** Redis or PostgreSQL; see `SupervisorOptions.connectionUrl`. */
+  connectionUrl: string;
   /** Passed to the BullMQ worker when set. */
   lockDuration?: number;
   stalledInterval?: number;

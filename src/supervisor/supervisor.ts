@@ -2,10 +2,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { lifecycle } from '../lifecycle.js';
 import { trapStopSignals, type StopSignal } from '../signals.js';
-import { closeRedis, createRedis } from '../process/redis-client.js';
 import { Heartbeat } from './heartbeat.js';
 import { urgentStepMs } from './shutdown.js';
-import { ConnectionWatch } from '../process/connection-watch.js';
+import { openHeartbeatConnection, type HeartbeatConnection } from './connection.js';
 import { createLogger, logHookErrors, type Logger } from './log.js';
 import { isWorkerMessage, type SupervisorMessage, type WorkerProcessConfig } from './messages.js';
 
@@ -23,11 +22,12 @@ export interface SupervisorOptions {
    * get QUIT first. @defaultValue 25000
    */
   shutdownTimeoutMs: number;
-  redisUrl: string;
+  /** Where the queue lives: a `redis://`/`rediss://` URL, or a `postgres://` URL for BullMQ's PostgreSQL backend. */
+  connectionUrl: string;
   lockDuration?: number;
   stalledInterval?: number;
   checkpointIntervalMs?: number;
-  /** How often each process refreshes its heartbeat in Redis. @defaultValue 5000 */
+  /** How often each process refreshes its heartbeat (in Redis, or PostgreSQL's process table). @defaultValue 5000 */
   heartbeatMs?: number;
   /** Only the `debug` namespaces log, not stderr. */
   quiet?: boolean;
@@ -79,7 +79,7 @@ export class Supervisor {
   #done?: Promise<number>;
   #resolveDone!: (code: number) => void;
   #heartbeat?: Heartbeat;
-  #redis?: ReturnType<typeof createRedis>;
+  #connection?: HeartbeatConnection;
   #unsubscribe?: () => void;
 
   constructor(options: SupervisorOptions) {
@@ -98,9 +98,8 @@ export class Supervisor {
       urgent: (signal) => void this.stop(signal, true),
     });
     const o = this.#options;
-    this.#redis = createRedis(o.redisUrl);
-    new ConnectionWatch((line) => this.#log(line)).watch(this.#redis);
-    this.#heartbeat = new Heartbeat(this.#redis, o.queue, 'supervisor', o.heartbeatMs ?? 5000);
+    this.#connection = await openHeartbeatConnection(o.connectionUrl, (line) => this.#log(line));
+    this.#heartbeat = new Heartbeat(this.#connection.store, o.queue, 'supervisor', o.heartbeatMs ?? 5000, undefined, undefined, this.#connection.onBeat);
     await this.#heartbeat.start();
     await lifecycle.fire('start', { reason: 'work' });
     this.#log(
@@ -192,7 +191,7 @@ export class Supervisor {
       modules: o.modules,
       queue: o.queue,
       concurrency: o.concurrency,
-      redisUrl: o.redisUrl,
+      connectionUrl: o.connectionUrl,
       lockDuration: o.lockDuration,
       stalledInterval: o.stalledInterval,
       checkpointIntervalMs: o.checkpointIntervalMs,
@@ -202,7 +201,7 @@ export class Supervisor {
       shutdownTimeoutMs: o.shutdownTimeoutMs,
     };
     // execArgv is inherited, so `node --import tsx` (TypeScript modules) reaches the workers too. The config goes
-    // over the IPC channel, never the environment: it carries the Redis password.
+    // over the IPC channel, never the environment: it carries the connection's password.
     const child = fork(WORKER_ENTRY, [], { stdio: 'inherit' });
     const hello: SupervisorMessage = { type: 'config', config };
     // A fork that failed has no channel; its 'error' and 'exit' handlers below deal with it.
@@ -246,7 +245,7 @@ export class Supervisor {
     const code = this.#forced ? SupervisorExit.forced : SupervisorExit.clean;
     void (async () => {
       await this.#heartbeat?.stop();
-      await closeRedis(this.#redis);
+      await this.#connection?.close();
       // The stop signals stay trapped until the process exits: released, a second Ctrl-C landing in the last
       // moments (the exit itself takes a few milliseconds) would kill the supervisor by SIGINT instead of exit 0.
       this.#unsubscribe?.();

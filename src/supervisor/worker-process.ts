@@ -3,13 +3,12 @@
  * gracefully (hooks, checkpoints, jobs back to the queue, exit 0); QUIT, which the supervisor sends to escalate,
  * stops it at once.
  */
-// Only light modules load before the signal handlers are in place; the config (over IPC), bullmq, ioredis and the
+// Only light modules load before the signal handlers are in place; the config (over IPC), bullmq, ioredis, pg and the
 // user's modules come afterwards, so a TERM during the first few hundred milliseconds is handled rather than fatal.
 import type { IterationWorker } from '../bullmq/index.js';
 import type { Heartbeat } from './heartbeat.js';
-import type { Redis } from 'ioredis';
+import type { HeartbeatConnection } from './connection.js';
 import { trapStopSignals, type StopSignal } from '../signals.js';
-import { ConnectionWatch } from '../process/connection-watch.js';
 import { createLogger, logHookErrors } from './log.js';
 import { isConfigMessage, type WorkerMessage, type WorkerProcessConfig } from './messages.js';
 import { urgentStepMs } from './shutdown.js';
@@ -76,14 +75,15 @@ async function stop(w: IterationWorker): Promise<void> {
       (request.urgent ? 'return to the queue from their last finished item' : 'checkpoint after their current item and return to the queue'),
   );
   const started = performance.now();
-  if (connection.down && w.activeCount === 0) log('Redis is unreachable and no job is running: nothing to hand back, so not waiting for Redis');
+  const service = isPostgres ? 'PostgreSQL' : 'Redis';
+  if (connection?.watch.down && w.activeCount === 0) log(`${service} is unreachable and no job is running: nothing to hand back, so not waiting for ${service}`);
   // stop() fires onWorkerStop (the worker-stop flag flips), closes the BullMQ worker, then fires onWorkerExit.
   await w.stop(request.signal, { urgent: request.urgent });
   // An urgent request that arrived meanwhile has its own hand-backs in flight: the jobs must be back in the queue
   // before the process goes.
   if (request.urgent) await w.close({ urgent: true });
   await heartbeat?.stop();
-  await closeRedis(redis);
+  await connection?.close();
   // A job this worker lost (its lock expired while the process was frozen or Redis was away) or had to let go is
   // not a clean stop, even if nothing is left running: say so, and exit 1.
   const lost = w.lostLocks + abandoned;
@@ -94,7 +94,8 @@ async function stop(w: IterationWorker): Promise<void> {
 }
 
 let heartbeat: Heartbeat | undefined;
-let redis: Redis | undefined;
+let connection: HeartbeatConnection | undefined;
+let isPostgres = false;
 let abandoned = 0;
 
 // The supervisor sends it right after the fork; the listener also keeps the process alive until then.
@@ -109,27 +110,29 @@ const config = await new Promise<WorkerProcessConfig>((resolve) => {
 log = createLogger('worker', { quiet: config.quiet, format: config.logFormat });
 shutdownTimeoutMs = config.shutdownTimeoutMs;
 
-const [{ IterationWorker: Worker }, { loadJobs }, { closeRedis, createRedis }, { Heartbeat: HeartbeatClass }] = await Promise.all([
+const [{ IterationWorker: Worker }, { loadJobs }, { openHeartbeatConnection, isConnectionError, isPostgresUrl }, { Heartbeat: HeartbeatClass }, { postgresUrlConfig }] = await Promise.all([
   import('../bullmq/index.js'),
   import('../process/load-jobs.js'),
-  import('../process/redis-client.js'),
+  import('./connection.js'),
   import('./heartbeat.js'),
+  import('../bullmq/backend.js'),
 ]);
+isPostgres = isPostgresUrl(config.connectionUrl);
 const jobs = await loadJobs(config.modules);
 if (stopRequest) {
   // Stopped before it took a job or fired a hook: nothing to hand back.
   log(`${stopRequest.signal} before start-up finished; exiting 0`);
   process.exit(0);
 }
-const connection = new ConnectionWatch((line) => log(line));
-redis = createRedis(config.redisUrl);
-connection.watch(redis);
-heartbeat = new HeartbeatClass(redis, config.queue, 'worker', config.heartbeatMs, process.ppid, config.lockDuration ?? 30_000 /* BullMQ's default */);
+connection = await openHeartbeatConnection(config.connectionUrl, (line) => log(line));
+const watch = connection.watch;
+heartbeat = new HeartbeatClass(connection.store, config.queue, 'worker', config.heartbeatMs, process.ppid, config.lockDuration ?? 30_000 /* BullMQ's default */, connection.onBeat);
 await heartbeat.start();
 
 worker = new Worker(config.queue, {
   jobs: [...jobs.values()],
-  connection: { url: config.redisUrl },
+  // The supervisor checked (or made) the schema before it forked this worker: a worker never migrates on its own.
+  connection: isPostgres ? { ...postgresUrlConfig(config.connectionUrl), migrate: false } : { url: config.connectionUrl },
   concurrency: config.concurrency,
   handleSignals: false,
   autorun: false,
@@ -207,9 +210,8 @@ worker.on('abandoned', (job, reason) => {
   log(`${about(job)}: not handed back (${reason}); it resumes from its last checkpoint once its lock expires`, fieldsOf('abandoned', job, { reason }));
 });
 // The worker's own clients report errors through it; they count towards the same outage as the heartbeat's.
-const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed/;
 worker.on('error', (error) => {
-  if (CONNECTION_ERROR.test(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`)) connection.lost(error);
+  if (isConnectionError(error)) watch.lost(error);
   else log(`worker error: ${error.message}`);
 });
 await worker.start();
