@@ -19,7 +19,7 @@ export class InvalidRedisUrlError extends JobIterationError {
       'ERR_INVALID_REDIS_URL',
       problem
         ? `${source} names a database Redis does not have: ${redactUrl(url)} (${problem})`
-        : `${source} is not a redis:// or rediss:// URL: ${redactUrl(url)} (expected redis://[[user]:password@]host[:port][/db])`,
+        : `${source} is not a redis:// or rediss:// URL: ${redactUrl(url)} (expected redis://host[:port][/db], with user:password@ before the host if Redis needs them)`,
     );
     this.url = redactUrl(url);
     this.source = source;
@@ -40,7 +40,7 @@ export class InvalidConnectionUrlError extends JobIterationError {
       problem
         ? `${source} cannot be used: ${redactUrl(url)} (${problem})`
         : `${source} is not a redis://, rediss://, postgres:// or postgresql:// URL: ${redactUrl(url)} ` +
-            '(expected redis://[[user]:password@]host[:port][/db] or postgres://[user[:password]@]host[:port]/database[?schema=name])',
+            '(expected redis://host[:port][/db] or postgres://host[:port]/database[?schema=name], with user:password@ before the host if needed)',
     );
     this.url = redactUrl(url);
     this.source = source;

@@ -270,9 +270,22 @@ describe('IterationWorker on BullMQ\'s PostgreSQL backend', () => {
 
     // What the stalled checker does to a job whose lock expired, through BullMQ's own function: marked on one pass,
     // taken back to waiting (token cleared) on the next. Only the expiry is forced.
+    // One transaction: the row stays locked from the forced expiry to the take-back, so a lock renewal by the worker
+    // cannot slip in between (it waits, then finds its token gone).
     const queueName = t.queue.name;
-    await admin.query(`UPDATE "${t.schema}".job SET locked_until_ms = 0, stalled_marked = true WHERE queue = $1 AND id = $2`, [queueName, job.id]);
-    const { rows } = await admin.query(`SELECT "${t.schema}".move_stalled_jobs_to_wait($1, 3, $2, 0) AS id`, [queueName, Date.now() + 60_000]);
+    const client = await admin.connect();
+    let rows: Array<{ id: string }>;
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE "${t.schema}".job SET locked_until_ms = 0, stalled_marked = true WHERE queue = $1 AND id = $2`, [queueName, job.id]);
+      ({ rows } = await client.query(`SELECT "${t.schema}".move_stalled_jobs_to_wait($1, 3, $2, 0) AS id`, [queueName, Date.now() + 60_000]));
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    } finally {
+      client.release();
+    }
     assert.deepEqual(rows.map((row) => row.id), [job.id]);
     // Whichever worker takes the job next (the first one, once it has let its lost run go, or a second) resumes it.
     const second = t.worker();

@@ -752,10 +752,10 @@ describe('bad input exits 2 with a one-line error', () => {
     ['params refused for enqueue', ['enqueue', MODULE, '--job', 'numbers', '--params', '{"upTo":"3"}'], /^job-iteration: Params of job "numbers" are refused: upTo must be an integer >= 0; got "3"$/m],
     ['empty queue name for work', ['work', MODULE, '--queue', ''], /^job-iteration: --queue must not be empty$/m],
     ['queue name with a colon', ['enqueue', MODULE, '--job', 'numbers', '--params', '{"upTo":3}', '--queue', 'a:b'], /^job-iteration: --queue must not contain ":" \(BullMQ's key separator\); got "a:b"$/m],
-    ['unsupported URL scheme', ['status', '--redis', 'http://127.0.0.1:6379'], /^job-iteration: --redis is not a redis:\/\/ or rediss:\/\/ URL: http:\/\/127\.0\.0\.1:6379 /m],
+    ['unsupported URL scheme', ['status', '--redis', 'http://127.0.0.1:6379'], /^job-iteration: --redis is not a redis:\/\/, rediss:\/\/, postgres:\/\/ or postgresql:\/\/ URL: http:\/\/127\.0\.0\.1:6379 /m],
     ['a database number that is not a number', ['status', '--redis', 'redis://127.0.0.1:6379/x'], /^job-iteration: --redis is not a redis:\/\/ or rediss:\/\/ URL: redis:\/\/127\.0\.0\.1:6379\/x /m],
     ['a database Redis does not have', ['work', MODULE, '--redis', 'redis://127.0.0.1:6379/99'], /^job-iteration: --redis names a database Redis does not have: redis:\/\/127\.0\.0\.1:6379\/99 \(Redis says: DB index is out of range\)$/m],
-    ['not a URL at all', ['work', MODULE, '--redis', 'localhost'], /^job-iteration: --redis is not a redis:\/\/ or rediss:\/\/ URL: localhost /m],
+    ['not a URL at all', ['work', MODULE, '--redis', 'localhost'], /^job-iteration: --redis is not a redis:\/\/, rediss:\/\/, postgres:\/\/ or postgresql:\/\/ URL: localhost /m],
     ['params not JSON for enqueue', ['enqueue', MODULE, '--job', 'numbers', '--params', 'upTo=3'], /^job-iteration: --params is not valid JSON/m],
     ['unknown job id', ['cancel', 'no-such-job', '--queue', `ji-work-${randomUUID()}`], /^job-iteration: .*no-such-job/m],
   ];
