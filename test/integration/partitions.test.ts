@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from 'bullmq';
@@ -16,7 +19,7 @@ import {
 } from '../../src/bullmq/index.js';
 import { keyRanges, postgresBatches, type PostgresCursor, type PostgresKeyRange } from '../../src/postgres/index.js';
 import { REDIS_URL } from '../fixtures/bullmq-jobs.js';
-import { TEST_TIMEOUT_MS } from '../support/process.js';
+import { exitedWithin, runCli, startCli, TEST_TIMEOUT_MS } from '../support/process.js';
 import { newPool, tableFor } from '../support/postgres.js';
 import { freshQueue, waitFor } from '../support/queue.js';
 
@@ -301,9 +304,12 @@ describe('partitioned jobs', () => {
 
   test('enqueuePartitioned refuses a class without partition() and checks every partition', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshQueue('partitions-refuse', ctx);
-    class Whole extends Backfill {
+    class Whole extends IterableJob<Params, number, number> {
       static override jobName = 'whole';
-      static override partition = undefined;
+      buildEnumerator() {
+        return [];
+      }
+      eachIteration() {}
     }
     await assert.rejects(enqueuePartitioned(t.queue, Whole, { table: 'x' }, 2), InvalidJobError);
     class Bad extends Backfill {
@@ -315,5 +321,53 @@ describe('partitioned jobs', () => {
     await assert.rejects(enqueuePartitioned(t.queue, Bad, { table: 'x' }, 2), { code: 'ERR_INVALID_PARAMS' });
     await assert.rejects(enqueuePartitioned(t.queue, Backfill, { table: 'x' }, 0), { code: 'ERR_INVALID_OPTION' });
     assert.equal(await t.queue.count(), 0, 'nothing was added');
+  });
+});
+
+describe('the command line', () => {
+  test('enqueue --partitions runs the parts on two worker processes; status shows the parent with its partitions', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshQueue('partitions-cli', ctx);
+    const dir = mkdtempSync(join(tmpdir(), 'ji-partitions-'));
+    ctx.after(() => rmSync(dir, { recursive: true, force: true }));
+    const log = join(dir, 'items.log');
+    const MODULE = 'test/fixtures/partition-jobs.mjs';
+    const enqueued = await runCli(['enqueue', MODULE, '--queue', t.name, '--params', JSON.stringify({ upTo: 120, delayMs: 150, log }), '--partitions', '4']);
+    assert.equal(enqueued.code, 0, enqueued.stderr);
+    const parentId = enqueued.stdout.trim();
+    assert.match(enqueued.stderr, new RegExp(`in 4 partition\\(s\\): ${parentId}-p1, ${parentId}-p2, ${parentId}-p3, ${parentId}-p4`));
+
+    const worker = startCli(['work', MODULE, '--queue', t.name, '--processes', '2', '--concurrency', '2', '--quiet']);
+    ctx.after(async () => {
+      if (worker.child.exitCode === null) worker.child.kill('SIGTERM');
+      await exitedWithin(worker, 30_000, 'job-iteration work');
+    });
+    const running = await waitFor('partitions running', async () => {
+      const info = await getIterationState(t.queue, parentId);
+      return info?.status === 'running' && (progressOf(info).iterations ?? 0) >= 8 ? info : undefined;
+    }, 30_000);
+    assert.ok(running);
+    const table = await runCli(['status', '--queue', t.name]);
+    assert.equal(table.code, 0, table.stderr);
+    const lines = table.stdout.split('\n');
+    const at = lines.findIndex((line) => line.trimStart().startsWith(`${parentId} `));
+    assert.ok(at >= 0, table.stdout);
+    assert.match(lines[at]!, /split-numbers\s+running\s+waiting-children\s+\d+\/120/);
+    // Its partitions follow it, indented.
+    for (let i = 1; i <= 4; i++) assert.ok(lines[at + i]!.startsWith(`    ${parentId}-p${i} `), lines[at + i]);
+
+    await waitFor('the parent to complete', async () => (await getIterationState(t.queue, parentId))?.status === 'completed', 30_000);
+    const one = await runCli(['status', parentId, '--queue', t.name]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^items\s+120 of 120 \(100%\)$/m);
+    assert.match(one.stdout, /^partitions: 4 \(4 completed\)$/m);
+    for (let i = 1; i <= 4; i++) assert.match(one.stdout, new RegExp(`^  ${parentId}-p${i}  completed  items 30 \\(100%\\)`, 'm'));
+
+    const entries = readFileSync(log, 'utf8').trim().split('\n').map((line) => line.split(' '));
+    assert.deepEqual(entries.map(([item]) => Number(item)).sort((a, b) => a - b), Array.from({ length: 120 }, (_, i) => i), 'every item once');
+    assert.equal(new Set(entries.map(([, pid]) => pid)).size, 2, 'both worker processes took partitions');
+
+    const refused = await runCli(['enqueue', 'test/fixtures/cli-jobs.mjs', '--job', 'numbers', '--queue', t.name, '--params', '{"upTo":3}', '--partitions', '2']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /has no static partition/);
   });
 });
