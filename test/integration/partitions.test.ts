@@ -124,6 +124,14 @@ describe('keyRanges', () => {
       const slack = sample === false ? 1 : 250;
       for (const size of sizes) assert.ok(Math.abs(size - 2500) <= slack, `sample ${sample}: ${sizes}`);
     }
+    // Many partitions: every row is numbered once instead of one read per boundary.
+    const many = await keyRanges(pool, { table, key: ['a', 'b'], partitions: 20, sample: false });
+    assert.equal(many.length, 20);
+    for (const range of many) {
+      let n = 0;
+      for await (const [rows] of postgresBatches(pool, { table, key: ['a', 'b'], columns: ['b'], range, cursor: undefined, batchSize: 1000 })) n += rows.length;
+      assert.equal(n, 500, JSON.stringify(range));
+    }
   });
 
   test('cuts timestamps, gives fewer ranges for fewer rows, and one open range for an empty table', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
