@@ -106,11 +106,13 @@ async function exactBounds(db: PgQueryableLike, shape: TableShape, filter: strin
   const rows = boundaryRows(Number(count), partitions);
   if (rows.length === 0) return [];
   const order = shape.key.map((c) => `${shape.sql}.${c.sql}`).join(', ');
+  const columns = shape.key.map((c) => c.sql).join(', ');
   const at = params.length + 1;
   if (rows.length <= OFFSET_READS_UP_TO) {
     const texts: string[] = [];
     for (const rn of rows) {
-      const sql = `SELECT ${keyText(shape)} FROM ${shape.sql}${filter}\n ORDER BY ${order}\n OFFSET $${at}::bigint LIMIT 1`;
+      // The key's text is made for the one row found, outside: inside, it would be made for every row skipped.
+      const sql = `SELECT ${keyText(shape)} FROM (\n  SELECT ${columns} FROM ${shape.sql}${filter}\n  ORDER BY ${order}\n  OFFSET $${at}::bigint LIMIT 1\n) AS boundary`;
       const [[text] = []] = await queryArrays(db, sql, [...params, rn - 1]);
       // Rows deleted since the count: a boundary past the end is no boundary.
       if (typeof text === 'string') texts.push(text);
@@ -118,7 +120,7 @@ async function exactBounds(db: PgQueryableLike, shape: TableShape, filter: strin
     return texts;
   }
   const sql =
-    `SELECT k FROM (\n  SELECT ${keyText(shape)} AS k, row_number() OVER (ORDER BY ${order}) AS rn\n  FROM ${shape.sql}${filter}\n) AS keyed` +
+    `SELECT ${keyText(shape)} FROM (\n  SELECT ${columns}, row_number() OVER (ORDER BY ${order}) AS rn\n  FROM ${shape.sql}${filter}\n) AS keyed` +
     `\n WHERE rn = ANY ($${at}::bigint[])\n ORDER BY rn`;
   return (await queryArrays(db, sql, [...params, rows])).map(([text]) => text as string);
 }
