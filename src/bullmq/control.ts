@@ -118,7 +118,8 @@ export async function retryJob(queue: AnyQueue, jobId: string): Promise<ControlR
   if (queueState !== 'failed') return { jobId, queueState, effect: 'none' };
   const info = await getIterationState(queue, jobId);
   const state = info?.state;
-  if (state?.status === 'cancelled') return { jobId, queueState, effect: 'none', reason: 'it was cancelled; a cancelled job is not retried (enqueue it anew)' };
+  // A partitioned job's parent has no state of its own: its status says it was cancelled.
+  if (state?.status === 'cancelled' || info?.status === 'cancelled') return { jobId, queueState, effect: 'none', reason: 'it was cancelled; a cancelled job is not retried (enqueue it anew)' };
   if (state?.stallsWithoutProgress) {
     const fresh = { ...state, stallsWithoutProgress: 0 };
     if (!(await storeOf(queue).replaceState(jobId, JSON.stringify(fresh)))) throw new JobNotFoundError(queue.name, jobId);

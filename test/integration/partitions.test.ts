@@ -14,6 +14,7 @@ import {
   listIterableJobs,
   pauseJob,
   resumeJob,
+  retryJob,
   type IterationJobInfo,
   type IterationProgress,
 } from '../../src/bullmq/index.js';
@@ -282,6 +283,8 @@ describe('partitioned jobs', () => {
     const { rows } = await pool.query(`SELECT count(*)::int AS twice FROM ${table} WHERE v > 1`);
     assert.equal(rows[0].twice, 0);
     assert.ok(failed.includes(parent.id!));
+    const retried = await retryJob(t.queue, parent.id!);
+    assert.equal(retried.effect, 'none', 'a cancelled job is not retried');
   });
 
   test('a partition whose batch fails once retries alone, from its own cursor', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
@@ -308,6 +311,32 @@ describe('partitioned jobs', () => {
     const state = info!.partitions!.find((p) => p.id === failing)!.state!;
     assert.ok(state.iterations >= 10, 'it kept the items done before the failure');
     assert.equal(done.returnvalue.iterations, 40);
+  });
+
+  test('a partition that fails for good holds the parent; retryJob on the parent resumes it alone and the parent completes', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshQueue('partitions-hold', ctx);
+    const table = await tableFor(ctx, pool, 'part_hold', skewedTable(4000));
+    const { parent } = await enqueuePartitioned(t.queue, Backfill, { table, failOnceAt: 1501 }, 4, { attempts: 1 });
+    const list = workers(t.name);
+    ctx.after(() => closeAll(list));
+    const held = await waitFor('the other partitions done, one failed', async () => {
+      const info = await getIterationState(t.queue, parent.id!);
+      const statuses = (info?.partitions ?? []).map((p) => p.status).sort();
+      return statuses.join() === 'completed,completed,completed,failed' ? info : undefined;
+    }, 30_000);
+    assert.equal(held.status, 'failed');
+    assert.equal(held.queueState, 'waiting-children');
+    const failing = held.partitions!.find((p) => p.status === 'failed')!;
+    const cursor = failing.state!.cursor;
+    assert.ok(cursor !== undefined, 'it failed after some batches, with its cursor saved');
+
+    const done = completion(list, parent.id!);
+    const retried = await retryJob(t.queue, parent.id!);
+    assert.equal(retried.effect, 'applied');
+    assert.deepEqual(retried.partitions?.filter((p) => p.effect === 'applied').map((p) => [p.jobId, p.cursor]), [[failing.id, cursor]]);
+    await within(done, 45_000, 'the parent to complete after the retry');
+    assert.deepEqual(await rowCounts(table), { n: 4000, once: 4000 });
+    assert.equal((await getIterationState(t.queue, parent.id!))?.status, 'completed');
   });
 
   test('enqueuePartitioned refuses a class without partition() and checks every partition', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
