@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Job } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { createPostgresBackend, withBackend, type Job } from 'bullmq';
 import { IterableJob, InvalidJobError } from '../../src/index.js';
 import {
   IterationWorker,
@@ -21,7 +22,7 @@ import {
 import { keyRanges, postgresBatches, type PostgresCursor, type PostgresKeyRange } from '../../src/postgres/index.js';
 import { REDIS_URL } from '../fixtures/bullmq-jobs.js';
 import { exitedWithin, runCli, startCli, TEST_TIMEOUT_MS } from '../support/process.js';
-import { newPool, tableFor } from '../support/postgres.js';
+import { newPool, PG_TIMEOUTS, PG_URL, tableFor, uniqueName } from '../support/postgres.js';
 import { freshQueue, waitFor } from '../support/queue.js';
 
 const pool = newPool({ max: 8 });
@@ -406,5 +407,81 @@ describe('the command line', () => {
     const refused = await runCli(['enqueue', 'test/fixtures/cli-jobs.mjs', '--job', 'numbers', '--queue', t.name, '--params', '{"upTo":3}', '--partitions', '2']);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /has no static partition/);
+  });
+});
+
+/** Items 0..upTo-1, or the slice from..to-1 of a partition; each done item is recorded under `record`. */
+interface SliceParams {
+  upTo: number;
+  record: string;
+  from?: number;
+  to?: number;
+}
+const sliceRecords = new Map<string, number[]>();
+
+class Slices extends IterableJob<SliceParams, number, number> {
+  static override jobName = 'slices';
+  static override partition(params: SliceParams, k: number): SliceParams[] {
+    const size = Math.ceil(params.upTo / k);
+    return Array.from({ length: Math.ceil(params.upTo / size) }, (_, i) => ({ ...params, from: i * size, to: Math.min(params.upTo, (i + 1) * size) }));
+  }
+  *buildEnumerator({ upTo, from = 0, to = upTo }: SliceParams, { cursor }: { cursor: number | undefined }): Generator<[number, number]> {
+    for (let i = cursor === undefined ? from : cursor + 1; i < to; i++) yield [i, i];
+  }
+  async eachIteration(item: number, params: SliceParams) {
+    await sleep(2);
+    sliceRecords.get(params.record)?.push(item) ?? sliceRecords.set(params.record, [item]);
+  }
+  override count({ upTo, from = 0, to = upTo }: SliceParams) {
+    return to - from;
+  }
+}
+
+/** A queue on BullMQ's PostgreSQL backend in a schema of its own, and two workers on it; all gone after the test. */
+function pgQueue(ctx: { after(fn: () => Promise<void>): void }) {
+  const { Queue } = withBackend(createPostgresBackend);
+  const schema = uniqueName('bull');
+  const connection = { connectionString: PG_URL, schema, migrate: true, max: 4, ...PG_TIMEOUTS };
+  const queue = new Queue(`ji-pg-partitions-${randomUUID()}`, { connection });
+  const list = [0, 1].map(
+    () => new IterationWorker(queue.name, { jobs: [Slices], connection, handleSignals: false, concurrency: 2, checkpointIntervalMs: 0, controlPollIntervalMs: 50 }),
+  );
+  ctx.after(async () => {
+    await closeAll(list);
+    await queue.close().catch(() => undefined);
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  });
+  return { queue, list };
+}
+
+describe("on BullMQ's PostgreSQL backend", () => {
+  test('cancel on the parent cancels every partition and the parent', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const { queue } = pgQueue(ctx);
+    const record = randomUUID();
+    const { parent } = await enqueuePartitioned(queue, Slices, { upTo: 30_000, record }, 3);
+    await waitFor('some progress', async () => (progressOf(await getIterationState(queue, parent.id!)).iterations ?? 0) >= 10, 30_000);
+    assert.equal((await cancelJob(queue, parent.id!)).effect, 'requested');
+    const info = await waitFor('the parent to end', async () => {
+      const now = await getIterationState(queue, parent.id!);
+      return now?.queueState === 'failed' ? now : undefined;
+    }, 30_000);
+    assert.equal(info.status, 'cancelled');
+    assert.deepEqual(info.partitions?.map((p) => p.status), ['cancelled', 'cancelled', 'cancelled']);
+    assert.ok(sliceRecords.get(record)!.length < 30_000);
+  });
+
+  test('a partitioned job runs its partitions on two workers and completes with their sums', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const { queue, list } = pgQueue(ctx);
+    const record = randomUUID();
+    const { parent, partitions } = await enqueuePartitioned(queue, Slices, { upTo: 90, record }, 3);
+    assert.equal(partitions.length, 3);
+    const done = await within(completion(list, parent.id!), 45_000, 'the parent to complete');
+    assert.equal(done.returnvalue.iterations, 90);
+    assert.deepEqual([...sliceRecords.get(record)!].sort((a, b) => a - b), Array.from({ length: 90 }, (_, i) => i));
+    const info = await getIterationState(queue, parent.id!);
+    assert.equal(info?.status, 'completed');
+    assert.deepEqual(progressOf(info).partitions, { count: 3, completed: 3 });
+    assert.equal(progressOf(info).iterations, 90);
+    assert.equal(progressOf(info).total, 90);
   });
 });
