@@ -296,7 +296,7 @@ async function showJob(queue: Queue, jobId: string, json: boolean, print: Print)
     ['job', `${info.id} (${info.name}) on queue "${queue.name}"`],
     ['status', `${info.status}; BullMQ state ${info.queueState}${info.control ? `; ${info.control} requested` : ''}`],
     ['params', JSON.stringify(info.params)],
-    ['cursor', info.state && 'cursor' in info.state ? JSON.stringify(info.state.cursor) : 'none yet'],
+    ['cursor', info.state && 'cursor' in info.state ? JSON.stringify(info.state.cursor) : info.partitions ? 'one per partition, below' : 'none yet'],
     ['items', `${info.state?.iterations ?? progress.iterations ?? 0}${total}${progress.percentage !== undefined ? ` (${progress.percentage}%)` : ''}`],
     ['runs', `interrupted ${info.state?.timesInterrupted ?? 0} time(s), stalled ${info.state?.timesStalled ?? 0} time(s), ${((info.state?.totalTimeMs ?? 0) / 1000).toFixed(1)} s in all`],
     ['attempts', `${info.attemptsMade} of ${Math.max(1, job?.opts.attempts ?? 1)}`],
