@@ -45,6 +45,8 @@ export interface JobDefinition<Params, Item, Cursor> {
   readonly localAdapters?: Readonly<Record<string, ClassAdapter>>;
   /** Queue options the job is enqueued with (attempts, backoff); see `IterableJob.jobOptions`. */
   readonly jobOptions?: ClassJobOptions;
+  /** Splits the job into partitions' params; see `IterableJob.partition` and docs/partitions.md. */
+  readonly partition?: (params: NoInfer<Params>, partitions: number) => readonly NoInfer<Params>[] | Promise<readonly NoInfer<Params>[]>;
 }
 
 const HOOKS = ['validateParams', 'validateCursor', 'buildEnumerator', 'eachIteration', 'onStart', 'onResume', 'onComplete', 'onShutdown', 'onCancel', 'count'] as const;
@@ -89,6 +91,10 @@ export function defineJob<Params, Item, Cursor>(
   const statics: Record<string, unknown> = { jobName: name };
   for (const key of ['maxJobRuntimeMs', 'checkpointIntervalMs', 'concurrency', 'localAdapters', 'jobOptions'] as const) {
     if (definition[key] !== undefined) statics[key] = definition[key];
+  }
+  if (definition.partition !== undefined) {
+    if (typeof definition.partition !== 'function') throw new InvalidJobError(`Job "${name}": partition must be a function; got ${typeof definition.partition}.`);
+    statics.partition = definition.partition;
   }
   Object.assign(Defined, statics);
   return Defined as unknown as IterableJobClass<Params, Item, Cursor>;

@@ -87,6 +87,22 @@ export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unk
    * 'exponential', delay: 1000 } }`: a retry resumes from the saved cursor, so retries cost only the failed item.
    */
   static jobOptions?: ClassJobOptions;
+  /**
+   * Splits one job into partitions that run side by side, as separate jobs on any workers (BullMQ's
+   * `enqueuePartitioned`, `job-iteration enqueue --partitions`): returns the params of each partition, at most
+   * `partitions` of them, which together cover the job's items exactly once. Each partition is a job of this class
+   * with its own cursor, so `buildEnumerator` reads only what its params say, e.g. a `range` from `keyRanges`:
+   *
+   * ```ts
+   * static async partition(params: Params, partitions: number) {
+   *   const ranges = await keyRanges(pool, { table: 'orders', partitions });
+   *   return ranges.map((range) => ({ ...params, range }));
+   * }
+   * ```
+   *
+   * Each partition's params are checked by `validateParams` like any job's. See docs/partitions.md.
+   */
+  static partition?(params: any, partitions: number): readonly unknown[] | Promise<readonly unknown[]>;
 
   /**
    * Where the job stands, for hooks and `eachIteration` during a run: the last finished cursor, iterations over all
@@ -151,6 +167,7 @@ export type IterableJobClass<Params = any, Item = any, Cursor = any> = (new () =
   concurrency?: number;
   localAdapters?: Readonly<Record<string, ClassAdapter>>;
   jobOptions?: ClassJobOptions;
+  partition?(params: Params, partitions: number): readonly Params[] | Promise<readonly Params[]>;
   readonly name: string;
   readonly prototype: IterableJob<Params, Item, Cursor>;
 };

@@ -6,10 +6,15 @@
 // Press Ctrl-C half-way: the batch in flight finishes, the cursor (the last id done) is saved under .job-iteration/,
 // and the process exits 75. Run the same command again and it resumes with the next batch. Params, all optional:
 // --params '{"table": "example_users", "batchSize": 500, "pauseMs": 20}'.
+//
+// On a queue, split into 4 partitions that workers run side by side (docs/partitions.md):
+//
+//   node dist/src/cli/main.js enqueue examples/postgres-backfill/job.mjs --partitions 4
+//   node dist/src/cli/main.js work examples/postgres-backfill/job.mjs --processes 2 --concurrency 2
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { IterableJob } from 'job-iteration';
-import { postgresBatches } from 'job-iteration/postgres';
+import { keyRanges, postgresBatches } from 'job-iteration/postgres';
 import { DATABASE_URL, tableName } from './settings.mjs';
 
 export class BackfillEmailDomains extends IterableJob {
@@ -23,14 +28,26 @@ export class BackfillEmailDomains extends IterableJob {
     return this.#pool;
   }
 
-  // Once in the job's life: the schema change the backfill is for.
+  // Where the job is enqueued in partitions: ranges of ids holding as many users each, one per partition.
+  static async partition(params = {}, partitions) {
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1, connectionTimeoutMillis: 10_000 });
+    try {
+      const ranges = await keyRanges(pool, { table: tableName(params.table), key: 'id', partitions });
+      return ranges.map((range) => ({ ...params, range }));
+    } finally {
+      await pool.end();
+    }
+  }
+
+  // Once in the job's life (once per partition when split): the schema change the backfill is for.
   async onStart({ table } = {}) {
     await this.pool.query(`ALTER TABLE ${tableName(table)} ADD COLUMN IF NOT EXISTS email_domain text`);
   }
 
-  // Batches of rows after the saved cursor, in id order. A batch is done as a whole or not at all.
-  buildEnumerator({ table, batchSize = 500 } = {}, { cursor }) {
-    return postgresBatches(this.pool, { table: tableName(table), key: 'id', columns: ['id', 'email'], batchSize, cursor });
+  // Batches of rows after the saved cursor, in id order, within the partition's range when there is one. A batch is
+  // done as a whole or not at all.
+  buildEnumerator({ table, batchSize = 500, range } = {}, { cursor }) {
+    return postgresBatches(this.pool, { table: tableName(table), key: 'id', columns: ['id', 'email'], batchSize, range, cursor });
   }
 
   async eachIteration(users, { table, pauseMs = 20 } = {}) {

@@ -8,7 +8,8 @@ import type { JobState } from '../state.js';
 import type { ControlRequest, JobStore, StoredFields } from '../store/job-store.js';
 import { storeFor } from './backend.js';
 import { assertClusterPrefix, assertJsonParams, hasIterationShape, parseStoredJob, type IterationJobData } from './redis.js';
-import { PARK_DELAY_MS, PAUSE_REASON } from './options.js';
+import { PARK_DELAY_MS, PAUSE_REASON, type IterationProgress } from './options.js';
+import { parentDataOf, partitionOf, type PartitionData } from './partition-data.js';
 
 const log = createDebug('job-iteration:bullmq:control');
 
@@ -54,6 +55,13 @@ export interface IterationJobInfo<Cursor = unknown> {
   timestamp: number;
   processedOn: number | undefined;
   finishedOn: number | undefined;
+  /** A partition of a partitioned job: its parent's id, and which slice it is. */
+  partition?: PartitionData;
+  /**
+   * A partitioned job's parent: its partitions, in order. The parent's `progress` adds theirs up and its `status`
+   * follows theirs (`failed` while one has failed for good and waits for a retry); it has no `state` of its own.
+   */
+  partitions?: IterationJobInfo[];
 }
 
 /** What a control call did. */
@@ -71,6 +79,8 @@ export interface ControlResult {
   reason?: string;
   /** `retryJob`: the saved cursor the job resumes after (absent when it failed before its first item). */
   cursor?: unknown;
+  /** A partitioned job's parent: what the call did to each partition it reached. */
+  partitions?: ControlResult[];
 }
 
 /**
@@ -104,10 +114,13 @@ export async function enqueue<Params>(
  */
 export async function retryJob(queue: AnyQueue, jobId: string): Promise<ControlResult> {
   const queueState = await queueStateOf(queue, jobId);
+  const partitions = await partitionsToReach(queue, jobId, queueState);
+  if (partitions) return fanOut(jobId, queueState, partitions, (id) => retryJob(queue, id));
   if (queueState !== 'failed') return { jobId, queueState, effect: 'none' };
   const info = await getIterationState(queue, jobId);
   const state = info?.state;
-  if (state?.status === 'cancelled') return { jobId, queueState, effect: 'none', reason: 'it was cancelled; a cancelled job is not retried (enqueue it anew)' };
+  // A partitioned job's parent has no state of its own: its status says it was cancelled.
+  if (state?.status === 'cancelled' || info?.status === 'cancelled') return { jobId, queueState, effect: 'none', reason: 'it was cancelled; a cancelled job is not retried (enqueue it anew)' };
   if (state?.stallsWithoutProgress) {
     const fresh = { ...state, stallsWithoutProgress: 0 };
     if (!(await storeOf(queue).replaceState(jobId, JSON.stringify(fresh)))) throw new JobNotFoundError(queue.name, jobId);
@@ -126,6 +139,12 @@ export async function retryJob(queue: AnyQueue, jobId: string): Promise<ControlR
  */
 export async function cancelJob(queue: AnyQueue, jobId: string): Promise<ControlResult> {
   const queueState = await queueStateOf(queue, jobId);
+  const partitions = await partitionsToReach(queue, jobId, queueState);
+  if (partitions) {
+    // On the parent too: once released, it fails as cancelled whatever its partitions did meanwhile.
+    await storeOf(queue).setControl(jobId, 'cancel');
+    return fanOut(jobId, queueState, partitions, (id) => cancelPartition(queue, id));
+  }
   if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
   const { exists } = await storeOf(queue).setControl(jobId, 'cancel');
   if (!exists) throw new JobNotFoundError(queue.name, jobId);
@@ -141,6 +160,8 @@ export async function cancelJob(queue: AnyQueue, jobId: string): Promise<Control
  */
 export async function pauseJob(queue: AnyQueue, jobId: string): Promise<ControlResult> {
   const queueState = await queueStateOf(queue, jobId);
+  const partitions = await partitionsToReach(queue, jobId, queueState);
+  if (partitions) return fanOut(jobId, queueState, partitions, (id) => pauseJob(queue, id));
   if (queueState === 'completed' || queueState === 'failed') return { jobId, queueState, effect: 'none' };
   const { exists, previous } = await storeOf(queue).requestPause(jobId);
   if (!exists) throw new JobNotFoundError(queue.name, jobId);
@@ -166,6 +187,8 @@ export async function pauseJob(queue: AnyQueue, jobId: string): Promise<ControlR
  */
 export async function resumeJob(queue: AnyQueue, jobId: string): Promise<ControlResult> {
   const queueState0 = await queueStateOf(queue, jobId);
+  const partitions = await partitionsToReach(queue, jobId, queueState0);
+  if (partitions) return fanOut(jobId, queueState0, partitions, (id) => resumeJob(queue, id));
   const { exists, previous } = await storeOf(queue).withdrawPause(jobId);
   if (!exists) throw new JobNotFoundError(queue.name, jobId);
   // Resume does not undo a cancel, and the store never cleared it.
@@ -186,7 +209,9 @@ export async function getIterationState<Cursor = unknown>(queue: AnyQueue, jobId
   const loaded = await loadJob(queue, jobId);
   if (!loaded) return undefined;
   const [queueState, [fields]] = await Promise.all([queueStateOf(queue, jobId, { allowUnknown: true }), storeOf(queue).read([jobId])]);
-  return describe<Cursor>(loaded, queueState, fields!);
+  const info = describe<Cursor>(loaded, queueState, fields!);
+  await withPartitions(queue, [info]);
+  return info;
 }
 
 /** Options of `listIterableJobs`. */
@@ -198,14 +223,15 @@ export interface ListOptions {
   limit?: number;
   /**
    * BullMQ states to look in.
-   * @defaultValue active, waiting, prioritized, delayed, failed, completed
+   * @defaultValue active, waiting-children, waiting, prioritized, delayed, failed, completed
    */
   states?: readonly Exclude<QueueState, 'unknown'>[];
   /** Only jobs of these classes. Default: every job whose data has the `{ params, state? }` shape. */
   jobs?: readonly IterableJobClass[];
 }
 
-const LIST_STATES: readonly Exclude<QueueState, 'unknown'>[] = ['active', 'waiting', 'prioritized', 'delayed', 'failed', 'completed'];
+// A partitioned job's parent waits in waiting-children while its partitions run.
+const LIST_STATES: readonly Exclude<QueueState, 'unknown'>[] = ['active', 'waiting-children', 'waiting', 'prioritized', 'delayed', 'failed', 'completed'];
 
 /** The iterable jobs of a queue with their cursors and progress, a bounded number per BullMQ state. */
 export async function listIterableJobs(queue: AnyQueue, options: ListOptions = {}): Promise<IterationJobInfo[]> {
@@ -224,7 +250,8 @@ export async function listIterableJobs(queue: AnyQueue, options: ListOptions = {
       const id = loaded.job.id!;
       if (seen.has(id)) continue;
       // A job whose data cannot be read is listed whatever its name: it is broken, and a listing is where to see it.
-      const wanted = loaded.unreadable !== undefined || (names ? names.includes(loaded.job.name) : hasIterationShape(loaded.job.data));
+      const shaped = hasIterationShape(loaded.job.data) || parentDataOf(loaded.job.data) !== undefined;
+      const wanted = loaded.unreadable !== undefined || (names ? names.includes(loaded.job.name) : shaped);
       if (!wanted) continue;
       seen.add(id);
       found.push({ loaded, queueState });
@@ -232,7 +259,9 @@ export async function listIterableJobs(queue: AnyQueue, options: ListOptions = {
     }
   }
   const fields = await storeOf(queue).read(found.map(({ loaded }) => loaded.job.id!));
-  return found.map(({ loaded, queueState }, i) => describe(loaded, queueState, fields[i]!));
+  const infos = found.map(({ loaded, queueState }, i) => describe(loaded, queueState, fields[i]!));
+  await withPartitions(queue, infos);
+  return infos;
 }
 
 /** What a listing shows of a job. */
@@ -297,6 +326,26 @@ async function loadJob(queue: AnyQueue, jobId: string): Promise<LoadedJob | unde
 }
 
 function describe<Cursor>({ job, unreadable }: LoadedJob, queueState: QueueState, { control, state: rawState }: StoredFields): IterationJobInfo<Cursor> {
+  const parent = unreadable === undefined ? parentDataOf(job.data) : undefined;
+  if (parent) {
+    return {
+      id: job.id!,
+      name: job.name,
+      queueState,
+      // Until its partitions are read (`withPartitions`), as far as the parent alone tells.
+      status: parentStatus(queueState, control, job.failedReason, []),
+      state: undefined,
+      params: parent.params,
+      progress: job.progress,
+      control,
+      attemptsMade: job.attemptsMade,
+      failedReason: job.failedReason || undefined,
+      timestamp: job.timestamp,
+      processedOn: job.processedOn ?? undefined,
+      finishedOn: job.finishedOn ?? undefined,
+      partitions: [],
+    };
+  }
   let params: unknown;
   let state: JobState<Cursor> | undefined;
   let invalid: string | undefined;
@@ -324,6 +373,7 @@ function describe<Cursor>({ job, unreadable }: LoadedJob, queueState: QueueState
     timestamp: job.timestamp,
     processedOn: job.processedOn ?? undefined,
     finishedOn: job.finishedOn ?? undefined,
+    ...(partitionOf(job.data) ? { partition: partitionOf(job.data) } : {}),
   };
 }
 
@@ -386,4 +436,112 @@ async function promote(queue: AnyQueue, jobId: string): Promise<void> {
   const job = await queue.getJob(jobId);
   // It may have been promoted or picked up meanwhile; either way it is no longer parked.
   await job?.promote().catch(() => undefined);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Partitioned jobs: a parent (BullMQ flow) over one iterable job per partition; see partitions.ts.
+
+/**
+ * The partitions a control call on `jobId` reaches, when it is a partitioned job's parent still waiting for them;
+ * `undefined` for any other job (one read, only for jobs in waiting-children, which iterable jobs never are).
+ */
+async function partitionsToReach(queue: AnyQueue, jobId: string, queueState: QueueState): Promise<string[] | undefined> {
+  if (queueState !== 'waiting-children') return undefined;
+  const loaded = await loadJob(queue, jobId);
+  return loaded && !loaded.unreadable ? parentDataOf(loaded.job.data)?.partitions : undefined;
+}
+
+/** One call per partition, side by side; the parent's result says what the busiest of them did. */
+async function fanOut(jobId: string, queueState: QueueState, ids: readonly string[], act: (id: string) => Promise<ControlResult>): Promise<ControlResult> {
+  const partitions = await Promise.all(
+    ids.map((id) =>
+      act(id).catch((error: unknown) => {
+        // A partition removed by hand is not there to reach; the others still are.
+        if (error instanceof JobNotFoundError) return { jobId: id, queueState: 'unknown' as const, effect: 'none' as const, reason: 'no such job' };
+        throw error;
+      }),
+    ),
+  );
+  const effect = partitions.some((p) => p.effect === 'requested') ? 'requested' : partitions.some((p) => p.effect === 'applied') ? 'applied' : 'none';
+  log('fanned out to %d partition(s) of %s: %s', ids.length, jobId, effect);
+  return { jobId, queueState, effect, partitions };
+}
+
+/**
+ * Cancels one partition of a cancelled parent. One that failed for good no longer runs, so nothing would take it
+ * out of the flow: it leaves it here, so the parent is released once the others have stopped.
+ */
+async function cancelPartition(queue: AnyQueue, jobId: string): Promise<ControlResult> {
+  const queueState = await queueStateOf(queue, jobId);
+  if (queueState !== 'failed') return cancelJob(queue, jobId);
+  const job = await queue.getJob(jobId);
+  const left = Boolean(job?.parentKey) && (await job!.removeChildDependency());
+  return { jobId, queueState, effect: left ? 'applied' : 'none' };
+}
+
+/** Fills in each parent's partitions, its progress (theirs added up) and its status (from theirs). */
+async function withPartitions(queue: AnyQueue, infos: IterationJobInfo[]): Promise<void> {
+  const parents = infos.filter((info) => info.partitions !== undefined);
+  if (parents.length === 0) return;
+  const listed = new Map(infos.map((info) => [info.id, info]));
+  await Promise.all(
+    parents.map(async (parent) => {
+      const loaded = await loadJob(queue, parent.id);
+      const ids = (loaded && parentDataOf(loaded.job.data)?.partitions) ?? [];
+      const children = await Promise.all(ids.map(async (id) => listed.get(id) ?? (await getIterationState(queue, id))));
+      const partitions = children.filter((child): child is IterationJobInfo => child !== undefined);
+      parent.partitions = partitions;
+      parent.status = parentStatus(parent.queueState, parent.control, parent.failedReason, partitions);
+      parent.progress = summedProgress(parent, partitions, ids.length);
+    }),
+  );
+}
+
+/** Where a parent stands: its own outcome once it has one, else what its partitions are doing. */
+function parentStatus(queueState: QueueState, control: ControlRequest | undefined, failedReason: string | undefined, partitions: readonly IterationJobInfo[]): IterationStatus {
+  if (queueState === 'completed') return 'completed';
+  if (queueState === 'failed') return control === 'cancel' || failedReason?.startsWith('ERR_JOB_CANCELLED') ? 'cancelled' : 'failed';
+  if (control === 'cancel') return 'cancelling';
+  const statuses = new Set(partitions.map((p) => p.status));
+  const open = partitions.filter((p) => p.status !== 'completed');
+  // A partition failed for good holds the parent until it is retried: that is what needs a person.
+  for (const status of ['failed', 'cancelling', 'cancelled', 'running', 'pausing'] as const) if (statuses.has(status)) return status;
+  if (open.length > 0 && open.every((p) => p.status === 'paused')) return 'paused';
+  if (statuses.has('paused')) return 'pausing';
+  for (const status of ['retrying', 'interrupted'] as const) if (statuses.has(status)) return status;
+  // Every partition done and the parent about to be finished by a worker.
+  return partitions.length > 0 && open.length === 0 ? 'running' : 'pending';
+}
+
+/** The parent's progress: its partitions' added up, as one job's would read. */
+function summedProgress(parent: IterationJobInfo, partitions: readonly IterationJobInfo[], count: number): IterationProgress {
+  const each = partitions.map((p) => (p.progress && typeof p.progress === 'object' ? p.progress : {}) as Partial<IterationProgress>);
+  const sum = (pick: (p: Partial<IterationProgress>, i: number) => number | undefined) => each.reduce((total, p, i) => total + (pick(p, i) ?? 0), 0);
+  const iterations = sum((p, i) => p.iterations ?? partitions[i]!.state?.iterations);
+  const progress: IterationProgress = {
+    cursor: null,
+    iterations,
+    elapsedMs: Math.max(0, ...each.map((p) => p.elapsedMs ?? 0)),
+    timesInterrupted: sum((p) => p.timesInterrupted),
+    status: parent.status === 'completed' ? 'completed' : parent.status === 'cancelled' ? 'cancelled' : parent.status === 'failed' ? 'failed' : 'running',
+    updatedAt: each.map((p) => p.updatedAt ?? '').reduce((a, b) => (a > b ? a : b), '') || new Date(parent.timestamp).toISOString(),
+    partitions: { count, completed: partitions.filter((p) => p.status === 'completed').length },
+  };
+  const units = new Set(each.map((p) => p.unit).filter((unit) => unit !== undefined));
+  const unit = units.size === 1 ? [...units][0] : undefined;
+  if (unit !== undefined) Object.assign(progress, { unit, done: sum((p) => p.done ?? p.iterations) });
+  const done = progress.done ?? iterations;
+  // A total only once every partition has told its own: a partial sum would show a percent that jumps back.
+  if (partitions.length === count && each.every((p) => p.total !== undefined)) {
+    const total = sum((p) => p.total);
+    progress.total = total;
+    progress.percentage = total > 0 ? Math.min(100, Math.round((done / total) * 10000) / 100) : 100;
+    progress.progress = progress.percentage;
+  }
+  const rate = sum((p, i) => (partitions[i]!.status === 'running' ? p.ratePerSecond : 0));
+  if (rate > 0) {
+    progress.ratePerSecond = Math.round(rate * 10) / 10;
+    if (progress.total !== undefined) progress.etaMs = Math.max(0, Math.round(((progress.total - done) / rate) * 1000));
+  }
+  return progress;
 }

@@ -70,3 +70,18 @@ export class JobStalledError extends JobIterationError {
     this.stalls = stalls;
   }
 }
+
+/**
+ * A partitioned job's parent was released with partitions that never completed, though none was cancelled (one was
+ * taken out of the flow by hand): the job's items were not all processed, so it fails rather than completing.
+ */
+export class PartitionsIncompleteError extends JobIterationError {
+  readonly jobId: string;
+  /** The partitions' job ids that did not complete. */
+  readonly missing: readonly string[];
+  constructor(jobName: string, jobId: string, missing: readonly string[]) {
+    super('ERR_PARTITIONS_INCOMPLETE', `Job "${jobName}" (id ${jobId}): partition(s) ${missing.join(', ')} did not complete; their items were not all processed.`);
+    this.jobId = jobId;
+    this.missing = missing;
+  }
+}

@@ -10,6 +10,7 @@ import { runInline, type RunResult } from '../runner.js';
 import type { JobState } from '../state.js';
 import type { ControlRequest, JobStore } from '../store/job-store.js';
 import { JobCancelledError, JobStalledError, LockLostError } from './errors.js';
+import { partitionOf } from './partition-data.js';
 import { CONTROL_ADAPTER, PARK_DELAY_MS, PAUSE_REASON, type InterruptionInfo, type IterationProgress, type IterationResult } from './options.js';
 
 const log = createDebug('job-iteration:bullmq');
@@ -472,8 +473,13 @@ export class JobExecution {
   }
 
   /** The run cancelled the job (`onCancel` ran, the state is saved as cancelled): it fails without retries. */
-  #cancelled(state: JobState<unknown>): never {
+  async #cancelled(state: JobState<unknown>): Promise<never> {
     const cancelled = new JobCancelledError(this.jobName, this.id);
+    // A cancelled partition leaves its parent's flow, or the parent would wait for it forever; once no partition is
+    // pending the parent is released and, seeing a cancelled one, fails as cancelled too.
+    if (partitionOf(this.job.data) && this.job.parentKey) {
+      await this.job.removeChildDependency().catch((error: unknown) => log('%s %s: could not leave the parent flow: %O', this.host.queueName, this.id, error));
+    }
     log('%s %s: cancelled at cursor %j', this.host.queueName, this.id, state.cursor);
     this.host.emit('cancelled', this.job, structuredClone(state));
     throw permanentFailure(cancelled);

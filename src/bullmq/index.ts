@@ -4,7 +4,7 @@
  */
 export { BULLMQ_ADAPTER, bullmqAdapter } from '../../adapters/bullmq.js';
 export { IterationWorker } from './worker.js';
-export { InvalidJobDataError, JobCancelledError, JobNotFoundError, JobStalledError, LockLostError } from './errors.js';
+export { InvalidJobDataError, JobCancelledError, JobNotFoundError, JobStalledError, LockLostError, PartitionsIncompleteError } from './errors.js';
 export { CONTROL_ADAPTER, PARK_DELAY_MS } from './options.js';
 export type {
   CloseOptions,
@@ -15,6 +15,9 @@ export type {
   IterationWorkerOptions,
 } from './options.js';
 export { enqueue, cancelJob, pauseJob, resumeJob, retryJob, getIterationState, listIterableJobs } from './control.js';
+export { enqueuePartitioned, MAX_PARTITIONS } from './partitions.js';
+export type { PartitionedJobs } from './partitions.js';
+export type { PartitionData, PartitionedParentData } from './partition-data.js';
 export type { AnyQueue, ControlResult, IterationJobInfo, IterationStatus, ListOptions, QueueState } from './control.js';
 export { DEFAULT_REDIS_URL, isCluster, resolveConnection } from './redis.js';
 export type { IterationConnection, IterationJobData } from './redis.js';

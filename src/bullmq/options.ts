@@ -143,6 +143,11 @@ export interface IterationProgress {
   updatedAt: string;
   /** How often the run saves its state (ms): a save older than this and a lock's duration means it is stuck. */
   checkpointIntervalMs?: number;
+  /**
+   * A partitioned job's parent: how many partitions it has, and how many completed. Its other figures are the
+   * partitions' added up (iterations, done, total, rate), the ETA being that of the remaining rows at that rate.
+   */
+  partitions?: { count: number; completed: number };
 }
 
 /** What a completed iterable job returns to BullMQ (`job.returnvalue`). */
@@ -151,6 +156,8 @@ export interface IterationResult {
   cursor: unknown;
   totalTimeMs: number;
   timesInterrupted: number;
+  /** A partitioned job's parent: how many partitions its figures add up. */
+  partitions?: number;
 }
 
 /** Events of `IterationWorker`, on top of the BullMQ worker events it forwards. */

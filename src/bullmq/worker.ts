@@ -11,6 +11,8 @@ import { newState } from '../state.js';
 import type { JobStore } from '../store/job-store.js';
 import { postgresConnectionOf, storeFor } from './backend.js';
 import { GuardedWorker } from './bull-worker.js';
+import { parentDataOf } from './partition-data.js';
+import { finishParent } from './partition-parent.js';
 import { JobExecution, permanentFailure, type ExecutionHost } from './execution.js';
 import { assertClusterPrefix, parseStoredJob, resolveConnection, type IterationConnection } from './redis.js';
 import type { CloseOptions, IterationResult, IterationWorkerEvents, IterationWorkerOptions } from './options.js';
@@ -366,6 +368,9 @@ export class IterationWorker extends EventEmitter {
     const JobClass = this.#routes.get(job.name);
     if (!JobClass) throw new UnknownJobError(job.name, [...this.#routes.keys()], `IterationWorker "${this.name}"`);
     const jobName = jobNameOf(JobClass);
+    const partitioned = parentDataOf(job.data);
+    // A partitioned job's parent runs no item: BullMQ releases it once its partitions are done, and it adds them up.
+    if (partitioned) return finishParent(job, this.#store, jobName, partitioned);
     // The saved state and any request made while the job waited, in one round trip, before any work starts.
     const [fields] = await this.#store.read([job.id!]);
     let stored: ReturnType<typeof parseStoredJob>;

@@ -59,6 +59,7 @@ export const COMMANDS: readonly CommandSpec<any>[] = [
     examples: [
       `job-iteration enqueue dist/jobs.js --job backfill --params '{"upTo":1000000}' --queue migrations`,
       'job-iteration enqueue dist/jobs.js --job backfill --attempts 5 --backoff exponential:1000',
+      'job-iteration enqueue dist/jobs.js --job backfill --partitions 4',
     ],
     load: async () => (await import('./queue-commands.js')).enqueueCommand,
   } satisfies CommandSpec<typeof enqueueFlags>,

@@ -70,6 +70,7 @@ export const enqueueFlags = {
   delay: { type: 'string', value: 'ms', description: 'wait this long before the job can start', default: '0' },
   attempts: { type: 'string', value: 'n', description: 'runs the job may have in all; a retry resumes after the saved cursor', default: "the class's, else 1" },
   backoff: { type: 'string', value: 'ms|fixed:ms|exponential:ms', description: 'wait before a retry' },
+  partitions: { type: 'string', value: 'k', description: "split the job into k partitions that run side by side, by the class's static partition()" },
 } as const satisfies FlagSpecs;
 
 export const statusFlags = {

@@ -14,6 +14,7 @@ import { ConnectionWatch } from '../process/connection-watch.js';
 import { assertReachable } from '../process/redis-probe.js';
 import { connectionTarget, type ConnectionTarget } from '../process/redis-url.js';
 import { shorten } from './text.js';
+import { enqueuePartitionedJob, groupPartitions, partitionLines, partitionsFlag } from './partitions.js';
 import { ExitCode, UsageError } from './usage.js';
 
 /**
@@ -126,8 +127,10 @@ export async function enqueueCommand({ values, positionals }: Parsed<typeof enqu
   const options: JobsOptions = delay ? { delay } : {};
   if (values.attempts !== undefined) options.attempts = intFlag('attempts', values.attempts, 1, 1);
   if (values.backoff !== undefined) options.backoff = backoffFlag(values.backoff);
+  const partitions = values.partitions === undefined ? undefined : partitionsFlag(values.partitions);
   const JobClass = pickJob(await loadJobs(positionals), values.job);
   return withQueue(values, async ({ queue }) => {
+    if (partitions !== undefined) return enqueuePartitionedJob(queue, JobClass, params, partitions, options);
     const job = await enqueue(queue, JobClass, params, options);
     console.log(job.id);
     console.error(`enqueued ${job.name} as job ${job.id} on queue "${queue.name}"`);
@@ -328,7 +331,13 @@ async function showQueue(access: QueueAccess, limit: number, json: boolean, prin
       .filter((job) => !lockless.has(job.id) && job.state?.updatedAt !== undefined && Date.now() - Date.parse(job.state.updatedAt) > quietFor(job))
       .map((job) => job.id),
   );
-  if (jobs.length > 0) printTable(jobs.map((job) => jobRow(job, lockless.has(job.id) || silent.has(job.id))), print);
+  const rows = groupPartitions(jobs).map(({ job, partition }) => {
+    const row = jobRow(job, lockless.has(job.id) || silent.has(job.id));
+    // A partition sits indented under its parent.
+    if (partition) row[0] = `  ${row[0]}`;
+    return row;
+  });
+  if (rows.length > 0) printTable(rows, print);
   // Why a job cannot run or did not finish, in full: the table has room for its start only, and it is what a
   // person needs.
   for (const job of jobs) {
@@ -370,8 +379,8 @@ async function showJob(queue: AnyQueue, jobId: string, json: boolean, print: Pri
     ['job', `${info.id} (${info.name}) on queue "${queue.name}"`],
     ['status', `${info.status}; BullMQ state ${info.queueState}${info.control ? `; ${info.control} requested` : ''}`],
     ['params', JSON.stringify(info.params)],
-    ['cursor', info.state && 'cursor' in info.state ? JSON.stringify(info.state.cursor) : 'none yet'],
-    ['items', `${info.state?.iterations ?? 0}${total}${progress.percentage !== undefined ? ` (${progress.percentage}%)` : ''}`],
+    ['cursor', info.state && 'cursor' in info.state ? JSON.stringify(info.state.cursor) : info.partitions ? 'one per partition, below' : 'none yet'],
+    ['items', `${info.state?.iterations ?? progress.iterations ?? 0}${total}${progress.percentage !== undefined ? ` (${progress.percentage}%)` : ''}`],
     ['runs', `interrupted ${info.state?.timesInterrupted ?? 0} time(s), stalled ${info.state?.timesStalled ?? 0} time(s), ${((info.state?.totalTimeMs ?? 0) / 1000).toFixed(1)} s in all`],
     ['attempts', `${info.attemptsMade} of ${Math.max(1, job?.opts.attempts ?? 1)}`],
     ['added', new Date(info.timestamp).toISOString()],
@@ -385,6 +394,7 @@ async function showJob(queue: AnyQueue, jobId: string, json: boolean, print: Pri
   if (info.failedReason) lines.push(['error', info.failedReason]);
   const width = Math.max(...lines.map(([k]) => k.length));
   for (const [key, value] of lines) print(`${key.padEnd(width)}  ${redactUrls(value)}`);
+  for (const line of partitionLines(info)) print(redactUrls(line));
   if (stacktrace.length > 0) print(`\nstack:\n${redactUrls(stacktrace.at(-1)!)}`);
   if (logs.length > 0) print(`\nlog:\n${logs.map((l) => `  ${redactUrls(l)}`).join('\n')}`);
 }

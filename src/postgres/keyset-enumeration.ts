@@ -68,7 +68,12 @@ export class KeysetEnumeration<Item> implements PostgresEnumeration<Item> {
     const options = this.#options;
     const db = this.#db;
     const table = await readTableShape(db, options, this.#enumerator);
-    const start = options.cursor === undefined ? undefined : await checkCursor(db, options.cursor, table.key, `${this.#enumerator}(${table.name})`);
+    const source = `${this.#enumerator}(${table.name})`;
+    const { from, to } = options.range;
+    const rangeFrom = from === undefined ? undefined : await checkCursor(db, from, table.key, `${source} range.from`);
+    this.#rangeTo = to === undefined ? [] : await checkCursor(db, to, table.key, `${source} range.to`);
+    this.#rangeFrom = rangeFrom ?? [];
+    const start = options.cursor === undefined ? rangeFrom : await checkCursor(db, options.cursor, table.key, source);
     const sql = keysetSql(table, options);
     // Asked before the first batch: on a single client the two queue in this order, on a pool they run side by side.
     this.#measure(sql);
@@ -112,14 +117,19 @@ export class KeysetEnumeration<Item> implements PostgresEnumeration<Item> {
 
   #fetch(sql: KeysetSql, after: readonly PostgresKeyValue[] | undefined): Promise<unknown[][]> {
     const { params } = this.#options;
-    return after === undefined ? queryArrays(this.#db, sql.first, [...params]) : queryArrays(this.#db, sql.after, [...params, ...after]);
+    const to = this.#rangeTo;
+    return after === undefined ? queryArrays(this.#db, sql.first, [...params, ...to]) : queryArrays(this.#db, sql.after, [...params, ...after, ...to]);
   }
+
+  /** The range's bounds as bound values, checked; empty for an open side. */
+  #rangeFrom: readonly PostgresKeyValue[] = [];
+  #rangeTo: readonly PostgresKeyValue[] = [];
 
   #measure(sql: KeysetSql): void {
     const how = this.#options.count;
     if (how === false || this.#measuring) return;
     this.#measuring = true;
-    rowTotal(this.#db, sql.filtered, this.#options.params, how).then(
+    rowTotal(this.#db, sql.filtered, [...this.#options.params, ...this.#rangeFrom, ...this.#rangeTo], how).then(
       (total) => {
         this.#total = total;
       },

@@ -5,9 +5,9 @@ import type { TableShape } from './table-shape.js';
 export interface KeysetSql {
   /** The first batch: no keyset condition. */
   readonly first: string;
-  /** Every later batch: the rows after `$n..` (the user's params come first). */
+  /** Every later batch: the rows after `$n..` (the user's params come first, the range's end last). */
   readonly after: string;
-  /** The filtered rows, for the row estimate and the exact count. */
+  /** The filtered rows of the range, for the row estimate and the exact count: params, then `range.from`, then `range.to`. */
   readonly filtered: string;
 }
 
@@ -30,8 +30,16 @@ export function keysetSql(shape: TableShape, options: ResolvedOptions): KeysetSq
   const filter = options.where === undefined ? undefined : `(\n${options.where}\n)`;
   const offset = options.params.length;
   const columns = shape.key.map((c) => c.sql);
-  const values = shape.key.map((c, i) => `$${offset + i + 1}::${c.type}`);
-  const keyset = columns.length === 1 ? `${columns[0]} > ${values[0]}` : `(${columns.join(', ')}) > (${values.join(', ')})`;
+  const n = shape.key.length;
+  /** The key compared with the values bound from placeholder `$at + 1` on. */
+  const compare = (op: '>' | '<=', at: number) => {
+    const values = shape.key.map((c, i) => `$${at + i + 1}::${c.type}`);
+    return columns.length === 1 ? `${columns[0]} ${op} ${values[0]}` : `(${columns.join(', ')}) ${op} (${values.join(', ')})`;
+  };
+  const keyset = compare('>', offset);
+  // A fresh start begins after range.from as a resume begins after its cursor, through the same statement.
+  const hasFrom = options.range.from !== undefined;
+  const hasTo = options.range.to !== undefined;
   // Qualified: a bare name in ORDER BY means an output column first, and a one-column key's text copy is output
   // under the column's own name.
   const tail = `\n ORDER BY ${columns.map((c) => `${shape.sql}.${c}`).join(', ')}\n LIMIT ${options.batchSize}`;
@@ -40,9 +48,9 @@ export function keysetSql(shape: TableShape, options: ResolvedOptions): KeysetSq
     return present.length === 0 ? '' : `\n WHERE ${present.join('\n   AND ')}`;
   };
   return {
-    first: select + where([filter]) + tail,
-    after: select + where([filter, keyset]) + tail,
-    filtered: `SELECT 1 FROM ${shape.sql}${where([filter])}`,
+    first: select + where([filter, hasTo ? compare('<=', offset) : undefined]) + tail,
+    after: select + where([filter, keyset, hasTo ? compare('<=', offset + n) : undefined]) + tail,
+    filtered: `SELECT 1 FROM ${shape.sql}${where([filter, hasFrom ? keyset : undefined, hasTo ? compare('<=', offset + (hasFrom ? n : 0)) : undefined])}`,
   };
 }
 
@@ -51,7 +59,7 @@ export function keysetSql(shape: TableShape, options: ResolvedOptions): KeysetSq
  * integer's text holds one); else a JSON array of the texts, which PostgreSQL escapes. One column rather than one per
  * key column: every column costs pg a string and a parse per row, and a batch needs only its last row's cursor.
  */
-function keyText(shape: TableShape): string {
+export function keyText(shape: TableShape): string {
   const texts = shape.key.map((c) => c.text);
   if (texts.length === 1) return texts[0]!;
   if (shape.key.every((c) => c.integer)) return texts.join(` || ',' || `);

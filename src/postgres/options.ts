@@ -12,6 +12,16 @@ export type PostgresKeyValue = number | string;
 /** The cursor of a PostgreSQL enumerator: the key values of the last finished row, in key order (`[42]`, `[3, 1042]`). */
 export type PostgresCursor = PostgresKeyValue[];
 
+/**
+ * A slice of a table by its key, as `keyRanges` returns them: the rows whose key is after `from` (exclusive) and up
+ * to `to` (inclusive); a missing bound leaves that side open. Both are whole keys, in the cursor's form, so the
+ * range is walked with the same index condition as the cursor and adjacent ranges neither overlap nor leave a gap.
+ */
+export interface PostgresKeyRange {
+  from?: PostgresCursor;
+  to?: PostgresCursor;
+}
+
 /** Options of `postgresRecords` and `postgresBatches`. */
 export interface PostgresEnumeratorOptions {
   /**
@@ -65,6 +75,12 @@ export interface PostgresEnumeratorOptions {
    * @defaultValue `false`
    */
   prefetch?: boolean;
+  /**
+   * Only the rows of this key range (see `PostgresKeyRange`): what one partition of a partitioned job reads. A fresh
+   * start begins after `range.from`; a resumed one after its cursor, which lies inside the range. The end is part of
+   * every query (`(a, b) <= (...)`), so the index scan stops there, and the progress total counts the range only.
+   */
+  range?: PostgresKeyRange;
 }
 
 /** Options checked and given their defaults. */
@@ -78,6 +94,7 @@ export interface ResolvedOptions {
   cursor: unknown;
   count: 'estimate' | 'exact' | false;
   prefetch: boolean;
+  range: PostgresKeyRange;
 }
 
 /** The largest batch: a larger one is a table read into memory, not a batch. */
@@ -110,7 +127,21 @@ export function resolveOptions(db: unknown, options: PostgresEnumeratorOptions |
   const params = options.params ?? [];
   if (!Array.isArray(params)) throw new InvalidOptionError('params', params, 'an array of values for the placeholders of where');
   checkPlaceholders(where, params);
-  return { table: table.trim(), key, columns, where, params, batchSize, cursor: options.cursor, count, prefetch: prefetch ?? false };
+  const range = checkRange(options.range);
+  return { table: table.trim(), key, columns, where, params, batchSize, cursor: options.cursor, count, prefetch: prefetch ?? false, range };
+}
+
+/** The range's shape; its values are checked against the key's types by PostgreSQL, as a cursor's are. */
+function checkRange(range: unknown): PostgresKeyRange {
+  if (range === undefined) return {};
+  const expected = 'an object { from?, to? } whose bounds are key values in the cursor form ([42], [3, 1042]), as keyRanges returns';
+  if (range === null || typeof range !== 'object' || Array.isArray(range)) throw new InvalidOptionError('range', range, expected);
+  const { from, to, ...rest } = range as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw new InvalidOptionError('range', range, expected);
+  for (const bound of [from, to]) {
+    if (bound !== undefined && !(Array.isArray(bound) && bound.length > 0)) throw new InvalidOptionError('range', range, expected);
+  }
+  return { ...(from === undefined ? {} : { from: from as PostgresCursor }), ...(to === undefined ? {} : { to: to as PostgresCursor }) };
 }
 
 function names(option: 'key' | 'columns', value: unknown): readonly string[] {
