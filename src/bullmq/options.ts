@@ -1,4 +1,4 @@
-import type { Job, WorkerOptions } from 'bullmq';
+import type { BackendFactory, Job, WorkerOptions } from 'bullmq';
 import type { LockLostError } from './errors.js';
 import type { IterableJobClass } from '../iterable-job.js';
 import type { JobState } from '../state.js';
@@ -42,6 +42,12 @@ export interface IterationWorkerOptions extends Omit<WorkerOptions, ManagedOptio
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
   connection?: IterationConnection | IterationPostgresConnection;
+  /**
+   * BullMQ's `createPostgresBackend`, to run on PostgreSQL with pool options that have no `connectionString`
+   * (`{ host, user, password, database }`), which could otherwise be read as Redis options. A postgres URL, a
+   * `pg.Pool` or options with a `connectionString` need no `backend`. Any other factory is refused.
+   */
+  backend?: BackendFactory<any, any>;
   /**
    * Jobs run at once by this worker. All of them stop at their next checkpoint on close.
    * @defaultValue 1

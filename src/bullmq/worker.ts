@@ -68,6 +68,7 @@ export class IterationWorker extends EventEmitter {
       autorun = true,
       maxStalledCount = 3,
       closeTimeoutMs = 5000,
+      backend,
       ...bullOptions
     } = options ?? ({} as IterationWorkerOptions);
     if (!Array.isArray(jobs) || jobs.length === 0) {
@@ -97,7 +98,7 @@ export class IterationWorker extends EventEmitter {
     // Everything that can throw comes before anything that would outlive a failed constructor: the connection is
     // checked first, the signals are shared before any socket opens, and a worker that fails to build releases them.
     // A postgres URL, pool or config puts the worker on BullMQ's PostgreSQL backend; anything else is Redis.
-    const postgres = postgresConnectionOf(connection);
+    const postgres = postgresConnectionOf(connection, backend);
     const bullConnection = postgres ? postgres.connection : resolveConnection(connection as IterationConnection | undefined);
     assertClusterPrefix(bullConnection, bullOptions.prefix);
     if (handleSignals) {

@@ -16,6 +16,7 @@ import { connectionTarget, type ConnectionTarget } from '../process/redis-url.js
 import { shorten } from './text.js';
 import { enqueuePartitionedJob, groupPartitions, partitionLines, partitionsFlag } from './partitions.js';
 import { ExitCode, UsageError } from './usage.js';
+import { quoteIdent } from '../store/postgres-store.js';
 
 /**
  * A queue as the commands use it, on either backend: BullMQ's Queue, plus what BullMQ has no call for (whether the
@@ -84,7 +85,7 @@ async function withPostgresQueue<T>(target: ConnectionTarget, name: string, use:
   const queue = new PostgresQueue(name, { connection, skipMetasUpdate: true }) as unknown as AnyQueue;
   const backend = queue.getBackend();
   if (!isPostgresBackend(backend)) throw new Error('BullMQ did not give a PostgreSQL backend for a postgres:// connection');
-  const job = `"${backend.schema}".job`;
+  const job = `${quoteIdent(backend.schema)}.job`;
   const heartbeats: HeartbeatStore = new PostgresHeartbeatStore(backend, backend.schema);
   // An error event with no listener would end the process; the watch, when there is one, hears them instead.
   let watching: ConnectionWatch | undefined;
@@ -307,7 +308,7 @@ async function showQueue(access: QueueAccess, limit: number, json: boolean, prin
   const [processes, jobs, counts] = await Promise.all([
     access.processes(),
     listIterableJobs(queue, { limit }),
-    queue.getJobCounts('active', 'waiting', 'prioritized', 'delayed', 'completed', 'failed'),
+    queue.getJobCounts('active', 'waiting', 'waiting-children', 'prioritized', 'delayed', 'completed', 'failed'),
   ]);
   if (json) {
     print(JSON.stringify({ queue: queue.name, ...where, exists: true, processes, counts, jobs: jobs.map(withIsoTimes) }, null, 2));

@@ -109,15 +109,15 @@ async function exactBounds(db: PgQueryableLike, shape: TableShape, filter: strin
   const columns = shape.key.map((c) => c.sql).join(', ');
   const at = params.length + 1;
   if (rows.length <= OFFSET_READS_UP_TO) {
-    const texts: string[] = [];
-    for (const rn of rows) {
-      // The key's text is made for the one row found, outside: inside, it would be made for every row skipped.
-      const sql = `SELECT ${keyText(shape)} FROM (\n  SELECT ${columns} FROM ${shape.sql}${filter}\n  ORDER BY ${order}\n  OFFSET $${at}::bigint LIMIT 1\n) AS boundary`;
-      const [[text] = []] = await queryArrays(db, sql, [...params, rn - 1]);
-      // Rows deleted since the count: a boundary past the end is no boundary.
-      if (typeof text === 'string') texts.push(text);
-    }
-    return texts;
+    // Every boundary in one statement, so in one snapshot: read one by one, rows written in between could put a
+    // later boundary at or below an earlier one, and the ranges would overlap. The key's text is made for the one
+    // row found, outside: inside, it would be made for every row skipped.
+    const sql =
+      `SELECT boundary_text FROM unnest($${at}::bigint[]) WITH ORDINALITY AS wanted(rn, i)\n` +
+      `CROSS JOIN LATERAL (\n  SELECT ${keyText(shape)} AS boundary_text FROM (\n    SELECT ${columns} FROM ${shape.sql}${filter}\n` +
+      `    ORDER BY ${order}\n    OFFSET wanted.rn - 1 LIMIT 1\n  ) AS boundary\n) AS found\nORDER BY wanted.i`;
+    // Rows deleted since the count: a boundary past the end is no boundary (the lateral read finds no row).
+    return (await queryArrays(db, sql, [...params, rows])).map(([text]) => text).filter((text): text is string => typeof text === 'string');
   }
   const sql =
     `SELECT ${keyText(shape)} FROM (\n  SELECT ${columns}, row_number() OVER (ORDER BY ${order}) AS rn\n  FROM ${shape.sql}${filter}\n) AS keyed` +

@@ -42,7 +42,9 @@ export function redisTarget(explicit: string | undefined, flag: '--connection' |
  * Only a flag may name PostgreSQL: `REDIS_URL` keeps meaning Redis, as it does for the library.
  */
 export function connectionTarget(values: { connection?: string; redis?: string }): ConnectionTarget {
-  const { connection, redis } = values;
+  // Spaces around a pasted URL are dropped here, once, so every process that gets it sees the same URL.
+  const connection = values.connection?.trim();
+  const redis = values.redis?.trim();
   if (connection !== undefined && redis !== undefined && connection !== redis) {
     throw new InvalidConnectionUrlError(connection, '--connection', 'it differs from --redis; give one of them');
   }

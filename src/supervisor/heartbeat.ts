@@ -106,8 +106,10 @@ export class PostgresHeartbeatStore implements HeartbeatStore {
       this.#reachable = true;
       return result;
     } catch (error) {
-      // A refusal by SQL (no such table) is an answer; only a failure without a SQLSTATE means the server is away.
-      if ((error as { code?: string }).code === undefined || /^08/.test((error as { code: string }).code)) this.#reachable = false;
+      // A refusal by SQL (no such table) is an answer. The server is away when the socket says so (ECONNREFUSED,
+      // ETIMEDOUT: Node's codes, not SQLSTATEs), when there is no code at all, or on a connection SQLSTATE (08...).
+      const code = (error as { code?: string }).code;
+      if (code === undefined || /^08|^57P0[123]$|^E[A-Z]+$/.test(code)) this.#reachable = false;
       throw error;
     }
   }

@@ -261,6 +261,21 @@ describe('IterationWorker on BullMQ\'s PostgreSQL backend', () => {
     assert.equal(left[0].n, 0, 'the state row goes with its job');
   });
 
+  test('pool options without a connectionString run on PostgreSQL with backend: createPostgresBackend; another backend and a malformed URL are refused, the password hidden', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshSchema(ctx);
+    const url = new URL(PG_URL);
+    const options = { host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username), database: url.pathname.slice(1), schema: t.schema, ...PG_TIMEOUTS };
+    const job = await enqueue(t.queue, Count, { upTo: 5, record: t.record });
+    const worker = t.worker({ connection: options as never, backend: createPostgresBackend });
+    assert.equal((await completion(worker)).id, job.id);
+    assert.deepEqual(t.items(), range(5));
+    assert.throws(() => new IterationWorker('q', { jobs: [Count], connection: options as never, backend: (() => undefined) as never, handleSignals: false }), /"backend".*createPostgresBackend/);
+    assert.throws(
+      () => new IterationWorker('q', { jobs: [Count], connection: 'postgres://app:s3cret@db host/app', handleSignals: false }),
+      (error: Error) => /a postgres:\/\/ or postgresql:\/\/ URL/.test(error.message) && !/s3cret/.test(error.message + JSON.stringify(error) + String((error as { value?: unknown }).value)),
+    );
+  });
+
   test('a job taken back as stalled by BullMQ\'s own sweep is lost to the worker that ran it and resumed from its last checkpoint', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
     const t = await freshSchema(ctx);
     const job = await enqueue(t.queue, Count, { upTo: 200, delayMs: 5, record: t.record });
