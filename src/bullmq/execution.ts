@@ -405,7 +405,24 @@ export class JobExecution {
     }
     const message = error instanceof Error ? error.message : String(error);
     await this.#jobLog(`failed at attempt ${this.job.attemptsMade + 1}: ${message}; cursor ${JSON.stringify(state?.cursor ?? null)} kept`);
+    await this.#leaveCancelledParent();
     throw error;
+  }
+
+  /**
+   * A partition failing for good while its parent is being cancelled: it never reaches `#cancelled`, which takes
+   * a cancelled partition out of the flow, so it leaves here, or the cancelled parent would wait for it forever.
+   * A partition that fails for good otherwise holds the parent, to be retried.
+   */
+  async #leaveCancelledParent(): Promise<void> {
+    const partition = partitionOf(this.job.data);
+    if (!partition || !this.job.parentKey || this.job.attemptsMade + 1 < (this.job.opts.attempts ?? 1)) return;
+    try {
+      const [control] = await this.host.store.readControl([partition.parentId]);
+      if (control === 'cancel') await this.job.removeChildDependency();
+    } catch (error) {
+      log('%s %s: could not leave the cancelled parent flow: %O', this.host.queueName, this.id, error);
+    }
   }
 
   /**

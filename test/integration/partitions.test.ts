@@ -21,6 +21,7 @@ import {
 } from '../../src/bullmq/index.js';
 import { keyRanges, postgresBatches, type PostgresCursor, type PostgresKeyRange } from '../../src/postgres/index.js';
 import { REDIS_URL } from '../fixtures/bullmq-jobs.js';
+import { RedisJobStore } from '../../src/store/redis-store.js';
 import { exitedWithin, runCli, startCli, TEST_TIMEOUT_MS } from '../support/process.js';
 import { newPool, PG_TIMEOUTS, PG_URL, tableFor, uniqueName } from '../support/postgres.js';
 import { freshQueue, waitFor } from '../support/queue.js';
@@ -338,6 +339,19 @@ describe('partitioned jobs', () => {
     await within(done, 45_000, 'the parent to complete after the retry');
     assert.deepEqual(await rowCounts(table), { n: 4000, once: 4000 });
     assert.equal((await getIterationState(t.queue, parent.id!))?.status, 'completed');
+  });
+
+  test('a partition that fails for good while its parent is being cancelled leaves the flow, so the parent ends cancelled instead of waiting for ever', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshQueue('partitions-cancel-fail', ctx);
+    const table = await tableFor(ctx, pool, 'part_cancel_fail', skewedTable(4000));
+    const { parent } = await enqueuePartitioned(t.queue, Backfill, { table, failOnceAt: 2503 }, 4, { attempts: 1 });
+    // The cancel is asked of the parent before its fan-out reaches the partition about to fail: the partition never
+    // sees it, and fails on its own.
+    assert.equal((await new RedisJobStore(t.queue).setControl(parent.id!, 'cancel')).exists, true);
+    const list = workers(t.name);
+    ctx.after(() => closeAll(list));
+    const ended = await waitFor('the parent to end', async () => ((await t.queue.getJobState(parent.id!)) === 'failed' ? t.queue.getJob(parent.id!) : undefined), 30_000);
+    assert.match(ended!.failedReason, /ERR_JOB_CANCELLED/);
   });
 
   test('enqueuePartitioned refuses a class without partition() and checks every partition', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
