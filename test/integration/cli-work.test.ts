@@ -707,7 +707,7 @@ describe('status', () => {
 
     const table = await runCli(['status', '--queue', queue.name, '--limit', '2']);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^jobs by state: active 0, waiting 0, prioritized 0, delayed 0, completed 0, failed 3$/m);
+    assert.match(table.stdout, /^jobs by state: active 0, waiting 0, waiting-children 0, prioritized 0, delayed 0, completed 0, failed 3$/m);
     assert.match(table.stdout, /^iterable jobs: 2 \(first 2; --limit for more\)$/m);
     assert.match(table.stdout, /^ {2}ID +JOB +STATUS +QUEUE STATE +ITEMS +DONE +CURSOR +INTERRUPTED +STALLED +ATTEMPTS +SAVED +ELAPSED +ETA +ERROR$/m);
     assert.match(table.stdout, /^ {2}\S+ +numbers +failed +failed +9\/20 +45\.0% +8 +0 +0 +1 +\d+s ago +\d+s +- +item 9 failed$/m, 'the error, shortened, in its column');
