@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -54,6 +56,15 @@ function sum(data: MetricData, where: Record<string, string> = {}): number {
   return data.dataPoints
     .filter((point) => Object.entries(where).every(([key, value]) => point.attributes[key] === value))
     .reduce((total, point) => total + (point.value as number), 0);
+}
+
+/** Every TypeScript file of the package's source and adapters. */
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sources(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
 }
 
 const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
@@ -136,5 +147,25 @@ describe('telemetry', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.deepEqual(lagPoints.map((p) => p.value), [0]);
     // BullMQ's own metrics come through the same meter.
     assert.ok(all.some((m) => m.descriptor.name.startsWith('bullmq.')), 'BullMQ metrics recorded');
+  });
+
+  test('without a telemetry option no span is started and the job runs as before', async (ctx) => {
+    const t = await freshQueue('otel-off', ctx);
+    spans.reset();
+    const job = await enqueue(t.queue, Sequence, { upTo: 30, record: t.record });
+    const worker = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 0 });
+    ctx.after(() => worker.close({ urgent: true }));
+    await waitFor('the job to complete', async () => (await getIterationState(t.queue, job.id!))?.queueState === 'completed', 30_000);
+    await worker.close();
+    assert.deepEqual(await t.items(), Array.from({ length: 30 }, (_, i) => i));
+    assert.deepEqual(spans.getFinishedSpans().filter((s) => s.name.endsWith(t.name)), []);
+  });
+
+  test('the package imports no OpenTelemetry module: it only calls the telemetry object it is given', () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const importing = [...sources(join(root, 'src')), ...sources(join(root, 'adapters'))].filter((file) =>
+      /from\s+['"]@opentelemetry\/|import\(\s*['"]@opentelemetry\/|require\(\s*['"]@opentelemetry\//.test(readFileSync(file, 'utf8')),
+    );
+    assert.deepEqual(importing, []);
   });
 });
