@@ -139,7 +139,7 @@ class OtelWorkerTelemetry implements WorkerTelemetry {
     const active = contextManager.active();
     // Started in the active context: inside the processor that is BullMQ's `process <queue>` span.
     const span = tracer.startSpan(`iterate ${this.queueName}`, { kind: SpanKind.INTERNAL }, active);
-    const run = new OtelRun(span, jobName, initialState, this.#instruments);
+    const run = new OtelRun(span, { [ATTR.queue]: this.queueName, [ATTR.jobName]: jobName }, initialState, this.#instruments);
     span.setAttributes({
       [ATTR.jobName]: jobName,
       [ATTR.jobId]: job.id,
@@ -181,13 +181,13 @@ class OtelRun implements RunTelemetry {
 
   constructor(
     readonly span: Span,
-    readonly jobName: string,
+    byJob: Attributes,
     initialState: JobState<unknown>,
     readonly instruments: Instruments | undefined,
   ) {
     this.#cursor = initialState.cursor;
     this.#counted = this.#startIterations = initialState.iterations;
-    this.#byJob = { [ATTR.jobName]: jobName };
+    this.#byJob = byJob;
   }
 
   checkpoint(state: JobState<unknown>, ms: number): void {

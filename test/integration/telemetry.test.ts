@@ -130,23 +130,55 @@ describe('telemetry', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.ok(!completed.events.some((e) => e.name === 'hand_back'));
 
     const all = await collected();
-    assert.equal(sum(metric(all, 'job_iteration.items'), { 'job_iteration.job.name': 'sequence' }), upTo, 'every item counted once over both runs');
-    assert.equal(sum(metric(all, 'job_iteration.interruptions'), { 'job_iteration.interruption.adapter': 'bullmq' }), 1);
+    const here = { 'job_iteration.queue.name': t.name, 'job_iteration.job.name': 'sequence' };
+    assert.equal(sum(metric(all, 'job_iteration.items'), here), upTo, 'every item counted once over both runs');
+    assert.equal(sum(metric(all, 'job_iteration.interruptions'), { ...here, 'job_iteration.interruption.adapter': 'bullmq' }), 1);
     const runsByOutcome = metric(all, 'job_iteration.runs');
-    assert.equal(sum(runsByOutcome, { 'job_iteration.outcome': 'interrupted' }), 1);
-    assert.equal(sum(runsByOutcome, { 'job_iteration.outcome': 'completed' }), 1);
-    assert.equal(sum(runsByOutcome), 2);
+    assert.equal(sum(runsByOutcome, { ...here, 'job_iteration.outcome': 'interrupted' }), 1);
+    assert.equal(sum(runsByOutcome, { ...here, 'job_iteration.outcome': 'completed' }), 1);
+    assert.equal(sum(runsByOutcome, here), 2);
     const latency = metric(all, 'job_iteration.checkpoint.duration');
     assert.equal(latency.dataPointType, DataPointType.HISTOGRAM);
     assert.equal(latency.descriptor.unit, 'ms');
     const checkpoints = interrupted.events.concat(completed.events).filter((e) => e.name === 'checkpoint').length;
-    const counts = latency.dataPoints.reduce((total, point) => total + (point.value as { count: number }).count, 0);
+    const counts = latency.dataPoints.filter((p) => p.attributes['job_iteration.queue.name'] === t.name).reduce((total, point) => total + (point.value as { count: number }).count, 0);
     assert.equal(counts, checkpoints, 'one latency sample per checkpoint');
     // No job runs any more: the lag reads 0 rather than the age of a run that has ended.
     const lagPoints = metric(all, 'job_iteration.checkpoint.lag').dataPoints.filter((p) => p.attributes['job_iteration.queue.name'] === t.name);
     assert.deepEqual(lagPoints.map((p) => p.value), [0]);
     // BullMQ's own metrics come through the same meter.
     assert.ok(all.some((m) => m.descriptor.name.startsWith('bullmq.')), 'BullMQ metrics recorded');
+  });
+
+  test('an urgent close is an interrupted run by the bullmq adapter; a failed run records its exception', async (ctx) => {
+    const t = await freshQueue('otel-urgent', ctx);
+    const telemetry = new BullMQOtel({ tracerName: 'test', enableMetrics: true });
+    Sequence.failuresLeft = 1;
+    ctx.after(() => void (Sequence.failuresLeft = 0));
+    const job = await enqueue(t.queue, Sequence, { upTo: 200, delayMs: 10, record: t.record, failAt: 5 }, { attempts: 2 });
+
+    const first = new IterationWorker(t.name, { jobs: [Sequence], handleSignals: false, checkpointIntervalMs: 50, telemetry });
+    ctx.after(() => first.close({ urgent: true }));
+    await waitFor('the second attempt to be some way into the job', async () => (await t.items()).length >= 20);
+    await first.close({ urgent: true });
+    await waitFor('both process spans', () => spans.getFinishedSpans().filter((s) => s.name === `process ${t.name}`).length >= 2);
+
+    const runs = spans.getFinishedSpans().filter((s) => s.name === `iterate ${t.name}`);
+    const failed = runs.find((s) => s.attributes['job_iteration.outcome'] === 'failed');
+    assert.ok(failed, `a failed run (outcomes: ${runs.map((s) => s.attributes['job_iteration.outcome']).join(', ')})`);
+    assert.ok(failed.events.some((e) => e.name === 'exception' && String(e.attributes?.['exception.message']).includes('failed at item 5')));
+    assert.equal(failed.attributes['job_iteration.interruption.adapter'], undefined);
+    const urgent = runs.find((s) => s.attributes['job_iteration.outcome'] === 'interrupted');
+    assert.ok(urgent, 'an interrupted run');
+    assert.equal(urgent.attributes['job_iteration.interruption.adapter'], 'bullmq');
+    assert.equal(urgent.attributes['job_iteration.interruption.reason'], 'urgent stop');
+    assert.ok(urgent.events.some((e) => e.name === 'hand_back'));
+    const saved = await getIterationState(t.queue, job.id!);
+    assert.equal(urgent.attributes['job_iteration.cursor.end'], JSON.stringify(saved?.state?.cursor));
+
+    const runsByOutcome = metric(await collected(), 'job_iteration.runs');
+    assert.equal(sum(runsByOutcome, { 'job_iteration.queue.name': t.name, 'job_iteration.outcome': 'failed' }), 1);
+    assert.equal(sum(runsByOutcome, { 'job_iteration.queue.name': t.name, 'job_iteration.outcome': 'interrupted' }), 1);
   });
 
   test('without a telemetry option no span is started and the job runs as before', async (ctx) => {
