@@ -12,6 +12,7 @@ import type { ControlRequest, JobStore } from '../store/job-store.js';
 import { JobCancelledError, JobStalledError, LockLostError } from './errors.js';
 import { partitionOf } from './partition-data.js';
 import { CONTROL_ADAPTER, PARK_DELAY_MS, PAUSE_REASON, type InterruptionInfo, type IterationProgress, type IterationResult } from './options.js';
+import { NO_RUN, type RunTelemetry } from './telemetry.js';
 
 const log = createDebug('job-iteration:bullmq');
 const logControl = createDebug('job-iteration:bullmq:control');
@@ -68,6 +69,8 @@ export class JobExecution {
   #endTakeover!: (error: TakenOver) => void;
   control: ControlRequest | undefined;
   controlReadAt = Date.now();
+  /** The run's span and metrics; set by the worker when it has a `telemetry` option. */
+  telemetry: RunTelemetry = NO_RUN;
   #persistedJson: string | undefined;
   #total: number | undefined;
   /** Items done when the run started: a checkpoint past this point is progress. */
@@ -112,6 +115,7 @@ export class JobExecution {
 
   /** Puts the job back for `delayMs` without running it or counting anything: another suspect runs here now. */
   async defer(delayMs: number): Promise<never> {
+    this.telemetry.outcome('deferred');
     await this.#handBack({ to: 'back', delayMs }, 'defer a job that stalled');
     log('%s %s: stalled before; deferred %d ms while another such job runs here', this.host.queueName, this.id, delayMs);
     throw new DelayedError();
@@ -139,6 +143,7 @@ export class JobExecution {
     this.#checkpointIntervalMs = this.host.checkpointIntervalFor(JobClass);
     if (this.host.stopping()) {
       // Fetched just before the close: give it back untouched rather than run one item of it.
+      this.telemetry.outcome('requeued');
       await this.#handBack({ to: 'front' }, 'give back a job fetched during the close');
       this.host.requeued();
       throw new WaitingError();
@@ -224,6 +229,7 @@ export class JobExecution {
     this.#settled();
     if (result.status === 'completed') {
       const { state } = result;
+      this.telemetry.outcome('completed');
       return { iterations: state.iterations, cursor: state.cursor ?? null, totalTimeMs: state.totalTimeMs, timesInterrupted: state.timesInterrupted };
     }
 
@@ -335,11 +341,13 @@ export class JobExecution {
     const json = JSON.stringify(state);
     if (json === this.#persistedJson && !clearControl) return;
     const progress = this.#progress(state);
+    const startedAt = performance.now();
     const { owned, control } = await this.host.store.checkpoint(this.id, this.token, { state: json, progress: JSON.stringify(progress), clearControl });
     if (!owned) {
       this.loseLock();
       throw new LockLostError(this.jobName, this.id);
     }
+    this.telemetry.checkpoint(state, performance.now() - startedAt);
     this.#persistedJson = json;
     // A takeover's write acts on no request: a cancel seen here would run onCancel on a job already handed on.
     if (!takeover) this.setControl(control);
@@ -443,6 +451,7 @@ export class JobExecution {
    */
   async #handBack(where: HandBack, what: string): Promise<void> {
     this.#phase = 'handingBack';
+    this.telemetry.handBack(where);
     try {
       await this.#move(where);
     } catch (error) {
@@ -459,6 +468,7 @@ export class JobExecution {
 
   #lockLost(): never {
     this.#phase = 'lost';
+    this.telemetry.outcome('lost');
     const error = new LockLostError(this.jobName, this.id);
     this.host.lostLock();
     log('%s %s: %s', this.host.queueName, this.id, error.message);
@@ -477,6 +487,7 @@ export class JobExecution {
     // throttle sends it behind the jobs already waiting.
     const toFront = delayMs === 0 && workerStopping;
     const where = `at cursor ${JSON.stringify(state.cursor ?? null)} after ${state.iterations} items`;
+    this.telemetry.outcome('interrupted', { adapter: info.adapter, reason: info.reason });
     await this.#jobLog(
       interruption.retryAfterMs !== undefined
         ? `throttled by ${info.adapter} (${info.reason}) ${where}; back in ${delayMs} ms`
@@ -492,6 +503,7 @@ export class JobExecution {
   /** The run cancelled the job (`onCancel` ran, the state is saved as cancelled): it fails without retries. */
   async #cancelled(state: JobState<unknown>): Promise<never> {
     const cancelled = new JobCancelledError(this.jobName, this.id);
+    this.telemetry.outcome('cancelled');
     // A cancelled partition leaves its parent's flow, or the parent would wait for it forever; once no partition is
     // pending the parent is released and, seeing a cancelled one, fails as cancelled too.
     if (partitionOf(this.job.data) && this.job.parentKey) {
@@ -504,6 +516,7 @@ export class JobExecution {
 
   /** Parks a paused job in the delayed set until `resumeJob`. */
   async #park(state: JobState<unknown> | undefined): Promise<never> {
+    this.telemetry.outcome('paused');
     await this.#handBack({ to: 'parked' }, 'park the paused job');
     // resumeJob clears the request and then promotes a delayed job; if it looked while the job was still
     // active, only this look sees the cleared request, so one of the two always promotes it.
@@ -538,10 +551,15 @@ export class JobExecution {
     this.#urgent.abort(new Error('urgent stop'));
     try {
       await this.#write(state, { takeover: true });
-      await this.#move(delayMs === 0 ? { to: 'front' } : { to: 'back', delayMs });
+      const where: HandBack = delayMs === 0 ? { to: 'front' } : { to: 'back', delayMs };
+      this.telemetry.handBack(where);
+      await this.#move(where);
+      this.telemetry.outcome('interrupted', info);
       this.host.requeued();
       this.host.emit('interrupted', this.job, { ...info, delayMs, state });
     } catch (error) {
+      // Left active with its lock otherwise: stalled-job recovery hands it on, as after an abandoned close.
+      this.telemetry.outcome(error instanceof LockLostError ? 'lost' : 'abandoned');
       if (error instanceof LockLostError) {
         this.host.lostLock();
         this.host.emit('lockLost', this.job, error);
@@ -557,6 +575,7 @@ export class JobExecution {
   abandon(reason: string): boolean {
     if (this.#phase === 'takenOver' || this.#phase === 'lost' || this.#phase === 'done') return false;
     this.#phase = 'takenOver';
+    this.telemetry.outcome('abandoned');
     this.#urgent.abort(new Error(reason));
     this.#endTakeover(new TakenOver());
     return true;

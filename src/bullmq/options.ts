@@ -1,4 +1,4 @@
-import type { BackendFactory, Job, WorkerOptions } from 'bullmq';
+import type { BackendFactory, Job, Telemetry, WorkerOptions } from 'bullmq';
 import type { LockLostError } from './errors.js';
 import type { IterableJobClass } from '../iterable-job.js';
 import type { JobState } from '../state.js';
@@ -98,6 +98,13 @@ export interface IterationWorkerOptions extends Omit<WorkerOptions, ManagedOptio
    * @defaultValue 3 (BullMQ's own default is 1)
    */
   maxStalledCount?: number;
+  /**
+   * BullMQ's telemetry (`new BullMQOtel({ enableMetrics: true })` from `bullmq-otel`, or any implementation of
+   * BullMQ's `Telemetry`). BullMQ gets it as is, for its own spans and metrics; on top, each run of an iterable job is
+   * an `iterate <queue>` span under BullMQ's `process <queue>` span, and the run metrics go through its `meter`. See
+   * docs/telemetry.md. Without it nothing of the kind is loaded or done.
+   */
+  telemetry?: Telemetry;
   /**
    * How long a close waits on Redis, in milliseconds. While Redis is unreachable, running jobs cannot be handed
    * back: once it has been unreachable this long in a row, the close lets them go (they resume from their last

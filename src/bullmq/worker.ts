@@ -15,6 +15,7 @@ import { parentDataOf } from './partition-data.js';
 import { finishParent } from './partition-parent.js';
 import { JobExecution, permanentFailure, type ExecutionHost } from './execution.js';
 import { assertClusterPrefix, parseStoredJob, resolveConnection, type IterationConnection } from './redis.js';
+import { telemetryFor, type WorkerTelemetry } from './telemetry.js';
 import type { CloseOptions, IterationResult, IterationWorkerEvents, IterationWorkerOptions } from './options.js';
 
 const log = createDebug('job-iteration:bullmq');
@@ -53,6 +54,8 @@ export class IterationWorker extends EventEmitter {
   #requeuedOnClose = 0;
   #lostLocks = 0;
   readonly #closeTimeoutMs: number;
+  /** Spans and metrics of the runs, through the `telemetry` option that BullMQ gets too; no-ops without it. */
+  readonly #telemetry: WorkerTelemetry;
   /** Resolved whenever the last running job leaves. */
   #idle: (() => void)[] = [];
 
@@ -122,6 +125,7 @@ export class IterationWorker extends EventEmitter {
       throw error;
     }
     this.#store = storeFor(this.bullWorker);
+    this.#telemetry = telemetryFor(queueName, bullOptions.telemetry);
     const bullWorker = this.bullWorker;
     this.#host = {
       queueName,
@@ -178,7 +182,10 @@ export class IterationWorker extends EventEmitter {
     this.#started ??= lifecycle.fire('workerStart', { reason: `IterationWorker ${this.name}` });
     await this.#started;
     if (this.closing) return;
-    this.#controlTimer ??= setInterval(() => void this.#pollControl(), this.#controlPollMs);
+    this.#controlTimer ??= setInterval(() => {
+      this.#telemetry.sample();
+      void this.#pollControl();
+    }, this.#controlPollMs);
     this.#controlTimer.unref();
     await this.bullWorker.run();
   }
@@ -387,7 +394,10 @@ export class IterationWorker extends EventEmitter {
     const quarantined = execution.suspect && [...this.#active.values()].some((other) => other.suspect);
     this.#active.set(job.id!, execution);
     try {
-      return quarantined ? await execution.defer(QUARANTINE_MS) : await execution.process(bullSignal);
+      return await this.#telemetry.run(job, jobName, execution.initialState, (run) => {
+        execution.telemetry = run;
+        return quarantined ? execution.defer(QUARANTINE_MS) : execution.process(bullSignal);
+      });
     } finally {
       this.#active.delete(job.id!);
       if (this.#active.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
