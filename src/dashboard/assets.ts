@@ -82,6 +82,8 @@ export const APP_CSS = `:root {
   :root { --bg: #0f1419; --fg: #e6e9ec; --muted: #9aa5b1; --line: #2c343c; --accent: #58a6ff; --bad: #ff7b72; --ok: #56d364; --chip: #1c232b; }
 }
 * { box-sizing: border-box; }
+/* Elements styled with a display of their own stay hidden when the page hides them. */
+[hidden] { display: none !important; }
 body { margin: 0; background: var(--bg); color: var(--fg); }
 header { padding: .75rem 1rem; border-bottom: 1px solid var(--line); }
 h1 { font-size: 1.2rem; margin: 0; }
@@ -165,7 +167,7 @@ const fmt = {
     if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
     return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
   },
-  json(v) { return v === undefined ? '' : JSON.stringify(v); },
+  json(v) { return v === undefined || v === null ? '' : JSON.stringify(v); },
   items(j) { return fmt.num(j.iterations) + (j.total !== undefined ? ' / ' + fmt.num(j.total) : ''); },
   rate(j) { return j.ratePerSecond === undefined ? '' : fmt.num(j.ratePerSecond) + ' ' + (j.unit || 'items') + '/s'; },
 };
@@ -202,7 +204,9 @@ function progressBar(pct) {
 }
 
 function setProgress(bar, pct) {
-  if (pct === undefined || pct === null) {
+  // A job that cannot count its items has no bar, rather than one that moves for ever.
+  bar.hidden = pct === undefined || pct === null;
+  if (bar.hidden) {
     bar.removeAttribute('value');
     bar.removeAttribute('aria-valuenow');
   } else {
