@@ -130,6 +130,7 @@ dd { margin: 0; overflow-wrap: anywhere; }
   td { border: 0; display: flex; gap: .5rem; padding: .2rem .4rem; }
   td::before { content: attr(data-label); color: var(--muted); min-width: 7rem; font-size: .8rem; }
   td.cursor, td.err { max-width: none; }
+  td:empty { display: none; }
 }
 `;
 

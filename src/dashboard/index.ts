@@ -18,6 +18,8 @@ import {
   type ControlResult,
   type IterationJobInfo,
 } from '../bullmq/index.js';
+import { isPostgresBackend } from '../bullmq/backend.js';
+import { quoteIdent } from '../store/postgres-store.js';
 import { APP_JS, APP_CSS, page } from './assets.js';
 
 /** Who may use the dashboard: HTTP Basic credentials, or a bearer token (`Authorization: Bearer <token>`). */
@@ -142,16 +144,22 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   }
 
   async function list() {
-    const all = await Promise.all(queues.map(async (queue, index) => (await listIterableJobs(queue, { limit })).map((info) => row(info, index, queue.name))));
+    const all = await Promise.all(
+      queues.map(async (queue, index) => {
+        const infos = await listIterableJobs(queue, { limit });
+        const lockless = await locklessOf(queue, infos.filter((info) => info.queueState === 'active').map((info) => info.id));
+        return infos.map((info) => row(info, index, queue.name, lockless.has(info.id)));
+      }),
+    );
     return all.flat();
   }
 
   async function details(queue: AnyQueue, index: number, id: string) {
     const info = await getIterationState(queue, id);
     if (!info) throw new HttpError(404, `queue "${queue.name}" has no job ${id}`);
-    const [job, logs] = await Promise.all([queue.getJob(id), queue.getJobLogs(id, 0, 999)]);
+    const [job, logs, lockless] = await Promise.all([queue.getJob(id), queue.getJobLogs(id, 0, 999), locklessOf(queue, info.queueState === 'active' ? [id] : [])]);
     return {
-      ...row(info, index, queue.name),
+      ...row(info, index, queue.name, lockless.has(id)),
       params: info.params,
       state: info.state,
       control: info.control,
@@ -225,7 +233,7 @@ function normalizeBase(basePath: string): string {
 }
 
 /** What the page shows of a job in its row. */
-function row(info: IterationJobInfo, queue: number, queueName: string) {
+function row(info: IterationJobInfo, queue: number, queueName: string, lockless: boolean) {
   const progress = (info.progress && typeof info.progress === 'object' ? info.progress : {}) as Record<string, unknown>;
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   return {
@@ -233,7 +241,7 @@ function row(info: IterationJobInfo, queue: number, queueName: string) {
     queueName,
     id: info.id,
     name: info.name,
-    status: displayStatus(info, progress),
+    status: lockless ? 'stalled?' : displayStatus(info, progress),
     queueState: info.queueState,
     percentage: num(progress.percentage),
     iterations: info.state?.iterations ?? num(progress.iterations) ?? 0,
@@ -254,11 +262,33 @@ function row(info: IterationJobInfo, queue: number, queueName: string) {
 /** `pending` said the way a queue does (waiting, delayed); a running job that stopped checkpointing is `stalled?`. */
 function displayStatus(info: IterationJobInfo, progress: Record<string, unknown>): string {
   if (info.status === 'pending') return info.queueState === 'delayed' ? 'delayed' : info.queueState === 'waiting-children' ? 'waiting-children' : 'waiting';
-  if (info.status === 'running' && typeof progress.updatedAt === 'string') {
+  const savedAt = info.state?.updatedAt ?? progress.updatedAt;
+  if (info.status === 'running' && typeof savedAt === 'string') {
     const interval = typeof progress.checkpointIntervalMs === 'number' ? progress.checkpointIntervalMs : 1000;
-    if (Date.now() - Date.parse(progress.updatedAt) > STALE_AFTER_MS + interval) return 'stalled?';
+    if (Date.now() - Date.parse(savedAt) > STALE_AFTER_MS + interval) return 'stalled?';
   }
   return info.status;
+}
+
+/**
+ * Those of `ids` (active jobs) that no worker holds a live lock on: their worker crashed, was killed or froze, and
+ * BullMQ's stalled-job check will hand them on. As `job-iteration status` tells them, in each backend's terms.
+ */
+async function locklessOf(queue: AnyQueue, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const backend = queue.getBackend();
+  if (isPostgresBackend(backend)) {
+    const { rows } = await backend.query(
+      `SELECT id FROM ${quoteIdent(backend.schema)}.job
+        WHERE queue = $1 AND id = ANY($2::text[]) AND state = 'active'
+          AND (lock_token IS NULL OR locked_until_ms IS NULL OR locked_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`,
+      [queue.name, ids],
+    );
+    return new Set(rows.map((r: { id: string }) => r.id));
+  }
+  const client = (await (backend as { client: Promise<unknown> }).client) as { exists(key: string): Promise<number> };
+  const locks = await Promise.all(ids.map((id) => client.exists(`${queue.toKey(id)}:lock`)));
+  return new Set(ids.filter((_, i) => locks[i] === 0));
 }
 
 function outcome(action: string, result: ControlResult): { action: string; effect: string; message: string; cursor?: unknown } {

@@ -4,12 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { randomUUID } from 'node:crypto';
+import { createPostgresBackend, withBackend } from 'bullmq';
 import { IterableJob } from '../../src/index.js';
 import { IterationWorker, enqueue, getIterationState } from '../../src/bullmq/index.js';
 import { createDashboard, type DashboardOptions } from '../../src/dashboard/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { freshQueue, waitFor } from '../support/queue.js';
 import { ROOT, TEST_TIMEOUT_MS, startCli } from '../support/process.js';
+import { newPool, PG_TIMEOUTS, PG_URL, uniqueName } from '../support/postgres.js';
 
 /** A job whose first item throws `params.message`: an error message the test controls. */
 class Explode extends IterableJob<{ message: string; note?: string }, number, number> {
@@ -259,5 +262,63 @@ describe('dashboard', () => {
     assert.ok(meta.jobs.some((j: { name: string }) => j.name === 'numbers'));
     cli.child.kill('SIGTERM');
     assert.equal((await cli.exited).code, 0);
+  });
+
+  test('a PostgreSQL queue: the page lists its jobs, and Pause and Resume reach them', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const { Queue: PostgresQueue } = withBackend(createPostgresBackend);
+    const schema = uniqueName('dash');
+    const queue = new PostgresQueue(`ji-test-dash-pg-${randomUUID()}`, { connection: { connectionString: PG_URL, schema, migrate: true, max: 2, ...PG_TIMEOUTS } });
+    const admin = newPool({ max: 1 });
+    const handler = createDashboard({ queues: [queue], jobs: [Sequence] });
+    const server = createServer((req, res) => handler(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const context = await browser.newContext();
+    ctx.after(async () => {
+      await context.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await queue.close().catch(() => undefined);
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.end();
+    });
+    // No worker: the job waits, and a pause is a request the next worker acts on.
+    const job = await enqueue(queue, Sequence, { upTo: 10 });
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await page.locator(`tr[data-key="0:${job.id}"][data-status="waiting"]`).waitFor();
+    await row(page, job.id!).locator('button[data-action="pause"]').click();
+    await waitFor('the pause requested in PostgreSQL', async () => (await statusOf(queue, job.id!)) === 'pausing', WAIT_MS);
+    await page.locator(`tr[data-key="0:${job.id}"][data-status="pausing"] button[data-action="resume"]`).click();
+    await waitFor('the pause withdrawn', async () => (await statusOf(queue, job.id!)) === 'pending', WAIT_MS);
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/job?queue=0&id=${job.id}`);
+    await page.locator('#job-params', { hasText: '"upTo": 10' }).waitFor();
+  });
+
+  test('under a base path it leaves other paths to next(), as Express mounts it (originalUrl)', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const t = await freshQueue('dash-mount', ctx);
+    const handler = createDashboard({ queues: [t.queue], basePath: '/admin/jobs/' });
+    // What Express does under app.use('/admin/jobs', handler): req.url loses the mount path, originalUrl keeps it.
+    const server = createServer((req, res) => {
+      const original = req.url!;
+      if (original.startsWith('/admin/jobs')) Object.assign(req, { originalUrl: original, url: original.slice('/admin/jobs'.length) || '/' });
+      handler(req, res, () => res.writeHead(418).end('next'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    ctx.after(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    assert.equal((await fetch(`${origin}/elsewhere`)).status, 418);
+    const bare = await fetch(`${origin}/admin/jobs`, { redirect: 'manual' });
+    assert.equal(bare.status, 302);
+    assert.equal(bare.headers.get('location'), '/admin/jobs/');
+    const html = await (await fetch(`${origin}/admin/jobs/`)).text();
+    assert.match(html, /<script type="module" src="\/admin\/jobs\/assets\/app\.js">/);
+    const js = await fetch(`${origin}/admin/jobs/assets/app.js`);
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    assert.equal((await fetch(`${origin}/admin/jobs/api/jobs`)).status, 200);
   });
 });
