@@ -264,7 +264,8 @@ function updateRow(r, j) {
   r.pct.textContent = j.percentage === undefined ? '' : fmt.num(j.percentage) + '%';
   r.cells.items.textContent = fmt.items(j);
   r.cells.rate.textContent = fmt.rate(j);
-  r.cells.eta.textContent = fmt.eta(j.etaMs);
+  // An ETA only means something while the job runs; a finished job's last one would read as a promise.
+  r.cells.eta.textContent = j.status === 'running' ? fmt.eta(j.etaMs) : '';
   r.cells.cursor.textContent = fmt.json(j.cursor);
   r.cells.interrupted.textContent = String(j.timesInterrupted);
   r.cells.reason.textContent = j.lastInterruption || '';
@@ -333,7 +334,7 @@ async function refreshJob() {
   setProgress($('job-progress'), j.percentage);
   $('job-percent').textContent = j.percentage === undefined ? '' : fmt.num(j.percentage) + '%';
   const fields = [
-    ['State', j.status], ['Queue state', j.queueState], ['Items', fmt.items(j)], ['Rate', fmt.rate(j)], ['ETA', fmt.eta(j.etaMs)],
+    ['State', j.status], ['Queue state', j.queueState], ['Items', fmt.items(j)], ['Rate', fmt.rate(j)], ['ETA', j.status === 'running' ? fmt.eta(j.etaMs) : ''],
     ['Cursor', fmt.json(j.cursor)], ['Times interrupted', String(j.timesInterrupted)], ['Last interruption', j.lastInterruption || ''],
     ['Attempts', String(j.attemptsMade)], ['Pending request', j.control || ''], ['Added', j.timestamp ? new Date(j.timestamp).toISOString() : ''],
     ['Started', j.processedOn ? new Date(j.processedOn).toISOString() : ''], ['Finished', j.finishedOn ? new Date(j.finishedOn).toISOString() : ''],
