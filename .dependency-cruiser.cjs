@@ -7,7 +7,7 @@ const CORE = '^(src/[^/]+\\.ts|src/enumerators/|adapters/(abort-signal|max-runti
 const STORE = '^src/store/';
 const RUNTIME = '^(src/bullmq/|adapters/bullmq\\.ts$)';
 const PROCESS = '^src/(process|supervisor)/';
-const INTERFACES = '^src/cli/';
+const INTERFACES = '^src/(cli|dashboard)/';
 const ENUMERATORS = '^src/(postgres|csv)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -3,7 +3,7 @@
  * command's `--help` and the parsing come from here; the implementations load only when their command runs, so
  * `run` needs neither Redis nor bullmq.
  */
-import { controlFlags, enqueueFlags, migrateFlags, retryFlags, runFlags, statusFlags, workFlags, type FlagSpecs, type Parsed } from './flags.js';
+import { controlFlags, dashboardFlags, enqueueFlags, migrateFlags, retryFlags, runFlags, statusFlags, workFlags, type FlagSpecs, type Parsed } from './flags.js';
 
 export interface CommandSpec<F extends FlagSpecs = FlagSpecs> {
   name: string;
@@ -82,6 +82,19 @@ export const COMMANDS: readonly CommandSpec<any>[] = [
     examples: ['job-iteration retry 42 --queue migrations', 'job-iteration retry --all-failed --queue migrations'],
     load: async () => (await import('./queue-commands.js')).retryCommand,
   } satisfies CommandSpec<typeof retryFlags>,
+  {
+    name: 'dashboard',
+    args: '<module...>',
+    summary:
+      "Serve a web page of the queue's iterable jobs, live, with pause, resume, cancel, retry and a form to run the " +
+      "modules' jobs. Binds 127.0.0.1; any other address needs --auth.",
+    flags: dashboardFlags,
+    examples: [
+      'job-iteration dashboard dist/jobs.js --queue migrations',
+      "job-iteration dashboard dist/jobs.js --queue migrations --host 0.0.0.0 --port 8080 --auth admin:'s3cret'",
+    ],
+    load: async () => (await import('./dashboard.js')).dashboardCommand,
+  } satisfies CommandSpec<typeof dashboardFlags>,
   {
     name: 'migrate',
     args: '',

@@ -88,3 +88,10 @@ export const retryFlags = {
 } as const satisfies FlagSpecs;
 
 export const migrateFlags = connectionFlags;
+
+export const dashboardFlags = {
+  ...queueFlags,
+  port: { type: 'string', value: 'n', description: 'port to listen on (0: any free port)', default: '3000' },
+  host: { type: 'string', value: 'address', description: 'address to bind; anything but loopback needs --auth', default: '127.0.0.1' },
+  auth: { type: 'string', value: 'user:password', description: 'require HTTP Basic credentials', default: 'JOB_ITERATION_DASHBOARD_AUTH, else none' },
+} as const satisfies FlagSpecs;

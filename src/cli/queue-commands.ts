@@ -23,7 +23,7 @@ import { quoteIdent } from '../store/postgres-store.js';
  * queue exists, the live processes, which active jobs have lost their lock), each answered in the backend's own
  * terms.
  */
-interface QueueAccess {
+export interface QueueAccess {
   queue: AnyQueue;
   target: ConnectionTarget;
   /** Whether anything was ever added to the queue. */
@@ -36,7 +36,7 @@ interface QueueAccess {
 }
 
 /** Opens the queue after checking the server answers (and, on PostgreSQL, that BullMQ's schema is there); always closes it. */
-async function withQueue<T>(values: { queue?: string; connection?: string; redis?: string }, use: (access: QueueAccess) => Promise<T>): Promise<T> {
+export async function withQueue<T>(values: { queue?: string; connection?: string; redis?: string }, use: (access: QueueAccess) => Promise<T>): Promise<T> {
   const target = connectionTarget(values);
   const name = queueFlag(values.queue);
   await assertReachable(target);
