@@ -1,5 +1,17 @@
 import { SpanKind, type Attributes, type Counter, type Gauge, type Histogram, type Job, type Span, type Telemetry } from 'bullmq';
+import createDebug from 'debug';
 import type { JobState } from '../state.js';
+
+const log = createDebug('job-iteration:bullmq:telemetry');
+
+/** Runs a telemetry call; a tracer or meter that throws is logged, never allowed to fail the job it watches. */
+function quietly(what: string, call: () => void): void {
+  try {
+    call();
+  } catch (error) {
+    log('%s failed: %O', what, error);
+  }
+}
 
 /**
  * Spans and metrics of the runs, through the `telemetry` object the user gives BullMQ (`BullMQOtel` or any other
@@ -136,30 +148,38 @@ class OtelWorkerTelemetry implements WorkerTelemetry {
 
   async run<T>(job: Job, jobName: string, initialState: JobState<unknown>, fn: (run: RunTelemetry) => Promise<T>): Promise<T> {
     const { tracer, contextManager } = this.telemetry;
-    const active = contextManager.active();
-    // Started in the active context: inside the processor that is BullMQ's `process <queue>` span.
-    const span = tracer.startSpan(`iterate ${this.queueName}`, { kind: SpanKind.INTERNAL }, active);
-    const run = new OtelRun(span, { [ATTR.queue]: this.queueName, [ATTR.jobName]: jobName }, initialState, this.#instruments);
-    span.setAttributes({
-      [ATTR.jobName]: jobName,
-      [ATTR.jobId]: job.id,
-      [ATTR.cursorStart]: cursorAttribute(initialState.cursor),
+    let run: OtelRun | undefined;
+    let context: unknown;
+    quietly('starting the run span', () => {
+      const active = contextManager.active();
+      // Started in the active context: inside the processor that is BullMQ's `process <queue>` span.
+      const span = tracer.startSpan(`iterate ${this.queueName}`, { kind: SpanKind.INTERNAL }, active);
+      run = new OtelRun(span, { [ATTR.queue]: this.queueName, [ATTR.jobName]: jobName }, initialState, this.#instruments);
+      span.setAttributes({
+        [ATTR.jobName]: jobName,
+        [ATTR.jobId]: job.id,
+        [ATTR.cursorStart]: cursorAttribute(initialState.cursor),
+      });
+      context = span.setSpanOnContext(active);
     });
-    this.#live.add(run);
+    // A tracer that could not start the span leaves the run without one, not the job without its run.
+    if (!run) return fn(NO_RUN);
+    const started = run;
+    this.#live.add(started);
     try {
-      return await contextManager.with(span.setSpanOnContext(active), () => fn(run));
+      return await contextManager.with(context, () => fn(guarded(started)));
     } catch (error) {
-      run.failedWith(error);
+      quietly('recording the failure', () => started.failedWith(error));
       throw error;
     } finally {
-      this.#live.delete(run);
-      run.end();
+      this.#live.delete(started);
+      quietly('ending the run span', () => started.end());
       if (this.#live.size === 0) this.sample();
     }
   }
 
   sample(): void {
-    this.#instruments?.lag?.record(this.#lag(), { [ATTR.queue]: this.queueName });
+    quietly('recording the checkpoint lag', () => this.#instruments?.lag?.record(this.#lag(), { [ATTR.queue]: this.queueName }));
   }
 
   #lag(): number {
@@ -239,4 +259,13 @@ class OtelRun implements RunTelemetry {
     this.instruments.runs.add(1, { ...this.#byJob, [ATTR.outcome]: outcome });
     if (this.#interruption) this.instruments.interruptions.add(1, { ...this.#byJob, [ATTR.adapter]: this.#interruption.adapter });
   }
+}
+
+/** A run's telemetry whose every call is made {@link quietly}: the execution calls it between writes it must finish. */
+function guarded(run: RunTelemetry): RunTelemetry {
+  return {
+    checkpoint: (state, ms) => quietly('a checkpoint event', () => run.checkpoint(state, ms)),
+    handBack: (where) => quietly('a hand-back event', () => run.handBack(where)),
+    outcome: (outcome, interruption) => quietly('the run outcome', () => run.outcome(outcome, interruption)),
+  };
 }

@@ -90,6 +90,11 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   const checkAuth = authChecker(options.auth);
 
   async function serve(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+    // Without credentials the only guard is that the page is reachable from this machine alone. A site whose name
+    // is rebound to 127.0.0.1 would pass every same-origin check, so the name asked for must be a loopback one too.
+    if (!options.auth && !isLoopbackHost(req.headers.host)) {
+      throw new HttpError(421, `refused: without auth the dashboard answers only to a loopback host name, not "${String(req.headers.host)}"`);
+    }
     if (!checkAuth(req.headers.authorization)) {
       res.setHeader('www-authenticate', 'Basic realm="job-iteration", charset="UTF-8"');
       throw new HttpError(401, 'authentication required');
@@ -208,6 +213,13 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
 
   return (req, res, next) => {
     const raw = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    // The path as sent, not as a URL parser would tidy it: `/static/%2e%2e/jobs/api/cancel` must not become
+    // `/jobs/api/cancel` here when the framework in front of us matched (and guarded) it as something else.
+    const rawPath = raw.split('?')[0]!;
+    if (/(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|\\/i.test(rawPath)) {
+      sendJson(res, 400, { error: 'a path with dot segments, empty segments or backslashes is refused' });
+      return;
+    }
     const url = new URL(raw, 'http://dashboard.invalid');
     const path = url.pathname;
     if (!(path === base || path.startsWith(`${base}/`))) {
@@ -228,8 +240,18 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
 
 function normalizeBase(basePath: string): string {
   const trimmed = basePath.replace(/\/+$/, '');
-  if (trimmed !== '' && !trimmed.startsWith('/')) throw new TypeError(`createDashboard: basePath must start with "/"; got "${basePath}"`);
+  // Plain segments only: the base goes into a redirect, links and the page's fetches.
+  if (trimmed !== '' && !/^(\/[A-Za-z0-9._~-]+)+$/.test(trimmed)) {
+    throw new TypeError(`createDashboard: basePath must be "/" followed by plain path segments (letters, digits, . _ ~ -); got "${basePath}"`);
+  }
   return trimmed;
+}
+
+/** `localhost`, `127.x.x.x` or `[::1]`, with any port. */
+function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const name = host.replace(/:\d+$/, '').toLowerCase();
+  return name === 'localhost' || name === '[::1]' || /^127(\.\d{1,3}){3}$/.test(name);
 }
 
 /** What the page shows of a job in its row. */

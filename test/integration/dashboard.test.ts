@@ -238,6 +238,33 @@ describe('dashboard', () => {
     assert.equal((await getIterationState(t.queue, job.id!))?.control, undefined);
   });
 
+  test('without auth a non-loopback Host is refused (a rebound name), and so are paths with dot segments; a base path must be plain', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const { t, origin } = await setup('rebind', ctx);
+    const job = await enqueue(t.queue, Sequence, { upTo: 5, record: t.record });
+    const { request } = await import('node:http');
+    const send = (path: string, headers: Record<string, string>, method = 'GET', body?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        // Host, port and path apart: a URL string would be tidied (dot segments resolved) before it is sent.
+        const req = request({ host: '127.0.0.1', port: new URL(origin).port, path, method, headers }, (res) => {
+          let text = '';
+          res.on('data', (chunk) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode!, text }));
+        });
+        req.on('error', reject);
+        req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
+        req.end(body);
+      });
+    // What a page on attacker.example sends once its name resolves to 127.0.0.1: same-origin in the browser's eyes.
+    const rebound = { host: 'attacker.example:3000', origin: 'http://attacker.example:3000', 'sec-fetch-site': 'same-origin', 'x-job-iteration': '1', 'content-type': 'application/json' };
+    assert.equal((await send('/jobs/api/jobs', rebound)).status, 421);
+    assert.equal((await send('/jobs/api/cancel', rebound, 'POST', JSON.stringify({ queue: 0, id: job.id }))).status, 421);
+    assert.notEqual((await getIterationState(t.queue, job.id!))?.state?.status, 'cancelled');
+    assert.equal((await send('/jobs/api/jobs', { host: `localhost:${new URL(origin).port}` })).status, 200);
+    assert.equal((await send('/static/%2e%2e/jobs/api/jobs', {})).status, 400);
+    assert.equal((await send('/jobs/../jobs/api/jobs', {})).status, 400);
+    assert.throws(() => createDashboard({ queues: [t.queue], jobs: [Sequence], basePath: '//evil.example' }), /basePath must be "\/" followed by plain path segments/);
+  });
+
   test('job-iteration dashboard refuses a non-loopback host without --auth (exit 2, one line)', { timeout: TEST_TIMEOUT_MS }, async () => {
     const cli = startCli(['dashboard', 'test/fixtures/cli-jobs.mjs', '--host', '0.0.0.0', '--queue', 'ji-test-dash-refused']);
     const { code } = await cli.exited;
