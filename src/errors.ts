@@ -38,7 +38,8 @@ export type ErrorCode =
   | 'ERR_UNKNOWN_TABLE'
   | 'ERR_UNKNOWN_COLUMN'
   | 'ERR_NULLABLE_KEY'
-  | 'ERR_FILE_CHANGED';
+  | 'ERR_FILE_CHANGED'
+  | 'ERR_STEPS_CHANGED';
 
 /**
  * Base class of every named error. `code` is stable across versions; match on it, not on the message.
@@ -254,3 +255,24 @@ export function previewCursor(cursor: unknown): string {
   return json.length > 120 ? `${json.slice(0, 117)}...` : json;
 }
 
+
+/**
+ * A step job's saved cursor was written under a different list of steps: a completed step was renamed, reordered or
+ * removed, or the step in progress is no longer at its position. Resuming would skip or repeat work, so it is refused
+ * before anything runs. `change` says what differs.
+ */
+export class StepsChangedError extends JobIterationError {
+  readonly jobName: string;
+  /** The steps as the saved cursor knows them (completed ones, then the one it was in). */
+  readonly savedSteps: readonly string[];
+  /** The job's steps now. */
+  readonly steps: readonly string[];
+  readonly change: string;
+  constructor(jobName: string, savedSteps: readonly string[], steps: readonly string[], change: string) {
+    super('ERR_STEPS_CHANGED', `Job "${jobName}" cannot resume: its steps changed since the cursor was saved (${change}). Saved: ${savedSteps.join(', ') || 'none'}; now: ${steps.join(', ')}.`);
+    this.jobName = jobName;
+    this.savedSteps = savedSteps;
+    this.steps = steps;
+    this.change = change;
+  }
+}

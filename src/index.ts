@@ -4,6 +4,8 @@ export { defineJob } from './define-job.js';
 export type { JobDefinition } from './define-job.js';
 export type { JobProgress } from './progress.js';
 export type { Extent, MeasuredEnumeration } from './extent.js';
+export { StepJob, defineSteps, chainSteps, checkStepCursor, stepLabel } from './steps.js';
+export type { Step, RunStep, IterationStep, StepCursor, StepItem, StepEnumeration, StepRunContext, StepsDefinition } from './steps.js';
 export { fromArray, nested, inBatches } from './enumerators/index.js';
 export type { ArrayEnumeration, FromArrayOptions, NestedLevel, NestedOptions } from './enumerators/index.js';
 export { resolveCheckpointInterval } from './checkpoint-interval.js';
@@ -46,6 +48,7 @@ export {
   IterationFailedError,
   SignalsOwnedError,
   InvalidCursorError,
+  StepsChangedError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 

@@ -1,0 +1,252 @@
+import { InvalidEnumeratorError, InvalidJobError, StepsChangedError } from './errors.js';
+import type { Extent, MeasuredEnumeration } from './extent.js';
+import { IterableJob, jobNameOf, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext, type Pair } from './iterable-job.js';
+
+/** What a plain step's `run` receives besides the params. */
+export interface StepRunContext {
+  /** The step's name. */
+  readonly step: string;
+  /** The run's signal: aborts when the run must stop now. */
+  readonly signal: AbortSignal;
+}
+
+/** A step that runs once: it is done when `run` returns. A crash before that runs it again, so make it idempotent. */
+export interface RunStep<Params = any> {
+  readonly name: string;
+  run(params: Params, context: StepRunContext): unknown;
+}
+
+/** A step that iterates with any enumerator, with its own cursor inside the job's composite one. */
+export interface IterationStep<Params = any, Item = any, Cursor = any> {
+  readonly name: string;
+  buildEnumerator(params: Params, context: EnumeratorContext<Cursor>): Enumeration<Item, Cursor>;
+  eachIteration(item: Item, params: Params, context: IterationContext<Cursor>): unknown;
+  /** Checks the step's own saved cursor, as `IterableJob.validateCursor` does for a job. */
+  validateCursor?(cursor: unknown, params: Params): boolean | string;
+}
+
+export type Step<Params = any> = RunStep<Params> | IterationStep<Params>;
+
+/**
+ * The cursor of a step job. `done` lists the completed steps, in order. `step` is the step of the last finished
+ * item: when it is the last entry of `done`, that step is complete and a resume starts the next one; otherwise the
+ * resume goes on inside `step`, after its own `cursor`.
+ */
+export interface StepCursor {
+  step: string;
+  done: string[];
+  cursor?: unknown;
+}
+
+/** What the chained enumeration yields: which step an item belongs to, and what to do with it. */
+export interface StepItem {
+  readonly step: string;
+  readonly index: number;
+  /** `run`: a plain step; `item`: one item of an iteration step; `end`: an iteration step ran out of items. */
+  readonly kind: 'run' | 'item' | 'end';
+  readonly item?: unknown;
+  /** The step starts with this item (it was not resumed inside), so `onStepStart` runs before it. */
+  readonly first: boolean;
+}
+
+/** The chained enumeration of a step job, measured in steps. */
+export type StepEnumeration = AsyncIterable<Pair<StepItem, StepCursor>> & MeasuredEnumeration<StepCursor>;
+
+const isRunStep = (step: Step): step is RunStep => typeof (step as RunStep).run === 'function';
+
+/** Refuses a step list the chain could not run: empty, a duplicate name, a step that is neither kind. */
+export function assertSteps(owner: string, steps: unknown): readonly Step[] {
+  if (!Array.isArray(steps) || steps.length === 0) throw new InvalidJobError(`Job "${owner}": steps must be a non-empty array of steps.`);
+  const seen = new Set<string>();
+  for (const [i, step] of (steps as Step[]).entries()) {
+    const name = (step as Partial<Step> | null)?.name;
+    if (typeof name !== 'string' || name === '') throw new InvalidJobError(`Job "${owner}": step ${i + 1} has no name (a non-empty string).`);
+    if (seen.has(name)) throw new InvalidJobError(`Job "${owner}": two steps are named "${name}"; names identify steps in the saved cursor.`);
+    seen.add(name);
+    const run = typeof (step as RunStep).run === 'function';
+    const iterate = typeof (step as IterationStep).buildEnumerator === 'function' && typeof (step as IterationStep).eachIteration === 'function';
+    if (run === iterate) throw new InvalidJobError(`Job "${owner}": step "${name}" needs either run(), or buildEnumerator() and eachIteration().`);
+  }
+  return steps as Step[];
+}
+
+/**
+ * Checks a saved step cursor against the step names: `true`, a sentence for a cursor of the wrong shape, or a throw
+ * of `StepsChangedError` when the names it was saved under are not the job's steps any more.
+ */
+export function checkStepCursor(jobName: string, names: readonly string[], cursor: unknown): true | string {
+  if (cursor === null || typeof cursor !== 'object' || Array.isArray(cursor)) return 'expected a step cursor { step, done, cursor? }';
+  const { step, done } = cursor as Partial<StepCursor>;
+  if (typeof step !== 'string') return 'expected a step cursor whose "step" is a step name';
+  if (!Array.isArray(done) || !done.every((name) => typeof name === 'string')) return 'expected a step cursor whose "done" is an array of step names';
+  const completed = done.length > 0 && done[done.length - 1] === step;
+  const saved = completed ? [...done] : [...done, step];
+  const refuse = (change: string) => {
+    throw new StepsChangedError(jobName, saved, names, change);
+  };
+  for (const [i, name] of done.entries()) {
+    if (i >= names.length) refuse(`completed step "${name}" was removed`);
+    if (names[i] !== name) {
+      refuse(names.includes(name) ? `completed step "${name}" moved from position ${i + 1} to ${names.indexOf(name) + 1}` : `completed step "${name}" at position ${i + 1} is now "${names[i]}"`);
+    }
+  }
+  if (!completed) {
+    const at = done.length;
+    if (names[at] !== step) {
+      refuse(
+        names.includes(step)
+          ? `step in progress "${step}" moved from position ${at + 1} to ${names.indexOf(step) + 1}`
+          : `step in progress "${step}" at position ${at + 1} is ${at < names.length ? `now "${names[at]}"` : 'gone'}`,
+      );
+    }
+  }
+  return true;
+}
+
+/** Where a step cursor stands, for displays: `step 2/4 backfill`, or `done (4 steps)`. */
+export function stepLabel(names: readonly string[], cursor: StepCursor | undefined): string {
+  const index = cursor === undefined ? 0 : cursor.done.length;
+  if (index >= names.length) return `done (${names.length} steps)`;
+  return `step ${index + 1}/${names.length} ${names[index]}`;
+}
+
+/**
+ * Chains `steps` into one enumeration whose cursors are {@link StepCursor}s, starting after `cursor`. A plain step is
+ * one item; an iteration step is its enumerator's items followed by an `end` item, so that its completion is a
+ * checkpoint of its own. Measured in steps: `{ done: completed steps, total: steps.length, unit: 'steps' }`.
+ */
+export function chainSteps<Params>(steps: readonly Step<Params>[], params: Params, cursor: StepCursor | undefined): StepEnumeration {
+  const names = steps.map((step) => step.name);
+  let start = 0;
+  let inner: { cursor: unknown } | undefined;
+  if (cursor !== undefined) {
+    start = cursor.done.length;
+    const completed = start > 0 && cursor.done[start - 1] === cursor.step;
+    if (!completed && Object.hasOwn(cursor, 'cursor')) inner = { cursor: cursor.cursor };
+  }
+  async function* walk(): AsyncGenerator<Pair<StepItem, StepCursor>> {
+    for (let index = start; index < steps.length; index++) {
+      const step = steps[index]!;
+      const name = step.name;
+      const before = names.slice(0, index);
+      if (isRunStep(step)) {
+        yield [{ step: name, index, kind: 'run', first: true }, { step: name, done: [...before, name] }];
+        continue;
+      }
+      const resumed = index === start && inner !== undefined;
+      let first = !resumed;
+      const enumeration: unknown = step.buildEnumerator(params, { cursor: resumed ? inner!.cursor : undefined });
+      if (enumeration === null || typeof enumeration !== 'object' || !(Symbol.asyncIterator in enumeration || Symbol.iterator in enumeration)) {
+        throw new InvalidEnumeratorError(name, `step "${name}": buildEnumerator must return an Iterable or AsyncIterable of [item, cursor] pairs.`);
+      }
+      for await (const pair of enumeration as AsyncIterable<unknown>) {
+        if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidEnumeratorError(name, `step "${name}" must yield [item, cursor] pairs.`);
+        yield [{ step: name, index, kind: 'item', item: pair[0], first }, { step: name, done: [...before], cursor: pair[1] }];
+        first = false;
+      }
+      yield [{ step: name, index, kind: 'end', first }, { step: name, done: [...before, name] }];
+    }
+  }
+  return {
+    [Symbol.asyncIterator]: () => walk(),
+    extent(at: StepCursor | undefined): Extent {
+      return { done: Math.min(at === undefined ? 0 : at.done.length, steps.length), total: steps.length, unit: 'steps' };
+    },
+  };
+}
+
+/**
+ * Base class of a job made of named steps run in order, each with its own cursor. Declare them in `static steps`:
+ *
+ * ```ts
+ * class Migrate extends StepJob<{ table: string }> {
+ *   static steps = [
+ *     { name: 'prepare', async run() { } },
+ *     { name: 'backfill', buildEnumerator: (_p: unknown, { cursor }: { cursor: number | undefined }) => fromArray([1, 2, 3], { cursor }), async eachIteration() { } },
+ *   ];
+ * }
+ * ```
+ *
+ * The job's cursor is a {@link StepCursor}; everything else (checkpoints, interruptions, runtimes) is the engine's.
+ * `onStepStart` runs before a step's first item (not again when a run resumes inside the step, but again if that
+ * first item did not finish), `onStepComplete` once the step's last item finished. Steps run one item at a time:
+ * the class sets `concurrency = 1`. See docs/steps.md.
+ */
+export abstract class StepJob<Params = unknown> extends IterableJob<Params, StepItem, StepCursor> {
+  static steps: readonly Step<any>[] = [];
+  static override concurrency = 1;
+
+  onStepStart?(name: string, params: Params): unknown;
+  onStepComplete?(name: string, params: Params): unknown;
+
+  /** This job's steps, checked. */
+  get steps(): readonly Step<Params>[] {
+    const JobClass = this.constructor as typeof StepJob & IterableJobClass;
+    return assertSteps(jobNameOf(JobClass), JobClass.steps);
+  }
+
+  override validateCursor(cursor: unknown, params: Params): boolean | string {
+    const steps = this.steps;
+    const verdict = checkStepCursor(jobNameOf(this.constructor as IterableJobClass), steps.map((s) => s.name), cursor);
+    if (verdict !== true) return verdict;
+    const { step, done } = cursor as StepCursor;
+    if (done.includes(step) || !Object.hasOwn(cursor as object, 'cursor')) return true;
+    const current = steps[done.length] as IterationStep<Params>;
+    if (typeof current.validateCursor !== 'function') return true;
+    const inner = current.validateCursor((cursor as StepCursor).cursor, params);
+    return inner === true ? true : `step "${step}": ${typeof inner === 'string' && inner !== '' ? inner : 'validateCursor refused its cursor'}`;
+  }
+
+  buildEnumerator(params: Params, { cursor }: EnumeratorContext<StepCursor>): StepEnumeration {
+    return chainSteps(this.steps, params, cursor);
+  }
+
+  async eachIteration(item: StepItem, params: Params, context: IterationContext<StepCursor>): Promise<void> {
+    const step = this.steps[item.index];
+    if (step === undefined || step.name !== item.step) throw new InvalidJobError(`Job "${jobNameOf(this.constructor as IterableJobClass)}": no step "${item.step}" at position ${item.index + 1}.`);
+    if (item.first) await this.onStepStart?.(step.name, params);
+    if (item.kind === 'item') {
+      await (step as IterationStep<Params>).eachIteration(item.item, params, { cursor: context.cursor.cursor, signal: context.signal });
+      return;
+    }
+    if (item.kind === 'run') await (step as RunStep<Params>).run(params, { step: step.name, signal: context.signal });
+    await this.onStepComplete?.(step.name, params);
+  }
+}
+
+/** The parts of a step job for {@link defineSteps}. */
+export interface StepsDefinition<Params> {
+  readonly name: string;
+  readonly steps: readonly Step<Params>[];
+  readonly validateParams?: (params: Params) => boolean | string;
+  readonly onStart?: (params: Params) => unknown;
+  readonly onResume?: (params: Params) => unknown;
+  readonly onComplete?: (params: Params) => unknown;
+  readonly onShutdown?: (params: Params) => unknown;
+  readonly onCancel?: (params: Params) => unknown;
+  readonly onStepStart?: (name: string, params: Params) => unknown;
+  readonly onStepComplete?: (name: string, params: Params) => unknown;
+  readonly maxJobRuntimeMs?: number;
+  readonly checkpointIntervalMs?: number;
+}
+
+const STEP_HOOKS = ['validateParams', 'onStart', 'onResume', 'onComplete', 'onShutdown', 'onCancel', 'onStepStart', 'onStepComplete'] as const;
+
+/** Defines a {@link StepJob} without writing a class. Throws `InvalidJobError` for a bad name, step list or hook. */
+export function defineSteps<Params>(definition: StepsDefinition<Params> & ThisType<StepJob<Params>>): IterableJobClass<Params, StepItem, StepCursor> {
+  const { name } = definition;
+  if (typeof name !== 'string' || name.length === 0) throw new InvalidJobError('defineSteps needs a name (a non-empty string).');
+  const steps = assertSteps(name, definition.steps);
+  const Defined = { [name]: class extends (StepJob as unknown as new () => StepJob<Params>) {} }[name]!;
+  for (const hook of STEP_HOOKS) {
+    const value: unknown = definition[hook];
+    if (value === undefined) continue;
+    if (typeof value !== 'function') throw new InvalidJobError(`Job "${name}": ${hook} must be a function; got ${typeof value}.`);
+    Object.defineProperty(Defined.prototype, hook, { value, writable: true, configurable: true });
+  }
+  const statics: Record<string, unknown> = { jobName: name, steps };
+  if (definition.maxJobRuntimeMs !== undefined) statics.maxJobRuntimeMs = definition.maxJobRuntimeMs;
+  if (definition.checkpointIntervalMs !== undefined) statics.checkpointIntervalMs = definition.checkpointIntervalMs;
+  Object.assign(Defined, statics);
+  return Defined as unknown as IterableJobClass<Params, StepItem, StepCursor>;
+}

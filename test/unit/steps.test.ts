@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { StepJob, defineSteps, fromArray, runInline, stepLabel, type Step, type StepCursor } from '../../src/index.js';
+import { JobIterationError } from '../../src/errors.js';
+import { iterateExactTimes, markInterrupted } from '../../src/testing.js';
+import type { JobState } from '../../src/state.js';
+
+type Log = string[];
+
+function stepsFor(log: Log, options: { abortAt?: { item: number; controller: AbortController } } = {}): Step<{ n: number }>[] {
+  return [
+    { name: 'prepare', run: () => void log.push('run:prepare') },
+    {
+      name: 'backfill',
+      buildEnumerator: (params, { cursor }) => fromArray(Array.from({ length: params.n }, (_, i) => i + 1), { cursor }),
+      eachIteration: (item: number) => {
+        log.push(`item:${item}`);
+        if (options.abortAt?.item === item) options.abortAt.controller.abort(new Error('stop'));
+      },
+      validateCursor: (cursor) => Number.isSafeInteger(cursor) || 'expected an index',
+    },
+    { name: 'swap', run: () => void log.push('run:swap') },
+    { name: 'empty', buildEnumerator: () => [], eachIteration: () => void log.push('item:empty') },
+  ];
+}
+
+function jobWith(log: Log, steps: Step<{ n: number }>[] = stepsFor(log)) {
+  return class Migrate extends StepJob<{ n: number }> {
+    static override jobName = 'migrate';
+    static override steps = steps;
+    override onStepStart(name: string) {
+      log.push(`start:${name}`);
+    }
+    override onStepComplete(name: string) {
+      log.push(`complete:${name}`);
+    }
+  };
+}
+
+const FULL = [
+  'start:prepare', 'run:prepare', 'complete:prepare',
+  'start:backfill', 'item:1', 'item:2', 'item:3', 'complete:backfill',
+  'start:swap', 'run:swap', 'complete:swap',
+  'start:empty', 'complete:empty',
+];
+// prepare (1) + backfill (3 items + its end) + swap (1) + empty (its end)
+const ITERATIONS = 7;
+
+const roundTrip = <T>(state: JobState<T>): JobState<T> => JSON.parse(JSON.stringify(state)) as JobState<T>;
+
+describe('step jobs', () => {
+  test('run the steps in order, with hooks around each, and complete with every step done', async () => {
+    const log: Log = [];
+    const result = await runInline(jobWith(log), { n: 3 }, { adapters: [] });
+    assert.equal(result.status, 'completed');
+    assert.deepEqual(log, FULL);
+    assert.equal(result.state.iterations, ITERATIONS);
+    assert.deepEqual(result.state.cursor, { step: 'empty', done: ['prepare', 'backfill', 'swap', 'empty'] });
+  });
+
+  test('interrupted after any number of items, a resume runs each plain step once, each item once, each hook once', async () => {
+    for (let n = 0; n <= ITERATIONS; n++) {
+      const log: Log = [];
+      const Job = jobWith(log);
+      const first = await iterateExactTimes(Job, { n: 3 }, n);
+      const resumed = await runInline(Job, { n: 3 }, { adapters: [], state: roundTrip(first.state) });
+      assert.equal(resumed.status, 'completed', `after ${n}`);
+      assert.deepEqual(log, FULL, `interrupted after ${n} items`);
+      assert.equal(resumed.state.iterations, ITERATIONS);
+    }
+  });
+
+  test('interrupted twice inside the iteration step by the run signal, items still run exactly once', async () => {
+    const log: Log = [];
+    const controller = new AbortController();
+    const Job = jobWith(log, stepsFor(log, { abortAt: { item: 1, controller } }));
+    const first = await runInline(Job, { n: 3 }, { adapters: [], signal: controller.signal });
+    assert.equal(first.status, 'interrupted');
+    assert.deepEqual(first.state.cursor, { step: 'backfill', done: ['prepare'], cursor: 0 });
+    const second = await iterateExactTimes(Job, { n: 3 }, 1, { state: roundTrip(first.state) });
+    assert.deepEqual(second.state.cursor, { step: 'backfill', done: ['prepare'], cursor: 1 });
+    const last = await runInline(Job, { n: 3 }, { adapters: [], state: roundTrip(second.state) });
+    assert.equal(last.status, 'completed');
+    assert.deepEqual(log, FULL);
+  });
+
+  describe('a saved cursor from another step list is refused with ERR_STEPS_CHANGED before anything runs', () => {
+    const saved: StepCursor = { step: 'backfill', done: ['prepare'], cursor: 1 };
+    const cases: Array<[string, (steps: Step[]) => Step[], RegExp]> = [
+      ['a completed step renamed', (s) => [{ ...s[0]!, name: 'setup' }, ...s.slice(1)], /completed step "prepare" at position 1 is now "setup"/],
+      ['steps reordered', (s) => [s[1]!, s[0]!, ...s.slice(2)], /completed step "prepare" moved from position 1 to 2/],
+      ['a completed step removed', (s) => s.slice(1), /completed step "prepare" at position 1 is now "backfill"/],
+      ['the step in progress renamed', (s) => [s[0]!, { ...s[1]!, name: 'copy' }, ...s.slice(2)], /step in progress "backfill" at position 2 is now "copy"/],
+      ['a step inserted before the step in progress', (s) => [s[0]!, { name: 'new', run: () => {} }, ...s.slice(1)], /step in progress "backfill" moved from position 2 to 3/],
+    ];
+    for (const [what, change, message] of cases) {
+      test(what, async () => {
+        const log: Log = [];
+        const Job = jobWith(log, change(stepsFor(log)) as Step<{ n: number }>[]);
+        const error = await runInline(Job, { n: 3 }, { adapters: [], state: markInterrupted(Job, { cursor: saved, iterations: 3 }) }).then(
+          () => assert.fail('resumed'),
+          (e: unknown) => e as JobIterationError,
+        );
+        // The engine reports a refused cursor as ERR_INVALID_CURSOR; the step list's own error is its cause.
+        assert.equal(error.code, 'ERR_INVALID_CURSOR');
+        const cause = error.cause as JobIterationError & { change: string };
+        assert.equal(cause.code, 'ERR_STEPS_CHANGED');
+        assert.equal(cause.name, 'StepsChangedError');
+        assert.match(cause.change, message);
+        assert.match(error.message, message);
+        assert.deepEqual(log, []);
+      });
+    }
+
+    test('a step added after the saved position is accepted', async () => {
+      const log: Log = [];
+      const Job = jobWith(log, [...stepsFor(log), { name: 'later', run: () => void log.push('run:later') }]);
+      const result = await runInline(Job, { n: 3 }, { adapters: [], state: markInterrupted(Job, { cursor: saved, iterations: 3 }) });
+      assert.equal(result.status, 'completed');
+      assert.deepEqual(log, ['item:3', 'complete:backfill', ...FULL.slice(8), 'start:later', 'run:later', 'complete:later']);
+    });
+
+    test("a cursor the step's own validateCursor refuses, or of the wrong shape, is ERR_INVALID_CURSOR", async () => {
+      const Job = jobWith([]);
+      for (const cursor of [{ step: 'backfill', done: ['prepare'], cursor: 'x' }, { step: 1, done: [] }, 5]) {
+        await assert.rejects(runInline(Job, { n: 3 }, { adapters: [], state: markInterrupted(Job, { cursor: cursor as StepCursor }) }), { code: 'ERR_INVALID_CURSOR' });
+      }
+    });
+  });
+
+  test('a resume after a completed step starts the next one with its onStepStart; the completed step does not run again', async () => {
+    const log: Log = [];
+    const Job = jobWith(log);
+    await runInline(Job, { n: 3 }, { adapters: [], state: markInterrupted(Job, { cursor: { step: 'prepare', done: ['prepare'] }, iterations: 1 }) });
+    assert.deepEqual(log, FULL.slice(3));
+  });
+
+  test('defineSteps builds a step job; the enumeration is measured in steps', async () => {
+    const log: Log = [];
+    const extents: unknown[] = [];
+    const Job = defineSteps<{ n: number }>({
+      name: 'defined',
+      steps: stepsFor(log),
+      onStepStart(name) {
+        log.push(`start:${name}`);
+        extents.push(this.progress.cursor === undefined ? undefined : stepLabel(this.steps.map((s) => s.name), this.progress.cursor));
+      },
+      onStepComplete: (name) => void log.push(`complete:${name}`),
+    });
+    const result = await runInline(Job, { n: 3 }, { adapters: [] });
+    assert.equal(result.status, 'completed');
+    assert.deepEqual(log, FULL);
+    assert.deepEqual(extents, [undefined, 'step 2/4 backfill', 'step 3/4 swap', 'step 4/4 empty']);
+    const job = new Job() as StepJob<{ n: number }>;
+    const enumeration = job.buildEnumerator({ n: 3 }, { cursor: undefined });
+    assert.deepEqual(enumeration.extent({ step: 'backfill', done: ['prepare'], cursor: 0 }, 2), { done: 1, total: 4, unit: 'steps' });
+    assert.equal(stepLabel(['a', 'b'], { step: 'b', done: ['a', 'b'] }), 'done (2 steps)');
+  });
+
+  test('a step list that cannot run is refused with ERR_INVALID_JOB', () => {
+    assert.throws(() => defineSteps({ name: 'x', steps: [] }), { code: 'ERR_INVALID_JOB' });
+    assert.throws(() => defineSteps({ name: 'x', steps: [{ name: 'a', run() {} }, { name: 'a', run() {} }] }), { code: 'ERR_INVALID_JOB' });
+    assert.throws(() => defineSteps({ name: 'x', steps: [{ name: 'a' } as Step] }), { code: 'ERR_INVALID_JOB' });
+  });
+});
