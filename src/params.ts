@@ -1,4 +1,5 @@
 import { InvalidParamsError } from './errors.js';
+import { refusalOf } from './verdict.js';
 
 /**
  * Asks the job whether it takes these params (`validateParams`), and throws `InvalidParamsError` with its reason
@@ -7,22 +8,8 @@ import { InvalidParamsError } from './errors.js';
  */
 export function checkParams(job: { validateParams?(params: never): unknown }, jobName: string, params: unknown): void {
   if (typeof job.validateParams !== 'function') return;
-  let verdict: unknown;
-  let cause: unknown;
-  try {
-    verdict = job.validateParams(params as never);
-  } catch (error) {
-    verdict = error instanceof Error ? error.message : String(error);
-    cause = error;
-  }
-  if (verdict === true) return;
-  const reason =
-    typeof verdict === 'string' && verdict !== ''
-      ? verdict
-      : typeof verdict === 'object' && verdict !== null && typeof (verdict as { then?: unknown }).then === 'function'
-        ? 'validateParams returned a Promise; it must answer synchronously (true, false or a reason)'
-        : 'validateParams refused them';
-  throw new InvalidParamsError(jobName, reason, { refused: true, cause });
+  const refusal = refusalOf('validateParams', 'them', () => job.validateParams!(params as never));
+  if (refusal) throw new InvalidParamsError(jobName, refusal.problem, { refused: true, cause: refusal.cause });
 }
 
 /**

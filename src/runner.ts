@@ -18,6 +18,7 @@ import {
 } from './interruption.js';
 import { assertRunnableJob, type IterableJob, type IterableJobClass, type Pair } from './iterable-job.js';
 import { checkParams, frozenParams } from './params.js';
+import { isThenable, refusalOf } from './verdict.js';
 import { bindProgress, type JobProgress } from './progress.js';
 import { ABORT_SIGNAL_ADAPTER as ABORT_SIGNAL, describeAbortReason } from './abort-reason.js';
 import { jsonCursor, newState, parseState, type JobState } from './state.js';
@@ -404,22 +405,9 @@ class Run<Params, Item, Cursor> {
 
   /** Refuses a saved cursor the job does not accept, before anything runs or is written. */
   #checkCursor(cursor: Cursor): void {
-    let verdict: unknown;
-    let cause: unknown;
-    try {
-      verdict = this.job.validateCursor!(cursor, this.params);
-    } catch (error) {
-      verdict = error instanceof Error ? error.message : String(error);
-      cause = error;
-    }
-    if (verdict === true) return;
-    const problem =
-      typeof verdict === 'string' && verdict !== ''
-        ? verdict
-        : isThenable(verdict)
-          ? 'validateCursor returned a Promise; it must answer synchronously (true, false or a reason)'
-          : 'validateCursor refused it';
-    const error = new InvalidCursorError(this.jobName, cursor, problem, cause === undefined ? undefined : { cause });
+    const refusal = refusalOf('validateCursor', 'it', () => this.job.validateCursor!(cursor, this.params));
+    if (!refusal) return;
+    const error = new InvalidCursorError(this.jobName, cursor, refusal.problem, 'cause' in refusal ? { cause: refusal.cause } : undefined);
     attachState(error, this.state);
     events.emit('job:error', { ...this.eventBase(), error });
     throw error;
@@ -717,9 +705,6 @@ async function closeIterator(iterator: Iterator<unknown> | AsyncIterator<unknown
   if (iterator?.return) await iterator.return();
 }
 
-function isThenable(value: unknown): value is PromiseLike<any> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
-}
 
 function describePair(value: unknown): string {
   if (Array.isArray(value)) return `an array of length ${value.length}`;
