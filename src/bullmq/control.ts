@@ -233,6 +233,34 @@ export interface ListOptions {
 // A partitioned job's parent waits in waiting-children while its partitions run.
 const LIST_STATES: readonly Exclude<QueueState, 'unknown'>[] = ['active', 'waiting-children', 'waiting', 'prioritized', 'delayed', 'failed', 'completed'];
 
+/** BullMQ's default lock duration, for a reader that does not know the workers' own. */
+export const DEFAULT_LOCK_DURATION_MS = 30_000;
+
+/** Why an active job looks stalled: no worker holds its lock, or its worker holds it but the job has gone quiet. */
+export type StallSuspicion = 'lockless' | 'silent';
+
+/**
+ * The active jobs among `jobs` that look stalled, and why. `lockless`: no worker holds the lock (it crashed, was
+ * killed or froze), and the stalled-job check will hand the job on. `silent`: a worker still renews the lock, but the
+ * job has saved nothing for longer than a lock lasts past its own checkpoint interval: an item is hung, or very
+ * slow. One round trip to the store.
+ */
+export async function stallSuspects(queue: AnyQueue, jobs: readonly IterationJobInfo[], lockMs = DEFAULT_LOCK_DURATION_MS): Promise<Map<string, StallSuspicion>> {
+  const active = jobs.filter((job) => job.queueState === 'active');
+  const unheld = await storeOf(queue).unheld(active.map((job) => job.id));
+  const now = Date.now();
+  const suspects = new Map<string, StallSuspicion>();
+  for (const job of active) {
+    if (unheld.has(job.id)) suspects.set(job.id, 'lockless');
+    else {
+      const savedAt = job.state?.updatedAt;
+      const interval = (job.progress as Partial<IterationProgress> | undefined)?.checkpointIntervalMs ?? 1000;
+      if (savedAt !== undefined && now - Date.parse(savedAt) > lockMs + interval) suspects.set(job.id, 'silent');
+    }
+  }
+  return suspects;
+}
+
 /** The iterable jobs of a queue with their cursors and progress, a bounded number per BullMQ state. */
 export async function listIterableJobs(queue: AnyQueue, options: ListOptions = {}): Promise<IterationJobInfo[]> {
   const limit = options.limit ?? 100;
@@ -417,7 +445,7 @@ function storeOf(queue: AnyQueue): JobStore {
 }
 
 /** A queue on Redis Cluster needs a hash-tagged prefix; said here by name, not later as a CROSSSLOT error. */
-function assertQueuePrefix(queue: AnyQueue): void {
+export function assertQueuePrefix(queue: AnyQueue): void {
   const { connection, prefix } = (queue as { opts?: { connection?: unknown; prefix?: string } }).opts ?? {};
   assertClusterPrefix(connection, prefix);
 }

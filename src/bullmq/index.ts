@@ -14,11 +14,11 @@ export type {
   IterationWorkerEvents,
   IterationWorkerOptions,
 } from './options.js';
-export { enqueue, cancelJob, pauseJob, resumeJob, retryJob, getIterationState, listIterableJobs } from './control.js';
+export { enqueue, cancelJob, pauseJob, resumeJob, retryJob, getIterationState, listIterableJobs, stallSuspects, DEFAULT_LOCK_DURATION_MS } from './control.js';
 export { enqueuePartitioned, MAX_PARTITIONS } from './partitions.js';
 export type { PartitionedJobs } from './partitions.js';
 export type { PartitionData, PartitionedParentData } from './partition-data.js';
-export type { AnyQueue, ControlResult, IterationJobInfo, IterationStatus, ListOptions, QueueState } from './control.js';
+export type { AnyQueue, StallSuspicion, ControlResult, IterationJobInfo, IterationStatus, ListOptions, QueueState } from './control.js';
 export { DEFAULT_REDIS_URL, isCluster, resolveConnection } from './redis.js';
 export type { IterationConnection, IterationJobData } from './redis.js';
 export type { IterationPostgresConnection } from './backend.js';

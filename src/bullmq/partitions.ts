@@ -4,9 +4,9 @@ import { InvalidJobError, InvalidOptionError } from '../errors.js';
 import { jobNameOf, type IterableJobClass } from '../iterable-job.js';
 import { checkParams, frozenParams } from '../params.js';
 import { isPostgresBackend } from './backend.js';
-import type { AnyQueue } from './control.js';
+import { assertQueuePrefix, type AnyQueue } from './control.js';
 import { partitionId, type PartitionData, type PartitionedParentData } from './partition-data.js';
-import { assertClusterPrefix, assertJsonParams, type IterationJobData } from './redis.js';
+import { assertJsonParams, type IterationJobData } from './redis.js';
 
 /** The most partitions one job may have: each is a job with its own connection to the data and its own lock. */
 export const MAX_PARTITIONS = 1000;
@@ -45,7 +45,7 @@ export async function enqueuePartitioned<Params>(
   if (typeof JobClass.partition !== 'function') {
     throw new InvalidJobError(`Job class ${JobClass.name || name} has no static partition(params, partitions) method; a job splits only in a way it defines (see docs/partitions.md).`);
   }
-  assertClusterPrefix((queue as { opts?: { connection?: unknown } }).opts?.connection, (queue as { opts?: { prefix?: string } }).opts?.prefix);
+  assertQueuePrefix(queue);
   assertJsonParams(name, params);
   checkParams(new JobClass(), name, params);
   const split: unknown = await JobClass.partition(frozenParams(name, params), partitions);

@@ -1,7 +1,7 @@
 import { createPostgresBackend, Queue, withBackend, type JobsOptions } from 'bullmq';
 import { isPostgresBackend, postgresUrlConfig } from '../bullmq/backend.js';
 import { JobNotFoundError } from '../bullmq/errors.js';
-import { cancelJob, enqueue, getIterationState, listIterableJobs, pauseJob, resumeJob, retryJob, type AnyQueue, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
+import { cancelJob, DEFAULT_LOCK_DURATION_MS, enqueue, getIterationState, listIterableJobs, pauseJob, resumeJob, retryJob, stallSuspects, type AnyQueue, type ControlResult, type IterationJobInfo } from '../bullmq/index.js';
 import type { IterationProgress } from '../bullmq/options.js';
 import { listProcesses, PostgresHeartbeatStore, RedisHeartbeatStore, type HeartbeatStore, type ProcessRecord } from '../supervisor/heartbeat.js';
 import { intFlag, paramsFlag, queueFlag } from './args.js';
@@ -30,7 +30,6 @@ export interface QueueAccess {
   exists(): Promise<boolean>;
   processes(): Promise<ProcessRecord[]>;
   /** Those of `ids` (active jobs) that no worker holds a live lock on. */
-  lockless(ids: string[]): Promise<Set<string>>;
   /** `status --watch`: connection losses and returns go to `watch`. */
   watchConnection(watch: ConnectionWatch): void;
 }
@@ -55,10 +54,6 @@ async function withRedisQueue<T>(target: ConnectionTarget, name: string, use: (a
       // A queue nothing was ever added to has neither its meta key nor its id counter.
       exists: async () => (await connection.exists(queue.keys.meta!, queue.keys.id!)) > 0,
       processes: () => listProcesses(heartbeats, name),
-      lockless: async (ids) => {
-        const locks = await Promise.all(ids.map((id) => connection.exists(`${queue.toKey(id)}:lock`)));
-        return new Set(ids.filter((_, i) => locks[i] === 0));
-      },
       watchConnection: (watch) => {
         watch.watch(connection);
         queue.on('error', (error) => watch.lost(error));
@@ -97,17 +92,6 @@ async function withPostgresQueue<T>(target: ConnectionTarget, name: string, use:
       // A queue is its jobs' rows; reading them creates nothing.
       exists: async () => (await backend.query(`SELECT EXISTS (SELECT 1 FROM ${job} WHERE queue = $1) AS present`, [name])).rows[0]?.present === true,
       processes: () => listProcesses(heartbeats, name),
-      // An active row's lock is its token and its expiry: past `locked_until_ms`, no worker renews it.
-      lockless: async (ids) => {
-        if (ids.length === 0) return new Set();
-        const { rows } = await backend.query(
-          `SELECT id FROM ${job}
-            WHERE queue = $1 AND id = ANY($2::text[]) AND state = 'active'
-              AND (lock_token IS NULL OR locked_until_ms IS NULL OR locked_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`,
-          [name, ids],
-        );
-        return new Set(rows.map((row: { id: string }) => row.id));
-      },
       watchConnection: (watch) => {
         watching = watch;
       },
@@ -319,21 +303,12 @@ async function showQueue(access: QueueAccess, limit: number, json: boolean, prin
   print(`\nprocesses alive: ${processes.length}`);
   for (const p of processes) print(`  ${formatProcess(p)}`);
   print(`\niterable jobs: ${jobs.length}${jobs.length === limit ? ` (first ${limit}; --limit for more)` : ''}`);
-  // An active job whose lock is gone has lost its worker (a crash, a kill, a frozen process) and waits for
-  // BullMQ's stalled-job check: it is not running, whatever its saved status says.
-  const active = jobs.filter((job) => job.queueState === 'active');
-  const lockless = await access.lockless(active.map((job) => job.id));
-  // A job whose worker still renews its lock but has saved nothing for longer than a lock lasts, past its own
-  // checkpoint interval, is stuck in an item, or in one that is merely slow: worth a look either way.
-  const lockMs = Math.max(0, ...processes.map((p) => p.lockDurationMs ?? 0)) || 30_000;
-  const quietFor = (job: IterationJobInfo) => lockMs + ((job.progress as Partial<IterationProgress> | undefined)?.checkpointIntervalMs ?? 1000);
-  const silent = new Set(
-    active
-      .filter((job) => !lockless.has(job.id) && job.state?.updatedAt !== undefined && Date.now() - Date.parse(job.state.updatedAt) > quietFor(job))
-      .map((job) => job.id),
-  );
+  // An active job that lost its worker, or went quiet under it, is not running, whatever its saved status says.
+  // The workers publish their lock duration with their heartbeat.
+  const lockMs = Math.max(0, ...processes.map((p) => p.lockDurationMs ?? 0)) || DEFAULT_LOCK_DURATION_MS;
+  const suspects = await stallSuspects(queue, jobs, lockMs);
   const rows = groupPartitions(jobs).map(({ job, partition }) => {
-    const row = jobRow(job, lockless.has(job.id) || silent.has(job.id));
+    const row = jobRow(job, suspects.has(job.id));
     // A partition sits indented under its parent.
     if (partition) row[0] = `  ${row[0]}`;
     return row;
@@ -344,10 +319,10 @@ async function showQueue(access: QueueAccess, limit: number, json: boolean, prin
   for (const job of jobs) {
     const problem = problemOf(job);
     if (problem) print(`  job ${job.id}: ${redactUrls(problem)}`);
-    if (lockless.has(job.id)) {
+    if (suspects.get(job.id) === 'lockless') {
       print(`  job ${job.id}: active, but no worker holds its lock (crashed, killed or frozen); BullMQ's stalled-job check hands it to a worker, which resumes after its last saved cursor`);
     }
-    if (silent.has(job.id)) {
+    if (suspects.get(job.id) === 'silent') {
       print(`  job ${job.id}: active, but nothing saved for ${ago(job.state!.updatedAt!)}, longer than a lock lasts (${span(lockMs)}) past its checkpoint interval: an item is hung or very slow; status ${job.id} shows its log`);
     }
   }
@@ -415,7 +390,7 @@ function formatProcess(p: ProcessRecord): string {
   return `${p.role.padEnd(10)} pid ${String(p.pid).padEnd(7)} host ${p.hostname}  up ${ago(p.startedAt)}  last beat ${ago(p.beatAt)} ago${parent}`;
 }
 
-function jobRow(job: IterationJobInfo, lockless: boolean): string[] {
+function jobRow(job: IterationJobInfo, stalled: boolean): string[] {
   const progress = (job.progress && typeof job.progress === 'object' ? job.progress : {}) as Partial<IterationProgress>;
   const iterations = job.state?.iterations ?? progress.iterations ?? 0;
   const total = progress.total;
@@ -424,7 +399,7 @@ function jobRow(job: IterationJobInfo, lockless: boolean): string[] {
   return [
     job.id,
     job.name,
-    lockless ? 'stalled?' : job.status,
+    stalled ? 'stalled?' : job.status,
     job.queueState,
     total !== undefined ? `${iterations}/${total}` : String(iterations),
     progress.percentage !== undefined ? `${progress.percentage.toFixed(1)}%` : '-',
@@ -434,7 +409,7 @@ function jobRow(job: IterationJobInfo, lockless: boolean): string[] {
     String(job.attemptsMade),
     job.state?.updatedAt ? `${ago(job.state.updatedAt)} ago` : '-',
     job.state?.totalTimeMs ? span(job.state.totalTimeMs) : '-',
-    running && !lockless && progress.etaMs !== undefined ? span(progress.etaMs) : '-',
+    running && !stalled && progress.etaMs !== undefined ? span(progress.etaMs) : '-',
     shorten(redactUrls(problemOf(job) ?? '-').split('\n')[0]!, 40),
   ];
 }

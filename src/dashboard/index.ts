@@ -12,14 +12,13 @@ import {
   pauseJob,
   resumeJob,
   retryJob,
+  stallSuspects,
   JobNotFoundError,
   MAX_PARTITIONS,
   type AnyQueue,
   type ControlResult,
   type IterationJobInfo,
 } from '../bullmq/index.js';
-import { isPostgresBackend } from '../bullmq/backend.js';
-import { quoteIdent } from '../store/postgres-store.js';
 import { APP_JS, APP_CSS, page } from './assets.js';
 
 /** Who may use the dashboard: HTTP Basic credentials, or a bearer token (`Authorization: Bearer <token>`). */
@@ -67,8 +66,6 @@ export const ACTION_HEADER = 'x-job-iteration';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
-/** How long a running job may go without a checkpoint before it shows as `stalled?`: BullMQ's default lock duration. */
-const STALE_AFTER_MS = 30_000;
 
 /**
  * A request handler that serves a page listing the iterable jobs of `queues`, live, with pause, resume, cancel and
@@ -152,8 +149,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     const all = await Promise.all(
       queues.map(async (queue, index) => {
         const infos = await listIterableJobs(queue, { limit });
-        const lockless = await locklessOf(queue, infos.filter((info) => info.queueState === 'active').map((info) => info.id));
-        return infos.map((info) => row(info, index, queue.name, lockless.has(info.id)));
+        const suspects = await stallSuspects(queue, infos);
+        return infos.map((info) => row(info, index, queue.name, suspects.has(info.id)));
       }),
     );
     return all.flat();
@@ -162,9 +159,9 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   async function details(queue: AnyQueue, index: number, id: string) {
     const info = await getIterationState(queue, id);
     if (!info) throw new HttpError(404, `queue "${queue.name}" has no job ${id}`);
-    const [job, logs, lockless] = await Promise.all([queue.getJob(id), queue.getJobLogs(id, 0, 999), locklessOf(queue, info.queueState === 'active' ? [id] : [])]);
+    const [job, logs, suspects] = await Promise.all([queue.getJob(id), queue.getJobLogs(id, 0, 999), stallSuspects(queue, [info])]);
     return {
-      ...row(info, index, queue.name, lockless.has(id)),
+      ...row(info, index, queue.name, suspects.has(id)),
       params: info.params,
       state: info.state,
       control: info.control,
@@ -255,7 +252,7 @@ function isLoopbackHost(host: string | undefined): boolean {
 }
 
 /** What the page shows of a job in its row. */
-function row(info: IterationJobInfo, queue: number, queueName: string, lockless: boolean) {
+function row(info: IterationJobInfo, queue: number, queueName: string, stalled: boolean) {
   const progress = (info.progress && typeof info.progress === 'object' ? info.progress : {}) as Record<string, unknown>;
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   return {
@@ -263,7 +260,7 @@ function row(info: IterationJobInfo, queue: number, queueName: string, lockless:
     queueName,
     id: info.id,
     name: info.name,
-    status: lockless ? 'stalled?' : displayStatus(info, progress),
+    status: stalled ? 'stalled?' : displayStatus(info),
     queueState: info.queueState,
     percentage: num(progress.percentage),
     iterations: info.state?.iterations ?? num(progress.iterations) ?? 0,
@@ -281,36 +278,10 @@ function row(info: IterationJobInfo, queue: number, queueName: string, lockless:
   };
 }
 
-/** `pending` said the way a queue does (waiting, delayed); a running job that stopped checkpointing is `stalled?`. */
-function displayStatus(info: IterationJobInfo, progress: Record<string, unknown>): string {
+/** `pending` said the way a queue does: waiting, delayed, or waiting for its partitions. */
+function displayStatus(info: IterationJobInfo): string {
   if (info.status === 'pending') return info.queueState === 'delayed' ? 'delayed' : info.queueState === 'waiting-children' ? 'waiting-children' : 'waiting';
-  const savedAt = info.state?.updatedAt ?? progress.updatedAt;
-  if (info.status === 'running' && typeof savedAt === 'string') {
-    const interval = typeof progress.checkpointIntervalMs === 'number' ? progress.checkpointIntervalMs : 1000;
-    if (Date.now() - Date.parse(savedAt) > STALE_AFTER_MS + interval) return 'stalled?';
-  }
   return info.status;
-}
-
-/**
- * Those of `ids` (active jobs) that no worker holds a live lock on: their worker crashed, was killed or froze, and
- * BullMQ's stalled-job check will hand them on. As `job-iteration status` tells them, in each backend's terms.
- */
-async function locklessOf(queue: AnyQueue, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const backend = queue.getBackend();
-  if (isPostgresBackend(backend)) {
-    const { rows } = await backend.query(
-      `SELECT id FROM ${quoteIdent(backend.schema)}.job
-        WHERE queue = $1 AND id = ANY($2::text[]) AND state = 'active'
-          AND (lock_token IS NULL OR locked_until_ms IS NULL OR locked_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`,
-      [queue.name, ids],
-    );
-    return new Set(rows.map((r: { id: string }) => r.id));
-  }
-  const client = (await (backend as { client: Promise<unknown> }).client) as { exists(key: string): Promise<number> };
-  const locks = await Promise.all(ids.map((id) => client.exists(`${queue.toKey(id)}:lock`)));
-  return new Set(ids.filter((_, i) => locks[i] === 0));
 }
 
 function outcome(action: string, result: ControlResult): { action: string; effect: string; message: string; cursor?: unknown } {

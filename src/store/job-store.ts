@@ -51,6 +51,11 @@ export interface JobStore {
   checkpoint(jobId: string, token: string, write: CheckpointWrite): Promise<CheckpointResult>;
   /** Whether `token` still holds the job. */
   holdsLock(jobId: string, token: string): Promise<boolean>;
+  /**
+   * Those of `jobIds` (active jobs) that no worker holds a live lock on: their worker crashed, was killed or froze,
+   * and the queue's stalled-job check will hand them on. One round trip.
+   */
+  unheld(jobIds: readonly string[]): Promise<Set<string>>;
   /** Sets or clears (`undefined`) a job's request. */
   setControl(jobId: string, request: ControlRequest | undefined): Promise<ControlChange>;
   /** Asks for a pause, unless a cancel is pending: a cancel always wins, atomically. */

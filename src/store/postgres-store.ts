@@ -139,6 +139,18 @@ export class PostgresJobStore implements JobStore {
     return rows[0]?.held === true;
   }
 
+  async unheld(jobIds: readonly string[]): Promise<Set<string>> {
+    if (jobIds.length === 0) return new Set();
+    // An active row's lock is its token and its expiry: past `locked_until_ms`, no worker renews it.
+    const { rows } = await this.#query(
+      `SELECT id FROM ${this.#job}
+        WHERE queue = $1 AND id = ANY($2::text[]) AND state = 'active'
+          AND (lock_token IS NULL OR locked_until_ms IS NULL OR locked_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`,
+      [this.#backend.queueName, [...jobIds]],
+    );
+    return new Set(rows.map((row: { id: string }) => row.id));
+  }
+
   setControl(jobId: string, request: ControlRequest | undefined): Promise<ControlChange> {
     return this.#control(jobId, request ?? '', false);
   }

@@ -139,6 +139,14 @@ export class RedisJobStore implements JobStore {
     return (await (await this.#client()).get(`${this.#owner.toKey(jobId)}:lock`)) === token;
   }
 
+  async unheld(jobIds: readonly string[]): Promise<Set<string>> {
+    if (jobIds.length === 0) return new Set();
+    const pipeline = (await this.#client()).pipeline();
+    for (const id of jobIds) pipeline.exists(`${this.#owner.toKey(id)}:lock`);
+    const replies = (await pipeline.exec()) ?? [];
+    return new Set(jobIds.filter((_, i) => replies[i]?.[1] === 0));
+  }
+
   setControl(jobId: string, request: ControlRequest | undefined): Promise<ControlChange> {
     return this.#control(jobId, request ?? '', false);
   }
