@@ -257,20 +257,20 @@ export function previewCursor(cursor: unknown): string {
 
 
 /**
- * A step job's saved cursor was written under a different list of steps: a completed step was renamed, reordered or
- * removed, or the step in progress is no longer at its position. Resuming would skip or repeat work, so it is refused
- * before anything runs. `change` says what differs.
+ * A step job's saved cursor names steps the job no longer has where the cursor says: a completed step renamed,
+ * reordered or removed, or the step in progress gone from its position. An `InvalidCursorError`, so whatever fails a
+ * refused cursor for good (BullMQ does not retry it) fails this too; its own code says which refusal it is.
  */
-export class StepsChangedError extends JobIterationError {
-  readonly jobName: string;
+export class StepsChangedError extends InvalidCursorError {
+  declare readonly jobName: string;
   /** The steps as the saved cursor knows them (completed ones, then the one it was in). */
   readonly savedSteps: readonly string[];
   /** The job's steps now. */
   readonly steps: readonly string[];
   readonly change: string;
-  constructor(jobName: string, savedSteps: readonly string[], steps: readonly string[], change: string) {
-    super('ERR_STEPS_CHANGED', `Job "${jobName}" cannot resume: its steps changed since the cursor was saved (${change}). Saved: ${savedSteps.join(', ') || 'none'}; now: ${steps.join(', ')}.`);
-    this.jobName = jobName;
+  constructor(jobName: string, cursor: unknown, savedSteps: readonly string[], steps: readonly string[], change: string) {
+    super(jobName, cursor, `its steps changed since the cursor was saved (${change}). Saved: ${savedSteps.join(', ') || 'none'}; now: ${steps.join(', ')}`);
+    (this as { code: ErrorCode }).code = 'ERR_STEPS_CHANGED';
     this.savedSteps = savedSteps;
     this.steps = steps;
     this.change = change;

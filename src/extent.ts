@@ -11,6 +11,18 @@ export interface Extent {
   readonly total?: number;
   /** What `done` and `total` count, for displays: `rows`, `bytes`, `batches`, `items`. */
   readonly unit: string;
+  /**
+   * A step job's current step: the other fields then measure that step alone (its rows, its bytes) when it is
+   * measured, and the job's steps (`unit: 'steps'`) when it is not.
+   */
+  readonly step?: StepPosition;
+}
+
+/** Where a step job is: its `position`-th step (from 1) of `count`, named `name`. Displayed as `step 2/4 backfill`. */
+export interface StepPosition {
+  readonly name: string;
+  readonly position: number;
+  readonly count: number;
 }
 
 /**
@@ -45,7 +57,35 @@ export function extentOf(enumeration: unknown, cursor: unknown, iterations: numb
   const { done, total, unit } = answer as Extent;
   if (!(Number.isFinite(done) && done >= 0)) return undefined;
   const named = typeof unit === 'string' && unit !== '' ? unit : 'items';
-  if (total === undefined) return { done, unit: named };
+  const step = stepOf((answer as Extent).step);
+  const at = step ? { step } : {};
+  if (total === undefined) return { done, unit: named, ...at };
   if (!(Number.isFinite(total) && total >= 0)) return undefined;
-  return { done: Math.min(done, total), total, unit: named };
+  return { done: Math.min(done, total), total, unit: named, ...at };
+}
+
+function stepOf(value: unknown): StepPosition | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { name, position, count } = value as StepPosition;
+  if (typeof name !== 'string' || !Number.isSafeInteger(position) || !Number.isSafeInteger(count) || position < 1 || position > count) return undefined;
+  return { name, position, count };
+}
+
+/**
+ * How far along a job is, for one line of a display: `41%`, `1200 rows`, and a step job's `step 2/4 backfill: 41%`.
+ * `percent` is the share of `total` done, when the display has it at hand.
+ */
+export function describeExtent(extent: Pick<Extent, 'done' | 'total' | 'unit' | 'step'>, percent?: number): string {
+  const share = percent ?? (extent.total !== undefined ? (extent.total > 0 ? Math.min(100, (extent.done / extent.total) * 100) : 100) : undefined);
+  const amount = share !== undefined ? `${Math.floor(share)}%` : `${Math.round(extent.done)} ${extent.unit}`;
+  const { step } = extent;
+  if (!step) return amount;
+  const label = stepLabelOf(step);
+  // Measured in steps, the figure is the job's, not the step's: the label alone says where it is.
+  return extent.unit === 'steps' ? label : `${label}: ${amount}`;
+}
+
+/** `step 2/4 backfill`. */
+export function stepLabelOf(step: StepPosition): string {
+  return `step ${step.position}/${step.count} ${step.name}`;
 }

@@ -18,6 +18,12 @@ export interface IterationContext<Cursor> {
    * stop never aborts it: the item in flight always finishes. Hand it to your I/O (fetch, pg, streams).
    */
   readonly signal: AbortSignal;
+  /**
+   * Saves the state as soon as this item finishes, whatever the checkpoint interval: after a step of work a crash
+   * must not repeat (a schema change, a file handed on). With `concurrency` above 1 the save comes once this item is
+   * in the finished run of items the cursor covers.
+   */
+  checkpoint(): void;
 }
 
 /** `[item, cursor]`: the item to process and the cursor that means "this item is done". */

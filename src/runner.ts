@@ -407,7 +407,9 @@ class Run<Params, Item, Cursor> {
   #checkCursor(cursor: Cursor): void {
     const refusal = refusalOf('validateCursor', 'it', () => this.job.validateCursor!(cursor, this.params));
     if (!refusal) return;
-    const error = new InvalidCursorError(this.jobName, cursor, refusal.problem, 'cause' in refusal ? { cause: refusal.cause } : undefined);
+    // A refusal that is already a named cursor error (a step job's ERR_STEPS_CHANGED) is the error to raise as it is.
+    const error =
+      refusal.cause instanceof InvalidCursorError ? refusal.cause : new InvalidCursorError(this.jobName, cursor, refusal.problem, 'cause' in refusal ? { cause: refusal.cause } : undefined);
     attachState(error, this.state);
     events.emit('job:error', { ...this.eventBase(), error });
     throw error;
@@ -416,7 +418,7 @@ class Run<Params, Item, Cursor> {
   // Loop state. Kept on the instance rather than in locals of `iterate`: every `await` saves and restores the
   // awaiting function's whole frame, so the fewer locals the hot async function has, the cheaper each item is.
   #checks: InterruptionAdapterFn[] = [];
-  #iterationCtx!: { cursor: Cursor; signal: AbortSignal };
+  #iterationCtx!: { cursor: Cursor; signal: AbortSignal; checkpoint(): void };
   #maxIterations = Infinity;
   /** Set by the run signal's abort listener. */
   #aborted = false;
@@ -459,7 +461,7 @@ class Run<Params, Item, Cursor> {
   /** Sets the loop up; returns the interruption when the run must not start a single item. */
   #startLoop(): Interruption | undefined {
     this.#checks = this.adapters.map((a) => a.check);
-    this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED };
+    this.#iterationCtx = { cursor: undefined as Cursor, signal: this.options.signal ?? NEVER_ABORTED, checkpoint: this.#saveSoon };
     this.#maxIterations = this.options.maxIterations ?? Infinity;
     this.#stopAt = this.#aborted || this.#requested ? 0 : this.#maxIterations;
     this.#lastSave = this.#lastTurn = this.#lastClock = performance.now();
@@ -474,6 +476,12 @@ class Run<Params, Item, Cursor> {
     if (this.options.signal?.aborted) return { adapter: ABORT_SIGNAL, reason: describeAbortReason(this.options.signal) };
     return this.#requested;
   }
+
+  /** An item asked for a save once it is done: the next `#finish` reads the clock and finds a save due. */
+  readonly #saveSoon = (): void => {
+    this.#lastSave = -Infinity;
+    this.#untilClock = 1;
+  };
 
   /** Validates one `[item, cursor]` pair and starts its `eachIteration`. */
   #begin(pair: unknown): unknown {
@@ -516,7 +524,7 @@ class Run<Params, Item, Cursor> {
     if (outer?.aborted) follow();
     else outer?.addEventListener('abort', follow, { once: true });
     // Started items not yet in the prefix, oldest first: a ring of `n` slots.
-    const ring: Array<{ cursor: Cursor; done: boolean } | undefined> = new Array(n);
+    const ring: Array<{ cursor: Cursor; done: boolean; checkpoint?: boolean } | undefined> = new Array(n);
     let head = 0;
     let size = 0;
     let inFlight = 0;
@@ -537,7 +545,7 @@ class Run<Params, Item, Cursor> {
         // Record every finished item at the head of the window, checkpointing and asking the adapters as the serial
         // loop does after each item. While draining after a stop or a failure, only the bookkeeping runs.
         while (size > 0 && ring[head]!.done) {
-          const { cursor } = ring[head]!;
+          const { cursor, checkpoint } = ring[head]!;
           ring[head] = undefined;
           head = (head + 1) % n;
           size--;
@@ -549,6 +557,7 @@ class Run<Params, Item, Cursor> {
             continue;
           }
           this.#doneCursor = cursor;
+          if (checkpoint) this.#saveSoon();
           try {
             let verdict = this.#finish();
             if (isThenable(verdict)) verdict = await verdict;
@@ -564,7 +573,7 @@ class Run<Params, Item, Cursor> {
           continue;
         }
         let pair: unknown;
-        let slot: { cursor: Cursor; done: boolean };
+        let slot: { cursor: Cursor; done: boolean; checkpoint?: boolean };
         try {
           let step = iterator.next();
           if (isThenable(step)) step = await step;
@@ -585,7 +594,7 @@ class Run<Params, Item, Cursor> {
         size++;
         inFlight++;
         const [item, itemCursor] = pair as Pair<unknown, unknown>;
-        const context = { cursor: itemCursor as Cursor, signal: own.signal };
+        const context = { cursor: itemCursor as Cursor, signal: own.signal, checkpoint: () => (slot.checkpoint = true) };
         limit(() => this.job.eachIteration(item as Item, this.params, context)).then(
           () => {
             slot.done = true;

@@ -1,5 +1,5 @@
 import { InvalidEnumeratorError, InvalidJobError, StepsChangedError } from './errors.js';
-import type { Extent, MeasuredEnumeration } from './extent.js';
+import { extentOf, stepLabelOf, type Extent, type MeasuredEnumeration, type StepPosition } from './extent.js';
 import { IterableJob, jobNameOf, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext, type Pair } from './iterable-job.js';
 
 /** What a plain step's `run` receives besides the params. */
@@ -36,6 +36,8 @@ export interface StepCursor {
   step: string;
   done: string[];
   cursor?: unknown;
+  /** Items of `step` finished, while the job is inside an iteration step: how its enumerator measures progress. */
+  items?: number;
 }
 
 /** What the chained enumeration yields: which step an item belongs to, and what to do with it. */
@@ -79,10 +81,12 @@ export function checkStepCursor(jobName: string, names: readonly string[], curso
   const { step, done } = cursor as Partial<StepCursor>;
   if (typeof step !== 'string') return 'expected a step cursor whose "step" is a step name';
   if (!Array.isArray(done) || !done.every((name) => typeof name === 'string')) return 'expected a step cursor whose "done" is an array of step names';
+  const { items } = cursor as Partial<StepCursor>;
+  if (items !== undefined && !(Number.isSafeInteger(items) && items >= 0)) return 'expected a step cursor whose "items" is an integer >= 0';
   const completed = done.length > 0 && done[done.length - 1] === step;
   const saved = completed ? [...done] : [...done, step];
   const refuse = (change: string) => {
-    throw new StepsChangedError(jobName, saved, names, change);
+    throw new StepsChangedError(jobName, cursor, saved, names, change);
   };
   for (const [i, name] of done.entries()) {
     if (i >= names.length) refuse(`completed step "${name}" was removed`);
@@ -105,9 +109,14 @@ export function checkStepCursor(jobName: string, names: readonly string[], curso
 
 /** Where a step cursor stands, for displays: `step 2/4 backfill`, or `done (4 steps)`. */
 export function stepLabel(names: readonly string[], cursor: StepCursor | undefined): string {
+  const position = positionOf(names, cursor);
+  return position ? stepLabelOf(position) : `done (${names.length} steps)`;
+}
+
+/** The step a cursor is in, or about to start; `undefined` once every step is done. */
+function positionOf(names: readonly string[], cursor: StepCursor | undefined): StepPosition | undefined {
   const index = cursor === undefined ? 0 : cursor.done.length;
-  if (index >= names.length) return `done (${names.length} steps)`;
-  return `step ${index + 1}/${names.length} ${names[index]}`;
+  return index < names.length ? { name: names[index]!, position: index + 1, count: names.length } : undefined;
 }
 
 /**
@@ -118,12 +127,14 @@ export function stepLabel(names: readonly string[], cursor: StepCursor | undefin
 export function chainSteps<Params>(steps: readonly Step<Params>[], params: Params, cursor: StepCursor | undefined): StepEnumeration {
   const names = steps.map((step) => step.name);
   let start = 0;
-  let inner: { cursor: unknown } | undefined;
+  let inner: { cursor: unknown; items: number } | undefined;
   if (cursor !== undefined) {
     start = cursor.done.length;
     const completed = start > 0 && cursor.done[start - 1] === cursor.step;
-    if (!completed && Object.hasOwn(cursor, 'cursor')) inner = { cursor: cursor.cursor };
+    if (!completed && Object.hasOwn(cursor, 'cursor')) inner = { cursor: cursor.cursor, items: cursor.items ?? 0 };
   }
+  // The iteration step running now, for its own extent.
+  let live: { index: number; enumeration: unknown } | undefined;
   async function* walk(): AsyncGenerator<Pair<StepItem, StepCursor>> {
     for (let index = start; index < steps.length; index++) {
       const step = steps[index]!;
@@ -135,13 +146,15 @@ export function chainSteps<Params>(steps: readonly Step<Params>[], params: Param
       }
       const resumed = index === start && inner !== undefined;
       let first = !resumed;
+      let items = resumed ? inner!.items : 0;
       const enumeration: unknown = step.buildEnumerator(params, { cursor: resumed ? inner!.cursor : undefined });
       if (enumeration === null || typeof enumeration !== 'object' || !(Symbol.asyncIterator in enumeration || Symbol.iterator in enumeration)) {
         throw new InvalidEnumeratorError(name, `step "${name}": buildEnumerator must return an Iterable or AsyncIterable of [item, cursor] pairs.`);
       }
+      live = { index, enumeration };
       for await (const pair of enumeration as AsyncIterable<unknown>) {
         if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidEnumeratorError(name, `step "${name}" must yield [item, cursor] pairs.`);
-        yield [{ step: name, index, kind: 'item', item: pair[0], first }, { step: name, done: [...before], cursor: pair[1] }];
+        yield [{ step: name, index, kind: 'item', item: pair[0], first }, { step: name, done: [...before], cursor: pair[1], items: ++items }];
         first = false;
       }
       yield [{ step: name, index, kind: 'end', first }, { step: name, done: [...before, name] }];
@@ -150,7 +163,16 @@ export function chainSteps<Params>(steps: readonly Step<Params>[], params: Param
   return {
     [Symbol.asyncIterator]: () => walk(),
     extent(at: StepCursor | undefined): Extent {
-      return { done: Math.min(at === undefined ? 0 : at.done.length, steps.length), total: steps.length, unit: 'steps' };
+      const step = positionOf(names, at);
+      if (!step) return { done: steps.length, total: steps.length, unit: 'steps' };
+      const index = step.position - 1;
+      // The current step's own measure (its rows, its bytes) once its enumerator is open; else the job's steps.
+      if (live?.index === index) {
+        const within = at !== undefined && at.step === step.name && !at.done.includes(at.step);
+        const own = extentOf(live.enumeration, within ? at.cursor : undefined, within ? (at.items ?? 0) : 0);
+        if (own) return { ...own, step };
+      }
+      return { done: index, total: steps.length, unit: 'steps', step };
     },
   };
 }
@@ -206,11 +228,13 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
     if (step === undefined || step.name !== item.step) throw new InvalidJobError(`Job "${jobNameOf(this.constructor as IterableJobClass)}": no step "${item.step}" at position ${item.index + 1}.`);
     if (item.first) await this.onStepStart?.(step.name, params);
     if (item.kind === 'item') {
-      await (step as IterationStep<Params>).eachIteration(item.item, params, { cursor: context.cursor.cursor, signal: context.signal });
+      await (step as IterationStep<Params>).eachIteration(item.item, params, { cursor: context.cursor.cursor, signal: context.signal, checkpoint: context.checkpoint });
       return;
     }
     if (item.kind === 'run') await (step as RunStep<Params>).run(params, { step: step.name, signal: context.signal });
     await this.onStepComplete?.(step.name, params);
+    // A finished step is saved at once: a crash after this point never runs it again.
+    context.checkpoint();
   }
 }
 

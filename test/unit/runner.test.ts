@@ -165,6 +165,23 @@ describe('checkpoints', () => {
     assert.deepEqual(saved, ['interrupted']);
   });
 
+  test('context.checkpoint() saves once the item that asked finishes, whatever the interval, one item at a time or several', async () => {
+    for (const concurrency of [1, 3]) {
+      const saved: Array<[unknown, string]> = [];
+      class Asks extends IterableJob<{ at: number[] }, number, number> {
+        *buildEnumerator(_p: { at: number[] }, { cursor }: { cursor: number | undefined }) {
+          for (let i = (cursor ?? -1) + 1; i < 10; i++) yield [i, i] as const;
+        }
+        async eachIteration(item: number, { at }: { at: number[] }, context: { checkpoint(): void }) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          if (at.includes(item)) context.checkpoint();
+        }
+      }
+      await runInline(Asks, { at: [2, 6] }, { concurrency, checkpointIntervalMs: 3_600_000, persist: (s) => void saved.push([s.cursor, s.status]) });
+      assert.deepEqual(saved, [[2, 'running'], [6, 'running'], [9, 'completed']], `concurrency ${concurrency}`);
+    }
+  });
+
   test('a time interval bounds how stale the persisted cursor gets', async () => {
     const saved: number[] = [];
     await runInline(Counter, { upTo: 40, delayMs: 5 }, { checkpointIntervalMs: 30, persist: (s) => void saved.push(s.cursor as number) });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { StepJob, defineSteps, fromArray, runInline, stepLabel, type Step, type StepCursor } from '../../src/index.js';
-import { JobIterationError } from '../../src/errors.js';
+import { InvalidCursorError, StepsChangedError } from '../../src/errors.js';
+import { describeExtent } from '../../src/extent.js';
 import { iterateExactTimes, markInterrupted } from '../../src/testing.js';
 import type { JobState } from '../../src/state.js';
 
@@ -76,9 +77,9 @@ describe('step jobs', () => {
     const Job = jobWith(log, stepsFor(log, { abortAt: { item: 1, controller } }));
     const first = await runInline(Job, { n: 3 }, { adapters: [], signal: controller.signal });
     assert.equal(first.status, 'interrupted');
-    assert.deepEqual(first.state.cursor, { step: 'backfill', done: ['prepare'], cursor: 0 });
+    assert.deepEqual(first.state.cursor, { step: 'backfill', done: ['prepare'], cursor: 0, items: 1 });
     const second = await iterateExactTimes(Job, { n: 3 }, 1, { state: roundTrip(first.state) });
-    assert.deepEqual(second.state.cursor, { step: 'backfill', done: ['prepare'], cursor: 1 });
+    assert.deepEqual(second.state.cursor, { step: 'backfill', done: ['prepare'], cursor: 1, items: 2 });
     const last = await runInline(Job, { n: 3 }, { adapters: [], state: roundTrip(second.state) });
     assert.equal(last.status, 'completed');
     assert.deepEqual(log, FULL);
@@ -99,15 +100,17 @@ describe('step jobs', () => {
         const Job = jobWith(log, change(stepsFor(log)) as Step<{ n: number }>[]);
         const error = await runInline(Job, { n: 3 }, { adapters: [], state: markInterrupted(Job, { cursor: saved, iterations: 3 }) }).then(
           () => assert.fail('resumed'),
-          (e: unknown) => e as JobIterationError,
+          (e: unknown) => e as StepsChangedError,
         );
-        // The engine reports a refused cursor as ERR_INVALID_CURSOR; the step list's own error is its cause.
-        assert.equal(error.code, 'ERR_INVALID_CURSOR');
-        const cause = error.cause as JobIterationError & { change: string };
-        assert.equal(cause.code, 'ERR_STEPS_CHANGED');
-        assert.equal(cause.name, 'StepsChangedError');
-        assert.match(cause.change, message);
+        // Its own error, at the top: still an InvalidCursorError, so whatever refuses a bad cursor for good refuses it.
+        assert.ok(error instanceof StepsChangedError);
+        assert.ok(error instanceof InvalidCursorError);
+        assert.equal(error.code, 'ERR_STEPS_CHANGED');
+        assert.equal(error.name, 'StepsChangedError');
+        assert.match(error.change, message);
         assert.match(error.message, message);
+        assert.deepEqual(error.savedSteps, ['prepare', 'backfill']);
+        assert.ok(error.state, 'the state the run was refused with rides on the error');
         assert.deepEqual(log, []);
       });
     }
@@ -151,10 +154,55 @@ describe('step jobs', () => {
     assert.equal(result.status, 'completed');
     assert.deepEqual(log, FULL);
     assert.deepEqual(extents, [undefined, 'step 2/4 backfill', 'step 3/4 swap', 'step 4/4 empty']);
-    const job = new Job() as StepJob<{ n: number }>;
-    const enumeration = job.buildEnumerator({ n: 3 }, { cursor: undefined });
-    assert.deepEqual(enumeration.extent({ step: 'backfill', done: ['prepare'], cursor: 0 }, 2), { done: 1, total: 4, unit: 'steps' });
     assert.equal(stepLabel(['a', 'b'], { step: 'b', done: ['a', 'b'] }), 'done (2 steps)');
+  });
+
+  test("the extent is the current step's own measure once its enumerator is open, with the step's position", async () => {
+    const job = new (jobWith([]))() as StepJob<{ n: number }>;
+    const enumeration = job.buildEnumerator({ n: 3 }, { cursor: undefined });
+    const backfill = { name: 'backfill', position: 2, count: 4 };
+    // Not open yet: the job's steps, and where it is.
+    assert.deepEqual(enumeration.extent(undefined, 0), { done: 0, total: 4, unit: 'steps', step: { name: 'prepare', position: 1, count: 4 } });
+    assert.deepEqual(enumeration.extent({ step: 'prepare', done: ['prepare'] }, 1), { done: 1, total: 4, unit: 'steps', step: backfill });
+    const iterator = enumeration[Symbol.asyncIterator]();
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { value } = await iterator.next();
+      const [, cursor] = value!;
+      seen.push(describeExtent(enumeration.extent(cursor, i + 1)!));
+    }
+    // After prepare, then after backfill's first and second item (fromArray measures its items).
+    assert.deepEqual(seen, ['step 2/4 backfill', 'step 2/4 backfill: 33%', 'step 2/4 backfill: 66%']);
+    assert.deepEqual(enumeration.extent({ step: 'backfill', done: ['prepare'], cursor: 1, items: 2 }, 3), { done: 2, total: 3, unit: 'items', step: backfill });
+    await iterator.next();
+    const { value } = await iterator.next();
+    assert.deepEqual(value![1], { step: 'backfill', done: ['prepare', 'backfill'] });
+    assert.deepEqual(enumeration.extent(value![1], 5), { done: 2, total: 4, unit: 'steps', step: { name: 'swap', position: 3, count: 4 } });
+    assert.deepEqual(enumeration.extent({ step: 'empty', done: ['prepare', 'backfill', 'swap', 'empty'] }, 7), { done: 4, total: 4, unit: 'steps' });
+    await iterator.return?.();
+  });
+
+  test('a step resumed inside reports its measure from the items it had done', async () => {
+    const job = new (jobWith([]))() as StepJob<{ n: number }>;
+    const enumeration = job.buildEnumerator({ n: 4 }, { cursor: { step: 'backfill', done: ['prepare'], cursor: 1, items: 2 } });
+    const iterator = enumeration[Symbol.asyncIterator]();
+    const { value } = await iterator.next();
+    assert.deepEqual(value![1], { step: 'backfill', done: ['prepare'], cursor: 2, items: 3 });
+    assert.equal(describeExtent(enumeration.extent(value![1], 4)!), 'step 2/4 backfill: 75%');
+    await iterator.return?.();
+  });
+
+  test('every finished step is saved at once, whatever the checkpoint interval: a crash after it never runs it again', async () => {
+    const saved: unknown[] = [];
+    await runInline(jobWith([]), { n: 3 }, { adapters: [], checkpointIntervalMs: 3_600_000, persist: (s) => void saved.push(structuredClone(s.cursor)) });
+    assert.deepEqual(saved, [
+      { step: 'prepare', done: ['prepare'] },
+      { step: 'backfill', done: ['prepare', 'backfill'] },
+      { step: 'swap', done: ['prepare', 'backfill', 'swap'] },
+      { step: 'empty', done: ['prepare', 'backfill', 'swap', 'empty'] },
+      // The run's own end.
+      { step: 'empty', done: ['prepare', 'backfill', 'swap', 'empty'] },
+    ]);
   });
 
   test('a step list that cannot run is refused with ERR_INVALID_JOB', () => {
