@@ -1,5 +1,5 @@
 import { InvalidJobError } from './errors.js';
-import { IterableJob, type ClassAdapter, type ClassJobOptions, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext } from './iterable-job.js';
+import { CLASS_OPTIONS, IterableJob, type ClassOptions, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext } from './iterable-job.js';
 
 /**
  * The parts of a job for {@link defineJob}. `Params`, `Item` and `Cursor` are inferred: `Params` from the annotation
@@ -9,7 +9,7 @@ import { IterableJob, type ClassAdapter, type ClassJobOptions, type EnumeratorCo
  *
  * Inside every member, `this` is the job instance: `this.progress` reads where the job stands during a run.
  */
-export interface JobDefinition<Params, Item, Cursor> {
+export interface JobDefinition<Params, Item, Cursor> extends ClassOptions {
   /** The name the job is routed and persisted under (the class's `jobName`). */
   readonly name: string;
   /**
@@ -35,16 +35,8 @@ export interface JobDefinition<Params, Item, Cursor> {
   readonly onCancel?: (params: NoInfer<Params>) => unknown;
   /** How many items the whole job has, for percent and ETA. */
   readonly count?: (params: NoInfer<Params>) => number | Promise<number>;
-  /** The class's run budget; it may lower the process setting, never raise it. */
-  readonly maxJobRuntimeMs?: number;
-  /** The class's checkpoint interval (ms). */
-  readonly checkpointIntervalMs?: number;
   /** How many `eachIteration` calls may be in flight at once; see `IterableJob.concurrency`. */
   readonly concurrency?: number;
-  /** Interruption adapters consulted in every run of this job, e.g. a `throttle()`; see `IterableJob.localAdapters`. */
-  readonly localAdapters?: Readonly<Record<string, ClassAdapter>>;
-  /** Queue options the job is enqueued with (attempts, backoff); see `IterableJob.jobOptions`. */
-  readonly jobOptions?: ClassJobOptions;
   /** Splits the job into partitions' params; see `IterableJob.partition` and docs/partitions.md. */
   readonly partition?: (params: NoInfer<Params>, partitions: number) => readonly NoInfer<Params>[] | Promise<readonly NoInfer<Params>[]>;
 }
@@ -89,7 +81,7 @@ export function defineJob<Params, Item, Cursor>(
     if (value !== undefined) Object.defineProperty(Defined.prototype, member, { value, writable: true, configurable: true });
   }
   const statics: Record<string, unknown> = { jobName: name };
-  for (const key of ['maxJobRuntimeMs', 'checkpointIntervalMs', 'concurrency', 'localAdapters', 'jobOptions'] as const) {
+  for (const key of [...CLASS_OPTIONS, 'concurrency'] as const) {
     if (definition[key] !== undefined) statics[key] = definition[key];
   }
   if (definition.partition !== undefined) {

@@ -39,7 +39,8 @@ export type ErrorCode =
   | 'ERR_UNKNOWN_COLUMN'
   | 'ERR_NULLABLE_KEY'
   | 'ERR_FILE_CHANGED'
-  | 'ERR_STEPS_CHANGED';
+  | 'ERR_STEPS_CHANGED'
+  | 'ERR_RESUMPTION_LIMIT';
 
 /**
  * Base class of every named error. `code` is stable across versions; match on it, not on the message.
@@ -274,5 +275,24 @@ export class StepsChangedError extends InvalidCursorError {
     this.savedSteps = savedSteps;
     this.steps = steps;
     this.change = change;
+  }
+}
+
+/**
+ * A job was about to be resumed more times than its `maxResumptions` allows. Raised before any hook or item of that
+ * run; the saved state is left as it is, so raising the limit and retrying the job resumes it after its cursor.
+ */
+export class ResumptionLimitError extends JobIterationError {
+  readonly jobName: string;
+  readonly maxResumptions: number;
+  readonly cursor: unknown;
+  constructor(jobName: string, maxResumptions: number, cursor: unknown) {
+    super(
+      'ERR_RESUMPTION_LIMIT',
+      `Job "${jobName}" was resumed ${maxResumptions} time(s), its maxResumptions; this run would be one more, so it stops at cursor ${previewCursor(cursor)}. Raise maxResumptions and retry the job to go on from there.`,
+    );
+    this.jobName = jobName;
+    this.maxResumptions = maxResumptions;
+    this.cursor = cursor;
   }
 }

@@ -89,3 +89,19 @@ export function describeExtent(extent: Pick<Extent, 'done' | 'total' | 'unit' | 
 export function stepLabelOf(step: StepPosition): string {
   return `step ${step.position}/${step.count} ${step.name}`;
 }
+
+/**
+ * The step line of a published progress (`step 2/4 backfill: 41%`), or `undefined` when it has no step. The progress
+ * is read from a queue, so nothing in it is trusted: a field of the wrong type is left out.
+ */
+export function describeProgressStep(progress: unknown): string | undefined {
+  if (progress === null || typeof progress !== 'object') return undefined;
+  const { step, done, total, unit, percentage } = progress as Record<string, unknown>;
+  const position = stepOf(step);
+  if (!position) return undefined;
+  const count = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined);
+  const measured = count(done);
+  // Without its own measure the step's position is all there is to say.
+  if (measured === undefined || typeof unit !== 'string' || unit === '') return stepLabelOf(position);
+  return describeExtent({ done: measured, total: count(total), unit, step: position }, count(percentage));
+}

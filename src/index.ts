@@ -49,6 +49,7 @@ export {
   SignalsOwnedError,
   InvalidCursorError,
   StepsChangedError,
+  ResumptionLimitError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 

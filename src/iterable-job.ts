@@ -49,6 +49,25 @@ export interface ClassJobOptions {
   backoff?: number | { type: 'fixed' | 'exponential'; delay?: number };
 }
 
+/** What `defineJob` and `defineSteps` take besides hooks and become the class's statics; see `IterableJob`. */
+export interface ClassOptions {
+  /** The class's run budget; it may lower the process setting, never raise it. */
+  readonly maxJobRuntimeMs?: number;
+  /** The class's checkpoint interval (ms). */
+  readonly checkpointIntervalMs?: number;
+  /** Runs after the first that may resume the job; see `IterableJob.maxResumptions`. */
+  readonly maxResumptions?: number;
+  /** Under a queue, an error after progress resumes after the backoff; see `IterableJob.resumeErrorsAfterProgress`. */
+  readonly resumeErrorsAfterProgress?: boolean;
+  /** Interruption adapters consulted in every run of this job, e.g. a `throttle()`; see `IterableJob.localAdapters`. */
+  readonly localAdapters?: Readonly<Record<string, ClassAdapter>>;
+  /** Queue options the job is enqueued with (attempts, backoff); see `IterableJob.jobOptions`. */
+  readonly jobOptions?: ClassJobOptions;
+}
+
+/** The keys of {@link ClassOptions}. */
+export const CLASS_OPTIONS = ['maxJobRuntimeMs', 'checkpointIntervalMs', 'maxResumptions', 'resumeErrorsAfterProgress', 'localAdapters', 'jobOptions'] as const satisfies readonly (keyof ClassOptions)[];
+
 const BRAND = Symbol.for('job-iteration.IterableJob');
 
 /**
@@ -93,6 +112,19 @@ export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unk
    * 'exponential', delay: 1000 } }`: a retry resumes from the saved cursor, so retries cost only the failed item.
    */
   static jobOptions?: ClassJobOptions;
+  /**
+   * How many times the job may be resumed: every run after the one that started it counts (after a deploy, a
+   * budget, a throttle, a crash or a retry). The run past it fails with `ResumptionLimitError`
+   * (`ERR_RESUMPTION_LIMIT`) before any hook or item runs, and a queue does not retry it. Unlimited when absent.
+   */
+  static maxResumptions?: number;
+  /**
+   * Under a queue (the BullMQ runtime), a run that throws after it finished at least one item goes back to the
+   * queue to resume after the job's backoff, instead of using up one of its attempts: Rails' "resume errors after
+   * advancing". A run that throws before its first item is a failed attempt, as always. Pair it with
+   * `maxResumptions`, which bounds such runs too. Default false.
+   */
+  static resumeErrorsAfterProgress?: boolean;
   /**
    * Splits one job into partitions that run side by side, as separate jobs on any workers (BullMQ's
    * `enqueuePartitioned`, `job-iteration enqueue --partitions`): returns the params of each partition, at most
@@ -173,6 +205,8 @@ export type IterableJobClass<Params = any, Item = any, Cursor = any> = (new () =
   concurrency?: number;
   localAdapters?: Readonly<Record<string, ClassAdapter>>;
   jobOptions?: ClassJobOptions;
+  maxResumptions?: number;
+  resumeErrorsAfterProgress?: boolean;
   partition?(params: Params, partitions: number): readonly Params[] | Promise<readonly Params[]>;
   readonly name: string;
   readonly prototype: IterableJob<Params, Item, Cursor>;
@@ -211,6 +245,13 @@ export function assertRunnableJob(JobClass: IterableJobClass): string {
     if (typeof JobClass.prototype[method] !== 'function') {
       throw new InvalidJobError(`Job class ${JobClass.name || jobName} has no ${method}() method; an iterable job needs buildEnumerator and eachIteration.`);
     }
+  }
+  const { maxResumptions, resumeErrorsAfterProgress } = JobClass;
+  if (maxResumptions !== undefined && !(Number.isSafeInteger(maxResumptions) && maxResumptions >= 0)) {
+    throw new InvalidJobError(`Job "${jobName}": maxResumptions must be an integer >= 0; got ${String(maxResumptions)}.`);
+  }
+  if (resumeErrorsAfterProgress !== undefined && typeof resumeErrorsAfterProgress !== 'boolean') {
+    throw new InvalidJobError(`Job "${jobName}": resumeErrorsAfterProgress must be true or false; got ${typeof resumeErrorsAfterProgress}.`);
   }
   return jobName;
 }

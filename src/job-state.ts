@@ -34,6 +34,11 @@ export interface JobState<Cursor = JsonValue> {
    * worker every time cannot keep the job alive forever.
    */
   stallsWithoutProgress?: number;
+  /**
+   * Runs that resumed the job: every run after the one that started it. A job's `maxResumptions` is checked
+   * against it. Absent in states written before it existed, which is read as 0.
+   */
+  resumptions?: number;
   /** Wall time spent inside runs, summed over all runs. */
   totalTimeMs: number;
   /** When the first run started (ISO 8601). Absent until then: `onStart` fires once, decided by this, not by attempts. */

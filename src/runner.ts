@@ -3,7 +3,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { assertDuration } from './config.js';
 import { resolveCheckpointInterval } from './checkpoint-interval.js';
-import { IterationFailedError, InvalidCursorError, InvalidEnumeratorError, InvalidOptionError, InvalidParamsError, JobIterationError } from './errors.js';
+import { IterationFailedError, InvalidCursorError, InvalidEnumeratorError, InvalidOptionError, InvalidParamsError, JobIterationError, ResumptionLimitError } from './errors.js';
 import { events, type JobEventBase } from './events.js';
 import { extentOf, type Extent } from './extent.js';
 import {
@@ -273,6 +273,8 @@ class Run<Params, Item, Cursor> {
   async #execute(): Promise<RunResult<Cursor>> {
     const { job, params, state } = this;
     const resumed = state.startedAt !== undefined;
+    // After the handle is attached: a cancellation that came first is never refused, and runs nothing to count.
+    if (resumed && this.#cancelled === undefined) this.#countResumption();
     state.status = 'running';
     if (resumed) events.emit('job:resume', { ...this.eventBase(), timesInterrupted: state.timesInterrupted });
     else events.emit('job:start', this.eventBase());
@@ -401,6 +403,20 @@ class Run<Params, Item, Cursor> {
       events.emit('job:error', { ...this.eventBase(), error });
       throw error;
     }
+  }
+
+  /** Counts this run as a resumption, or refuses it past the class's `maxResumptions`, before anything runs. */
+  #countResumption(): void {
+    const { state } = this;
+    const max = (this.job.constructor as IterableJobClass).maxResumptions;
+    const resumptions = (state.resumptions ?? 0) + 1;
+    if (max !== undefined && resumptions > max) {
+      const error = new ResumptionLimitError(this.jobName, max, state.cursor);
+      attachState(error, state);
+      events.emit('job:error', { ...this.eventBase(), error });
+      throw error;
+    }
+    state.resumptions = resumptions;
   }
 
   /** Refuses a saved cursor the job does not accept, before anything runs or is written. */

@@ -110,7 +110,7 @@ export function parseState<C>(input: unknown, jobName: string): JobState<C> {
     const n = s[field];
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw bad(field, 'a non-negative number');
   }
-  for (const field of ['timesStalled', 'stallsWithoutProgress'] as const) {
+  for (const field of ['timesStalled', 'stallsWithoutProgress', 'resumptions'] as const) {
     const n = s[field];
     if (n !== undefined && !(Number.isSafeInteger(n) && (n as number) >= 0)) throw bad(field, 'absent or an integer >= 0');
   }

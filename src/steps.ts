@@ -1,6 +1,6 @@
 import { InvalidEnumeratorError, InvalidJobError, StepsChangedError } from './errors.js';
 import { extentOf, stepLabelOf, type Extent, type MeasuredEnumeration, type StepPosition } from './extent.js';
-import { IterableJob, jobNameOf, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext, type Pair } from './iterable-job.js';
+import { CLASS_OPTIONS, IterableJob, jobNameOf, type ClassOptions, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext, type Pair } from './iterable-job.js';
 
 /** What a plain step's `run` receives besides the params. */
 export interface StepRunContext {
@@ -13,16 +13,18 @@ export interface StepRunContext {
 /** A step that runs once: it is done when `run` returns. A crash before that runs it again, so make it idempotent. */
 export interface RunStep<Params = any> {
   readonly name: string;
-  run(params: Params, context: StepRunContext): unknown;
+  /** Called with `this` set to the job instance, so a step can use what the job opened (a pool, a client). */
+  run(this: StepJob<Params>, params: Params, context: StepRunContext): unknown;
 }
 
 /** A step that iterates with any enumerator, with its own cursor inside the job's composite one. */
 export interface IterationStep<Params = any, Item = any, Cursor = any> {
   readonly name: string;
-  buildEnumerator(params: Params, context: EnumeratorContext<Cursor>): Enumeration<Item, Cursor>;
-  eachIteration(item: Item, params: Params, context: IterationContext<Cursor>): unknown;
+  /** Called with `this` set to the job instance, as every member of a step is. */
+  buildEnumerator(this: StepJob<Params>, params: Params, context: EnumeratorContext<Cursor>): Enumeration<Item, Cursor>;
+  eachIteration(this: StepJob<Params>, item: Item, params: Params, context: IterationContext<Cursor>): unknown;
   /** Checks the step's own saved cursor, as `IterableJob.validateCursor` does for a job. */
-  validateCursor?(cursor: unknown, params: Params): boolean | string;
+  validateCursor?(this: StepJob<Params>, cursor: unknown, params: Params): boolean | string;
 }
 
 export type Step<Params = any> = RunStep<Params> | IterationStep<Params>;
@@ -124,7 +126,7 @@ function positionOf(names: readonly string[], cursor: StepCursor | undefined): S
  * one item; an iteration step is its enumerator's items followed by an `end` item, so that its completion is a
  * checkpoint of its own. Measured in steps: `{ done: completed steps, total: steps.length, unit: 'steps' }`.
  */
-export function chainSteps<Params>(steps: readonly Step<Params>[], params: Params, cursor: StepCursor | undefined): StepEnumeration {
+export function chainSteps<Params>(job: StepJob<Params>, steps: readonly Step<Params>[], params: Params, cursor: StepCursor | undefined): StepEnumeration {
   const names = steps.map((step) => step.name);
   let start = 0;
   let inner: { cursor: unknown; items: number } | undefined;
@@ -147,7 +149,7 @@ export function chainSteps<Params>(steps: readonly Step<Params>[], params: Param
       const resumed = index === start && inner !== undefined;
       let first = !resumed;
       let items = resumed ? inner!.items : 0;
-      const enumeration: unknown = step.buildEnumerator(params, { cursor: resumed ? inner!.cursor : undefined });
+      const enumeration: unknown = step.buildEnumerator.call(job, params, { cursor: resumed ? inner!.cursor : undefined });
       if (enumeration === null || typeof enumeration !== 'object' || !(Symbol.asyncIterator in enumeration || Symbol.iterator in enumeration)) {
         throw new InvalidEnumeratorError(name, `step "${name}": buildEnumerator must return an Iterable or AsyncIterable of [item, cursor] pairs.`);
       }
@@ -215,12 +217,12 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
     if (done.includes(step) || !Object.hasOwn(cursor as object, 'cursor')) return true;
     const current = steps[done.length] as IterationStep<Params>;
     if (typeof current.validateCursor !== 'function') return true;
-    const inner = current.validateCursor((cursor as StepCursor).cursor, params);
+    const inner = current.validateCursor.call(this, (cursor as StepCursor).cursor, params);
     return inner === true ? true : `step "${step}": ${typeof inner === 'string' && inner !== '' ? inner : 'validateCursor refused its cursor'}`;
   }
 
   buildEnumerator(params: Params, { cursor }: EnumeratorContext<StepCursor>): StepEnumeration {
-    return chainSteps(this.steps, params, cursor);
+    return chainSteps(this, this.steps, params, cursor);
   }
 
   async eachIteration(item: StepItem, params: Params, context: IterationContext<StepCursor>): Promise<void> {
@@ -228,10 +230,10 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
     if (step === undefined || step.name !== item.step) throw new InvalidJobError(`Job "${jobNameOf(this.constructor as IterableJobClass)}": no step "${item.step}" at position ${item.index + 1}.`);
     if (item.first) await this.onStepStart?.(step.name, params);
     if (item.kind === 'item') {
-      await (step as IterationStep<Params>).eachIteration(item.item, params, { cursor: context.cursor.cursor, signal: context.signal, checkpoint: context.checkpoint });
+      await (step as IterationStep<Params>).eachIteration.call(this, item.item, params, { cursor: context.cursor.cursor, signal: context.signal, checkpoint: context.checkpoint });
       return;
     }
-    if (item.kind === 'run') await (step as RunStep<Params>).run(params, { step: step.name, signal: context.signal });
+    if (item.kind === 'run') await (step as RunStep<Params>).run.call(this, params, { step: step.name, signal: context.signal });
     await this.onStepComplete?.(step.name, params);
     // A finished step is saved at once: a crash after this point never runs it again.
     context.checkpoint();
@@ -239,7 +241,7 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
 }
 
 /** The parts of a step job for {@link defineSteps}. */
-export interface StepsDefinition<Params> {
+export interface StepsDefinition<Params> extends ClassOptions {
   readonly name: string;
   readonly steps: readonly Step<Params>[];
   readonly validateParams?: (params: Params) => boolean | string;
@@ -250,8 +252,6 @@ export interface StepsDefinition<Params> {
   readonly onCancel?: (params: Params) => unknown;
   readonly onStepStart?: (name: string, params: Params) => unknown;
   readonly onStepComplete?: (name: string, params: Params) => unknown;
-  readonly maxJobRuntimeMs?: number;
-  readonly checkpointIntervalMs?: number;
 }
 
 const STEP_HOOKS = ['validateParams', 'onStart', 'onResume', 'onComplete', 'onShutdown', 'onCancel', 'onStepStart', 'onStepComplete'] as const;
@@ -269,8 +269,7 @@ export function defineSteps<Params>(definition: StepsDefinition<Params> & ThisTy
     Object.defineProperty(Defined.prototype, hook, { value, writable: true, configurable: true });
   }
   const statics: Record<string, unknown> = { jobName: name, steps };
-  if (definition.maxJobRuntimeMs !== undefined) statics.maxJobRuntimeMs = definition.maxJobRuntimeMs;
-  if (definition.checkpointIntervalMs !== undefined) statics.checkpointIntervalMs = definition.checkpointIntervalMs;
+  for (const key of CLASS_OPTIONS) if (definition[key] !== undefined) statics[key] = definition[key];
   Object.assign(Defined, statics);
   return Defined as unknown as IterableJobClass<Params, StepItem, StepCursor>;
 }

@@ -17,12 +17,6 @@ import { DATABASE_URL, tableName } from './settings.mjs';
 // One definition for the backfill that writes it and the check that compares against it.
 const NORMALIZED = 'lower(btrim(email))';
 
-// Steps are plain objects shared by every run of the job and called without it, so the pool cannot be a field of
-// the job: it lives here, opened on first use and ended in onShutdown. That makes it one pool per run as long as a
-// process runs one migration at a time, as `run` does.
-let pool;
-const db = () => (pool ??= new pg.Pool({ connectionString: DATABASE_URL, max: 2, connectionTimeoutMillis: 10_000 }));
-
 async function columnsOf(client, table) {
   const { rows } = await client.query(
     'SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1',
@@ -34,25 +28,34 @@ async function columnsOf(client, table) {
 export class MigrateEmails extends StepJob {
   static jobName = 'migrate-emails';
 
+  #pool;
+
+  // Every step is called with the job as `this`: one pool per run, opened on first use and ended in onShutdown.
+  get pool() {
+    this.#pool ??= new pg.Pool({ connectionString: DATABASE_URL, max: 2, connectionTimeoutMillis: 10_000 });
+    return this.#pool;
+  }
+
   static steps = [
     {
       name: 'add-column',
       async run({ table } = {}) {
         const name = tableName(table);
         // A table migrated before (state file lost, or --restart) would be backfilled from emails already swapped.
-        if ((await columnsOf(db(), name)).has('email_old')) throw new Error(`${name} has an email_old column: its emails were migrated already`);
-        await db().query(`ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS email_normalized text`);
+        if ((await columnsOf(this.pool, name)).has('email_old')) throw new Error(`${name} has an email_old column: its emails were migrated already`);
+        await this.pool.query(`ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS email_normalized text`);
       },
     },
     {
       name: 'backfill',
-      // Batches of rows after the saved cursor, in id order. A step job's progress is counted in steps, so the
-      // row estimate would go unread: count: false spares its query.
-      buildEnumerator: ({ table, batchSize = 500 } = {}, { cursor }) =>
-        postgresBatches(db(), { table: tableName(table), key: 'id', columns: ['id'], batchSize, count: false, cursor }),
+      // Batches of rows after the saved cursor, in id order; measured in rows, so progress reads
+      // "step 2/4 backfill: 41%".
+      buildEnumerator({ table, batchSize = 500 } = {}, { cursor }) {
+        return postgresBatches(this.pool, { table: tableName(table), key: 'id', columns: ['id'], batchSize, cursor });
+      },
       async eachIteration(users, { table, pauseMs = 20 } = {}) {
         // Idempotent: after a crash, the batch since the last checkpoint runs again and writes the same values.
-        await db().query(`UPDATE ${tableName(table)} SET email_normalized = ${NORMALIZED} WHERE id = ANY($1::bigint[])`, [
+        await this.pool.query(`UPDATE ${tableName(table)} SET email_normalized = ${NORMALIZED} WHERE id = ANY($1::bigint[])`, [
           users.map((user) => user.id),
         ]);
         // A backfill on a busy primary leaves room for the application's own queries between batches.
@@ -65,7 +68,7 @@ export class MigrateEmails extends StepJob {
       // without the new column, would be lost by the swap.
       async run({ table } = {}) {
         const name = tableName(table);
-        const { rows } = await db().query(`SELECT count(*)::int AS wrong FROM ${name} WHERE email_normalized IS DISTINCT FROM ${NORMALIZED}`);
+        const { rows } = await this.pool.query(`SELECT count(*)::int AS wrong FROM ${name} WHERE email_normalized IS DISTINCT FROM ${NORMALIZED}`);
         const { wrong } = rows[0];
         if (wrong > 0) {
           throw new Error(
@@ -79,7 +82,7 @@ export class MigrateEmails extends StepJob {
       name: 'swap',
       async run({ table } = {}) {
         const name = tableName(table);
-        const client = await db().connect();
+        const client = await this.pool.connect();
         try {
           await client.query('BEGIN');
           // Taken before reading the catalog, so that what it says holds until COMMIT, even with a second run.
@@ -117,9 +120,9 @@ export class MigrateEmails extends StepJob {
   }
 
   async onShutdown() {
-    const open = pool;
-    pool = undefined;
-    await open?.end();
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.end();
   }
 }
 

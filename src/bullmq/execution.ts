@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import createDebug from 'debug';
-import { InvalidCursorError, InvalidParamsError, type JobIterationError } from '../errors.js';
+import { InvalidCursorError, InvalidParamsError, ResumptionLimitError, type JobIterationError } from '../errors.js';
 import { events } from '../events.js';
 import { InterruptionAdapters, type Interruption, type InterruptionAdapterFn, type InterruptionContext } from '../interruption.js';
 import { WORKER_STOP_ADAPTER } from '../../adapters/worker-stop.js';
@@ -11,7 +11,7 @@ import type { JobState } from '../state.js';
 import type { ControlRequest, JobStore } from '../store/job-store.js';
 import { JobCancelledError, JobStalledError, LockLostError } from './errors.js';
 import { partitionOf } from './partition-data.js';
-import { CONTROL_ADAPTER, PARK_DELAY_MS, PAUSE_REASON, type InterruptionInfo, type IterationProgress, type IterationResult } from './options.js';
+import { CONTROL_ADAPTER, ERROR_AFTER_PROGRESS, PARK_DELAY_MS, PAUSE_REASON, type InterruptionInfo, type IterationProgress, type IterationResult } from './options.js';
 import { NO_RUN, type RunTelemetry } from './telemetry.js';
 
 const log = createDebug('job-iteration:bullmq');
@@ -39,6 +39,8 @@ export interface ExecutionHost {
   /** Whether the worker is closing (a deploy): interruptions send jobs to the front of the queue. */
   stopping(): boolean;
   delayFor(info: InterruptionInfo, job: Job): number;
+  /** What the job's backoff waits before a first retry after `error`; 0 without a backoff. */
+  firstRetryDelayFor(job: Job, error: unknown): number;
   /** What adapters receive as `ctx.runtime`. */
   runtimeFor(job: Job): InterruptionContext['runtime'];
   emit(event: string, ...args: unknown[]): boolean;
@@ -91,6 +93,9 @@ export class JobExecution {
     this.instance = new JobClass();
     this.control = control;
     this.#startIterations = initialState.iterations;
+    // Where the last run left it, as it published it: a resumed step job goes on in that step without a new line.
+    const published: unknown = (job.progress as { step?: { name?: unknown } } | null | undefined)?.step?.name;
+    this.#stepName = typeof published === 'string' ? published : undefined;
     this.#suspect = initialState.status === 'running' || (initialState.stallsWithoutProgress ?? 0) > 0;
     this.#takeover = new Promise<never>((_, reject) => (this.#endTakeover = reject));
     this.#takeover.catch(() => undefined);
@@ -352,9 +357,17 @@ export class JobExecution {
     // A takeover's write acts on no request: a cancel seen here would run onCancel on a job already handed on.
     if (!takeover) this.setControl(control);
     this.job.progress = progress as unknown as object;
+    const step = progress.step;
+    if (step && step.name !== this.#stepName) {
+      this.#stepName = step.name;
+      this.host.emit('step', this.job, { step, state: structuredClone(state) });
+    }
     // The Lua script already published BullMQ's progress event on the queue's stream; this is the local one.
     this.host.emitProgress(this.job, progress);
   }
+
+  /** The step the job's published progress was last in: a change is a `step` event. */
+  #stepName: string | undefined;
 
   /** The run's checkpoint interval, published so that a reader can tell a quiet job from a stuck one. */
   #checkpointIntervalMs = 0;
@@ -375,14 +388,19 @@ export class JobExecution {
     if (measure) {
       const { done, total, unit } = measure;
       if (extent) Object.assign(progress, { done, unit });
-      // The rate counts from the first measure of this run: what earlier runs did is not this run's speed.
-      this.#measuredFrom ??= { done, at: performance.now() };
+      if (extent?.step) progress.step = extent.step;
+      // The rate counts from the first measure of this run in this unit (a step job's next step starts over): what
+      // earlier runs or steps did is not this one's speed.
+      const from = extent?.step ? `${unit} of ${extent.step.name}` : unit;
+      if (this.#measuredFrom?.unit !== from) this.#measuredFrom = { unit: from, done, at: performance.now() };
       if (total !== undefined) {
         progress.total = total;
         progress.percentage = total > 0 ? Math.min(100, Math.round((done / total) * 10000) / 100) : 100;
         // Dashboards that draw a job's progress (Bull Board's ring) read a number named `progress`.
         progress.progress = progress.percentage;
       }
+      // A plain step is one unit of work: a rate of steps would promise an ETA nobody can give.
+      if (extent?.step && unit === 'steps') return progress;
       const rate = (done - this.#measuredFrom.done) / (performance.now() - this.#measuredFrom.at);
       if (rate > 0) progress.ratePerSecond = Math.round(rate * 1000 * 10) / 10;
       if (total !== undefined) {
@@ -392,17 +410,20 @@ export class JobExecution {
     }
     return progress;
   }
-  #measuredFrom: { done: number; at: number } | undefined;
+  #measuredFrom: { unit: string; done: number; at: number } | undefined;
 
   /** The run threw: save the last good cursor (fenced) and let BullMQ's attempts/backoff decide. */
   async #failed(error: unknown): Promise<never> {
     if (error instanceof LockLostError) return this.#lockLost();
     // A saved cursor or params the job refuses will be refused by every retry: fail for good, the state left as it is.
-    if (error instanceof InvalidCursorError || error instanceof InvalidParamsError) {
+    if (error instanceof InvalidCursorError || error instanceof InvalidParamsError || error instanceof ResumptionLimitError) {
       log('%s %s: %s', this.host.queueName, this.id, error.message);
       throw permanentFailure(error);
     }
     const state = (error as { state?: JobState<unknown> } | null)?.state;
+    if (state && this.JobClass.resumeErrorsAfterProgress === true && state.iterations > this.#startIterations && !(error instanceof UnrecoverableError)) {
+      return this.#resumeAfterError(state, error);
+    }
     if (state) {
       try {
         await this.#write(state);
@@ -415,6 +436,35 @@ export class JobExecution {
     await this.#jobLog(`failed at attempt ${this.job.attemptsMade + 1}: ${message}; cursor ${JSON.stringify(state?.cursor ?? null)} kept`);
     await this.#leaveCancelledParent();
     throw error;
+  }
+
+  /**
+   * The run threw after it finished items, and its class resumes such errors: the job goes back to the queue after
+   * its first backoff, its state saved as interrupted by `error-after-progress`, without using up an attempt. Its
+   * `maxResumptions` bounds how often this can happen; a run that throws before any progress fails an attempt.
+   */
+  async #resumeAfterError(state: JobState<unknown>, error: unknown): Promise<never> {
+    const message = error instanceof Error ? error.message : String(error);
+    const delayMs = this.host.firstRetryDelayFor(this.job, error);
+    const interruption = { adapter: ERROR_AFTER_PROGRESS, reason: message.split('\n')[0]! };
+    state.status = 'interrupted';
+    state.timesInterrupted++;
+    state.lastInterruption = { ...interruption, at: new Date().toISOString() };
+    try {
+      await this.#write(state);
+    } catch (writeError) {
+      if (writeError instanceof LockLostError) return this.#lockLost();
+      // Not saved: the error stands as a failed attempt, whose retry resumes from the last checkpoint written.
+      log('%s %s: could not save the state to resume after an error: %O', this.host.queueName, this.id, writeError);
+      throw error;
+    }
+    const done = state.iterations - this.#startIterations;
+    this.telemetry.outcome('interrupted', interruption);
+    await this.#jobLog(`error after ${done} item(s) of progress, at cursor ${JSON.stringify(state.cursor ?? null)}: ${message}; resuming in ${delayMs} ms, no attempt used`);
+    await this.#handBack({ to: 'back', delayMs }, 'move the job back to resume after an error');
+    log('%s %s: error after progress (%s); back in the queue in %d ms', this.host.queueName, this.id, message, delayMs);
+    this.host.emit('interrupted', this.job, { ...interruption, workerStopping: false, delayMs, state: structuredClone(state) });
+    throw new DelayedError();
   }
 
   /**

@@ -2,6 +2,7 @@ import type { BackendFactory, Job, Telemetry, WorkerOptions } from 'bullmq';
 import type { LockLostError } from './errors.js';
 import type { IterableJobClass } from '../iterable-job.js';
 import type { JobState } from '../state.js';
+import type { StepPosition } from '../extent.js';
 import type { IterationConnection } from './redis.js';
 import type { IterationPostgresConnection } from './backend.js';
 
@@ -14,6 +15,9 @@ export const PARK_DELAY_MS = 365 * 24 * 60 * 60 * 1000;
 
 /** The reason a paused job's interruption records; how a parked job is told from one delayed for other reasons. */
 export const PAUSE_REASON = 'pause requested';
+
+/** What a job resumed after an error records as its interruption (see `IterableJob.resumeErrorsAfterProgress`). */
+export const ERROR_AFTER_PROGRESS = 'error-after-progress';
 
 /** The name the per-run cancel/pause adapter reports in interruptions. */
 export const CONTROL_ADAPTER = 'bullmq-control';
@@ -141,6 +145,11 @@ export interface IterationProgress {
   done?: number;
   /** What `done` and `total` count when they come from a measured enumeration: `rows`, `bytes`, `items`. */
   unit?: string;
+  /**
+   * A step job's current step (`step 2/4 backfill`); `done`, `total`, `unit` and `percentage` then measure that
+   * step alone when it is measured (its rows, its bytes), and the job's steps (`unit: 'steps'`) when it is not.
+   */
+  step?: StepPosition;
   /** 0-100, when `total` is known. */
   percentage?: number;
   /** The same percent, under the name dashboards that draw a job's progress read (Bull Board's ring). */
@@ -182,6 +191,11 @@ export interface IterationWorkerEvents {
   started: [job: Job, info: { resumed: boolean; state: JobState<unknown> }];
   /** A job stopped early and was put back in the queue with its cursor. */
   interrupted: [job: Job, info: InterruptionInfo & { delayMs: number; state: JobState<unknown> }];
+  /**
+   * A step job's saved progress is in a step it was not in before in this run: the previous one is done. Every
+   * finished step is saved at once, so none is missed; `step` is where the job is now.
+   */
+  step: [job: Job, info: { step: StepPosition; state: JobState<unknown> }];
   /** A job was cancelled: `onCancel` ran and the job is failing, without retries. */
   cancelled: [job: Job, state: JobState<unknown>];
   /** A job was paused and parked in the delayed set. */

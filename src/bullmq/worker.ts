@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Job } from 'bullmq';
+import { Backoffs, type Job } from 'bullmq';
 import createDebug from 'debug';
 import { assertDuration } from '../config.js';
 import { resolveCheckpointInterval } from '../checkpoint-interval.js';
@@ -138,6 +138,19 @@ export class IterationWorker extends EventEmitter {
       delayFor: (info, job) => {
         const delay = typeof interruptDelayMs === 'function' ? interruptDelayMs(info, job) : Math.max(interruptDelayMs, info.retryAfterMs ?? 0);
         return Number.isFinite(delay) && delay > 0 ? delay : 0;
+      },
+      firstRetryDelayFor: (job, error) => {
+        // The delay BullMQ would wait before the job's first retry: its own backoff option and this worker's custom
+        // strategy, where a job resumed after an error is not counted as a failed attempt.
+        if (job.opts.backoff === undefined) return 0;
+        let delay: unknown;
+        try {
+          delay = Backoffs.calculate(Backoffs.normalize(job.opts.backoff)!, 1, error as Error, job, bullOptions.settings?.backoffStrategy);
+        } catch (backoffError) {
+          // An unknown strategy fails the job's own retries in BullMQ as well; resuming at once is the lesser harm.
+          log('%s %s: backoff could not be computed: %O', queueName, job.id, backoffError);
+        }
+        return typeof delay === 'number' && Number.isFinite(delay) && delay > 0 ? delay : 0;
       },
       runtimeFor: (job) => ({ kind: 'bullmq', worker: bullWorker, job, iterationWorker: this }),
       // A listener that throws must not change what happens to the job: it is reported, the job goes on.

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { Extent } from '../extent.js';
+import { stepLabelOf, type Extent, type StepPosition } from '../extent.js';
 import { shorten } from './text.js';
 
 export interface ProgressSource {
@@ -19,6 +19,8 @@ export interface ProgressReporter {
 /** What a progress line says, each part formatted; a part left out is not shown. */
 export interface LineParts {
   jobName: string;
+  /** A step job's current step: `step 2/4 backfill`. */
+  step?: string | undefined;
   /** From 0 to 1 when the total is known: how full the bar is. */
   progress?: number | undefined;
   amount?: string | undefined;
@@ -36,6 +38,7 @@ interface Sample {
   total: number | undefined;
   unit: string;
   cursor: unknown;
+  step?: StepPosition | undefined;
 }
 
 const BAR_MIN = 10;
@@ -76,7 +79,7 @@ function formatAmount(n: number, unit: string): string {
 }
 
 function partsText(p: LineParts): string {
-  return [p.amount, p.percent, p.eta, p.rate, p.elapsed, `cursor ${p.cursor}`].filter(Boolean).join(' | ');
+  return [p.step, p.amount, p.percent, p.eta, p.rate, p.elapsed, `cursor ${p.cursor}`].filter(Boolean).join(' | ');
 }
 
 /** The line without a bar, as logs get it: `backfill: 893/2000 items | 44.6% | ETA 2s | 446 items/s | cursor 893`. */
@@ -150,19 +153,26 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
   const sample = (): Sample => {
     const { iterations, cursor, extent } = source.read();
     if (source.total !== undefined) return { done: iterations, total: source.total, unit: 'items', cursor };
-    if (extent) return { done: extent.done, total: extent.total, unit: extent.unit, cursor };
+    if (extent) return { done: extent.done, total: extent.total, unit: extent.unit, cursor, step: extent.step };
     return { done: iterations, total: undefined, unit: 'items', cursor };
   };
   // The rate counts from the first sample in a unit: a resumed run's earlier work, or an extent that only becomes
   // known once the enumeration starts, must not count as this run's speed.
+  // A step job's next step starts a new count, in its own unit.
   let base = { unit: '', done: 0, at: 0 };
   const describe = (final = false): LineParts => {
     const s = sample();
     const now = performance.now();
-    if (s.unit !== base.unit) base = { unit: s.unit, done: s.done, at: now };
+    const unit = s.step ? `${s.unit} of ${s.step.name}` : s.unit;
+    if (unit !== base.unit) base = { unit, done: s.done, at: now };
     const rate = (s.done - base.done) / Math.max((now - base.at) / 1000, 1e-3);
     const parts: LineParts = { jobName: source.jobName, amount: formatAmount(s.done, s.unit), rate: `${formatAmount(rate, s.unit)}/s`, cursor: formatCursor(s.cursor) };
-    if (s.total !== undefined) {
+    if (s.step) parts.step = stepLabelOf(s.step);
+    if (s.step && s.unit === 'steps') {
+      // A step measured only in steps (a plain one): the label says where the job is; a rate of steps says nothing.
+      parts.progress = s.total ? s.done / s.total : 0;
+      parts.amount = parts.rate = undefined;
+    } else if (s.total !== undefined) {
       parts.progress = s.total > 0 ? Math.min(1, s.done / s.total) : 1;
       parts.amount = s.unit === 'bytes' ? `${formatAmount(s.done, s.unit)}/${formatAmount(s.total, s.unit)}` : `${Math.round(s.done)}/${Math.round(s.total)} ${s.unit}`;
       parts.percent = `${(100 * parts.progress).toFixed(1)}%`;

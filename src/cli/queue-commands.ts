@@ -13,6 +13,7 @@ import { createRedis } from '../process/redis-client.js';
 import { ConnectionWatch } from '../process/connection-watch.js';
 import { assertReachable } from '../process/redis-probe.js';
 import { connectionTarget, type ConnectionTarget } from '../process/redis-url.js';
+import { describeProgressStep } from '../extent.js';
 import { shorten } from './text.js';
 import { enqueuePartitionedJob, groupPartitions, partitionLines, partitionsFlag } from './partitions.js';
 import { ExitCode, UsageError } from './usage.js';
@@ -356,6 +357,7 @@ async function showJob(queue: AnyQueue, jobId: string, json: boolean, print: Pri
     ['status', `${info.status}; BullMQ state ${info.queueState}${info.control ? `; ${info.control} requested` : ''}`],
     ['params', JSON.stringify(info.params)],
     ['cursor', info.state && 'cursor' in info.state ? JSON.stringify(info.state.cursor) : info.partitions ? 'one per partition, below' : 'none yet'],
+    ...(describeProgressStep(progress) ? [['step', describeProgressStep(progress)!] as [string, string]] : []),
     ['items', `${info.state?.iterations ?? progress.iterations ?? 0}${total}${progress.percentage !== undefined ? ` (${progress.percentage}%)` : ''}`],
     ['runs', `interrupted ${info.state?.timesInterrupted ?? 0} time(s), stalled ${info.state?.timesStalled ?? 0} time(s), ${((info.state?.totalTimeMs ?? 0) / 1000).toFixed(1)} s in all`],
     ['attempts', `${info.attemptsMade} of ${Math.max(1, job?.opts.attempts ?? 1)}`],
@@ -402,7 +404,7 @@ function jobRow(job: IterationJobInfo, stalled: boolean): string[] {
     stalled ? 'stalled?' : job.status,
     job.queueState,
     total !== undefined ? `${iterations}/${total}` : String(iterations),
-    progress.percentage !== undefined ? `${progress.percentage.toFixed(1)}%` : '-',
+    describeProgressStep(progress) ?? (progress.percentage !== undefined ? `${progress.percentage.toFixed(1)}%` : '-'),
     shorten(cursor, 30),
     String(job.state?.timesInterrupted ?? 0),
     String(job.state?.timesStalled ?? 0),

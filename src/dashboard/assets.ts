@@ -170,6 +170,8 @@ const fmt = {
   },
   json(v) { return v === undefined || v === null ? '' : JSON.stringify(v); },
   items(j) { return fmt.num(j.iterations) + (j.total !== undefined ? ' / ' + fmt.num(j.total) : ''); },
+  // A step job says which step it is in, and how far that step is: step 2/4 backfill: 41%.
+  done(j) { return j.step || (j.percentage === undefined ? '' : fmt.num(j.percentage) + '%'); },
   rate(j) { return j.ratePerSecond === undefined ? '' : fmt.num(j.ratePerSecond) + ' ' + (j.unit || 'items') + '/s'; },
 };
 
@@ -261,7 +263,7 @@ function updateRow(r, j) {
   r.chip.className = 'state ' + j.status;
   r.tr.dataset.status = j.status;
   setProgress(r.bar, j.percentage);
-  r.pct.textContent = j.percentage === undefined ? '' : fmt.num(j.percentage) + '%';
+  r.pct.textContent = fmt.done(j);
   r.cells.items.textContent = fmt.items(j);
   r.cells.rate.textContent = fmt.rate(j);
   // An ETA only means something while the job runs; a finished job's last one would read as a promise.
@@ -332,7 +334,7 @@ async function refreshJob() {
   document.title = j.name + ' ' + j.id;
   $('job-title').textContent = j.name + ' — job ' + j.id + ' on queue ' + j.queueName;
   setProgress($('job-progress'), j.percentage);
-  $('job-percent').textContent = j.percentage === undefined ? '' : fmt.num(j.percentage) + '%';
+  $('job-percent').textContent = fmt.done(j);
   const fields = [
     ['State', j.status], ['Queue state', j.queueState], ['Items', fmt.items(j)], ['Rate', fmt.rate(j)], ['ETA', j.status === 'running' ? fmt.eta(j.etaMs) : ''],
     ['Cursor', fmt.json(j.cursor)], ['Times interrupted', String(j.timesInterrupted)], ['Last interruption', j.lastInterruption || ''],

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { JobIterationError } from '../errors.js';
 import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
+import { describeProgressStep } from '../extent.js';
 import { redactUrls } from '../redact.js';
 import {
   cancelJob,
@@ -263,6 +264,7 @@ function row(info: IterationJobInfo, queue: number, queueName: string, stalled: 
     status: stalled ? 'stalled?' : displayStatus(info),
     queueState: info.queueState,
     percentage: num(progress.percentage),
+    step: describeProgressStep(progress),
     iterations: info.state?.iterations ?? num(progress.iterations) ?? 0,
     total: num(progress.total),
     done: num(progress.done),

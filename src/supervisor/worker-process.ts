@@ -11,6 +11,7 @@ import type { HeartbeatConnection } from './connection.js';
 import { trapStopSignals, type StopSignal } from '../signals.js';
 import { createLogger, logHookErrors } from './log.js';
 import { isConfigMessage, type WorkerMessage, type WorkerProcessConfig } from './messages.js';
+import { describeProgressStep, stepLabelOf } from '../extent.js';
 import { urgentStepMs } from './shutdown.js';
 
 if (!process.send) {
@@ -149,13 +150,21 @@ const { queue } = config;
 const about = (job: { id?: string | undefined; name: string }) => `job ${job.id} (${job.name}) on "${queue}"`;
 const fieldsOf = (event: string, job: { id?: string | undefined; name: string }, more: Record<string, unknown> = {}) => ({ event, queue, jobId: job.id, jobName: job.name, ...more });
 const cursorText = (cursor: unknown) => (cursor === undefined ? 'none' : JSON.stringify(cursor));
+// A step job's lines say which step it is in, and how far that step is: `in step 2/4 backfill: 41%`.
+const inStep = (job: { progress?: unknown }) => {
+  const step = describeProgressStep(job.progress);
+  return step === undefined ? '' : ` in ${step}`;
+};
 worker.on('started', (job, { resumed, state }) => {
   if (!resumed) return log(`${about(job)}: started`, fieldsOf('started', job));
   log(
-    `${about(job)}: resumed after cursor ${cursorText(state.cursor)} (${state.iterations} items done, interrupted ${state.timesInterrupted} time(s))`,
+    `${about(job)}: resumed${inStep(job)} after cursor ${cursorText(state.cursor)} (${state.iterations} items done, interrupted ${state.timesInterrupted} time(s))`,
     fieldsOf('resumed', job, { cursor: state.cursor ?? null, iterations: state.iterations, timesInterrupted: state.timesInterrupted }),
   );
 });
+worker.on('step', (job, { step, state }) =>
+  log(`${about(job)}: on to ${stepLabelOf(step)}`, fieldsOf('step', job, { step: step.name, position: step.position, steps: step.count, iterations: state.iterations })),
+);
 worker.on('interrupted', (job, info) => {
   const { state } = info;
   const fields = { adapter: info.adapter, reason: info.reason, cursor: state.cursor ?? null, iterations: state.iterations, delayMs: info.delayMs };
@@ -166,7 +175,7 @@ worker.on('interrupted', (job, info) => {
     );
   }
   log(
-    `${about(job)}: interrupted by ${info.adapter} (${info.reason}) at cursor ${cursorText(state.cursor)} after ${state.iterations} items; back in the queue${info.delayMs > 0 ? ` in ${info.delayMs} ms` : ''}`,
+    `${about(job)}: interrupted by ${info.adapter} (${info.reason})${inStep(job)} at cursor ${cursorText(state.cursor)} after ${state.iterations} items; back in the queue${info.delayMs > 0 ? ` in ${info.delayMs} ms` : ''}`,
     fieldsOf('interrupted', job, fields),
   );
 });

@@ -13,6 +13,8 @@ import {
   IterationFailedError,
   runInline,
   type JobState,
+  ResumptionLimitError,
+  RunHandle,
 } from '../../src/index.js';
 import { Counter, type CountParams } from '../fixtures/jobs.js';
 import { countItems } from '../../src/iterable-job.js';
@@ -179,6 +181,54 @@ describe('checkpoints', () => {
       }
       await runInline(Asks, { at: [2, 6] }, { concurrency, checkpointIntervalMs: 3_600_000, persist: (s) => void saved.push([s.cursor, s.status]) });
       assert.deepEqual(saved, [[2, 'running'], [6, 'running'], [9, 'completed']], `concurrency ${concurrency}`);
+    }
+  });
+
+  test('maxResumptions: every run after the first counts; the one past it is refused before any hook, the state left as it was', async () => {
+    const hooks: string[] = [];
+    class Limited extends IterableJob<Record<string, never>, number, number> {
+      static override maxResumptions = 2;
+      *buildEnumerator(_p: unknown, { cursor }: { cursor: number | undefined }) {
+        for (let i = (cursor ?? -1) + 1; i < 10; i++) yield [i, i] as const;
+      }
+      eachIteration(item: number) {
+        hooks.push(`item:${item}`);
+      }
+      override onResume() {
+        hooks.push('resume');
+      }
+    }
+    let result = await runInline(Limited, {}, { maxIterations: 1 });
+    assert.equal(result.state.resumptions, undefined);
+    for (const expected of [1, 2]) {
+      result = await runInline(Limited, {}, { maxIterations: 1, state: JSON.stringify(result.state) });
+      assert.equal(result.state.resumptions, expected);
+    }
+    hooks.length = 0;
+    const before = JSON.stringify(result.state);
+    const error = await runInline(Limited, {}, { state: before }).then(
+      () => assert.fail('a third resumption ran'),
+      (e: unknown) => e as ResumptionLimitError,
+    );
+    assert.ok(error instanceof ResumptionLimitError);
+    assert.equal(error.code, 'ERR_RESUMPTION_LIMIT');
+    assert.equal(error.maxResumptions, 2);
+    assert.match(error.message, /Job "Limited" was resumed 2 time\(s\), its maxResumptions; .* at cursor 2\. Raise maxResumptions/);
+    assert.deepEqual(hooks, []);
+    assert.equal(JSON.stringify(error.state), before);
+    // Raised, the job goes on from its cursor.
+    Limited.maxResumptions = 3;
+    const last = await runInline(Limited, {}, { state: before });
+    assert.equal(last.status, 'completed');
+    assert.deepEqual(hooks, ['resume', ...Array.from({ length: 7 }, (_, i) => `item:${i + 3}`)]);
+    // A cancellation is never refused by it.
+    Limited.maxResumptions = 0;
+    const handle = new RunHandle();
+    handle.cancel('stop');
+    assert.equal((await runInline(Limited, {}, { state: before, handle })).status, 'cancelled');
+    for (const bad of [-1, 1.5, '2']) {
+      Limited.maxResumptions = bad as number;
+      await assert.rejects(runInline(Limited, {}), { code: 'ERR_INVALID_JOB', message: /maxResumptions must be an integer >= 0/ });
     }
   });
 

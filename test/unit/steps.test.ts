@@ -205,6 +205,27 @@ describe('step jobs', () => {
     ]);
   });
 
+  test('every member of a step is called with the job instance as this, so steps share what the job opened', async () => {
+    const seen: unknown[] = [];
+    class Shares extends StepJob<{ n: number }> {
+      readonly opened = { client: 'db' };
+      static override steps: Step<{ n: number }>[] = [
+        { name: 'one', run() { seen.push(this); } },
+        {
+          name: 'two',
+          buildEnumerator(_params, { cursor }) { seen.push(this); return fromArray([1, 2], { cursor }); },
+          eachIteration() { seen.push(this); },
+          validateCursor() { seen.push(this); return true; },
+        },
+      ];
+    }
+    const job = new Shares();
+    const first = await runInline(Shares, { n: 1 }, { job, adapters: [], maxIterations: 2 });
+    const again = new Shares();
+    await runInline(Shares, { n: 1 }, { job: again, adapters: [], state: roundTrip(first.state) });
+    assert.deepEqual(seen.map((s) => (s === job ? 'first' : s === again ? 'again' : 'other')), ['first', 'first', 'first', 'again', 'again', 'again']);
+  });
+
   test('a step list that cannot run is refused with ERR_INVALID_JOB', () => {
     assert.throws(() => defineSteps({ name: 'x', steps: [] }), { code: 'ERR_INVALID_JOB' });
     assert.throws(() => defineSteps({ name: 'x', steps: [{ name: 'a', run() {} }, { name: 'a', run() {} }] }), { code: 'ERR_INVALID_JOB' });
