@@ -3,7 +3,8 @@ export type { EnumeratorContext, IterationContext, IterableJobClass, Enumeration
 export { defineJob } from './define-job.js';
 export type { JobDefinition } from './define-job.js';
 export type { JobProgress } from './progress.js';
-export type { Extent, MeasuredEnumeration } from './extent.js';
+export type { Extent, MeasuredEnumeration, StepPosition } from './extent.js';
+export { describeExtent } from './extent.js';
 export { StepJob, defineSteps, chainSteps, checkStepCursor, stepLabel } from './steps.js';
 export type { Step, RunStep, IterationStep, StepCursor, StepItem, StepEnumeration, StepRunContext, StepsDefinition } from './steps.js';
 export { fromArray, nested, inBatches } from './enumerators/index.js';

@@ -418,6 +418,18 @@ export class JobExecution {
     // A saved cursor or params the job refuses will be refused by every retry: fail for good, the state left as it is.
     if (error instanceof InvalidCursorError || error instanceof InvalidParamsError || error instanceof ResumptionLimitError) {
       log('%s %s: %s', this.host.queueName, this.id, error.message);
+      // Its cursor stays, but not as `running` (the claim's mark): a later retry must not count a stall.
+      const refused = error.state;
+      if (refused) {
+        refused.status = 'failed';
+        refused.lastError = error.message;
+        try {
+          await this.#write(refused);
+        } catch (writeError) {
+          if (writeError instanceof LockLostError) return this.#lockLost();
+          log('%s %s: could not save the state of a refused run: %O', this.host.queueName, this.id, writeError);
+        }
+      }
       throw permanentFailure(error);
     }
     const state = (error as { state?: JobState<unknown> } | null)?.state;
