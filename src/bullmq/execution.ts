@@ -8,6 +8,7 @@ import { countItems, type IterableJob, type IterableJobClass } from '../iterable
 import { RunHandle } from '../run-handle.js';
 import { runInline, type RunResult } from '../runner.js';
 import type { JobState } from '../state.js';
+import { extentOf, type Extent } from '../extent.js';
 import type { ControlRequest, JobStore } from '../store/job-store.js';
 import { JobCancelledError, JobStalledError, LockLostError } from './errors.js';
 import { partitionOf } from './partition-data.js';
@@ -93,9 +94,10 @@ export class JobExecution {
     this.instance = new JobClass();
     this.control = control;
     this.#startIterations = initialState.iterations;
-    // Where the last run left it, as it published it: a resumed step job goes on in that step without a new line.
-    const published: unknown = (job.progress as { step?: { name?: unknown } } | null | undefined)?.step?.name;
-    this.#stepName = typeof published === 'string' ? published : undefined;
+    // Where the last run left it, as it published it: until this run measures itself, the claim republishes that
+    // measure (same cursor, same place), and a resumed step job goes on in its step without a new line.
+    this.#lastMeasure = measureOf(job.progress);
+    this.#stepName = this.#lastMeasure?.step?.name;
     this.#suspect = initialState.status === 'running' || (initialState.stallsWithoutProgress ?? 0) > 0;
     this.#takeover = new Promise<never>((_, reject) => (this.#endTakeover = reject));
     this.#takeover.catch(() => undefined);
@@ -366,6 +368,9 @@ export class JobExecution {
     this.host.emitProgress(this.job, progress);
   }
 
+  /** The measure the job's last run published, checked: it was read from the queue. */
+  readonly #lastMeasure: Extent | undefined;
+
   /** The step the job's published progress was last in: a change is a `step` event. */
   #stepName: string | undefined;
 
@@ -382,8 +387,9 @@ export class JobExecution {
       updatedAt: state.updatedAt ?? new Date().toISOString(),
       checkpointIntervalMs: this.#checkpointIntervalMs,
     };
-    // `count()` says how many items; else a measured enumeration says how far along it is in its own unit.
-    const extent = this.#total === undefined ? this.handle.extent : undefined;
+    // `count()` says how many items; else a measured enumeration says how far along it is in its own unit; before
+    // the run has one, the measure the last run published still says where the job is.
+    const extent = this.#total === undefined ? (this.handle.extent ?? (this.handle.phase === 'pending' ? this.#lastMeasure : undefined)) : undefined;
     const measure = extent ?? (this.#total === undefined ? undefined : { done: state.iterations, total: this.#total, unit: 'items' });
     if (measure) {
       const { done, total, unit } = measure;
@@ -650,4 +656,11 @@ export class JobExecution {
  */
 export function permanentFailure(error: JobIterationError): UnrecoverableError {
   return Object.assign(new UnrecoverableError(`${error.code}: ${error.message}`), { code: error.code, cause: error });
+}
+
+/** The measure in a progress published earlier (`done`, `total`, `unit`, `step`), or `undefined` when it has none. */
+function measureOf(progress: unknown): Extent | undefined {
+  if (progress === null || typeof progress !== 'object') return undefined;
+  const { done, total, unit, step } = progress as Record<string, unknown>;
+  return extentOf({ extent: () => ({ done, total, unit, step }) }, undefined, 0);
 }

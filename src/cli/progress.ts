@@ -168,10 +168,12 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
     const rate = (s.done - base.done) / Math.max((now - base.at) / 1000, 1e-3);
     const parts: LineParts = { jobName: source.jobName, amount: formatAmount(s.done, s.unit), rate: `${formatAmount(rate, s.unit)}/s`, cursor: formatCursor(s.cursor) };
     if (s.step) parts.step = stepLabelOf(s.step);
-    if (s.step && s.unit === 'steps') {
-      // A step measured only in steps (a plain one): the label says where the job is; a rate of steps says nothing.
-      parts.progress = s.total ? s.done / s.total : 0;
-      parts.amount = parts.rate = undefined;
+    if (s.unit === 'steps') {
+      // Measured only in steps (a plain step, or the end): the label or the count says where the job is; a rate or
+      // an ETA of steps that take any time at all would say nothing.
+      parts.progress = s.total ? Math.min(1, s.done / s.total) : 0;
+      parts.rate = undefined;
+      parts.amount = s.step ? undefined : `${s.done}/${s.total ?? '?'} steps`;
     } else if (s.total !== undefined) {
       parts.progress = s.total > 0 ? Math.min(1, s.done / s.total) : 1;
       parts.amount = s.unit === 'bytes' ? `${formatAmount(s.done, s.unit)}/${formatAmount(s.total, s.unit)}` : `${Math.round(s.done)}/${Math.round(s.total)} ${s.unit}`;

@@ -351,14 +351,18 @@ async function showJob(queue: AnyQueue, jobId: string, json: boolean, print: Pri
     return;
   }
   const progress = (info.progress && typeof info.progress === 'object' ? info.progress : {}) as Partial<IterationProgress>;
-  const total = progress.total !== undefined ? ` of ${progress.total}${progress.unit && progress.unit !== 'items' ? ` ${progress.unit}` : ''}` : '';
+  const percent = progress.percentage !== undefined ? ` (${progress.percentage}%)` : '';
+  // A measured enumeration counts in its own unit (rows, bytes, a step job's current step), not in items.
+  const measured = progress.done !== undefined && progress.unit !== undefined;
+  const step = describeProgressStep(progress);
   const lines: Array<[string, string]> = [
     ['job', `${info.id} (${info.name}) on queue "${queue.name}"`],
     ['status', `${info.status}; BullMQ state ${info.queueState}${info.control ? `; ${info.control} requested` : ''}`],
     ['params', JSON.stringify(info.params)],
     ['cursor', info.state && 'cursor' in info.state ? JSON.stringify(info.state.cursor) : info.partitions ? 'one per partition, below' : 'none yet'],
-    ...(describeProgressStep(progress) ? [['step', describeProgressStep(progress)!] as [string, string]] : []),
-    ['items', `${info.state?.iterations ?? progress.iterations ?? 0}${total}${progress.percentage !== undefined ? ` (${progress.percentage}%)` : ''}`],
+    ...(step !== undefined ? [['step', step] as [string, string]] : []),
+    ...(measured && step === undefined ? [['done', `${progress.done}${progress.total !== undefined ? ` of ${progress.total}` : ''} ${progress.unit}${percent}`] as [string, string]] : []),
+    ['items', `${info.state?.iterations ?? progress.iterations ?? 0}${!measured && progress.total !== undefined ? ` of ${progress.total}${percent}` : ''}`],
     ['runs', `interrupted ${info.state?.timesInterrupted ?? 0} time(s), stalled ${info.state?.timesStalled ?? 0} time(s), ${((info.state?.totalTimeMs ?? 0) / 1000).toFixed(1)} s in all`],
     ['attempts', `${info.attemptsMade} of ${Math.max(1, job?.opts.attempts ?? 1)}`],
     ['added', new Date(info.timestamp).toISOString()],

@@ -87,7 +87,7 @@ test('the column migration example: stopped by SIGTERM in the backfill, it resum
   const done = await filled();
   assert.equal(saved.status, 'interrupted');
   assert.ok(done < ROWS, `stopped in the backfill (${done} of ${ROWS} rows)`);
-  assert.deepEqual(saved.cursor, { step: 'backfill', done: ['add-column'], cursor: [done] }, 'inside the backfill, after the last id of the last batch done');
+  assert.deepEqual(saved.cursor, { step: 'backfill', done: ['add-column'], cursor: [done], items: done / 100 }, 'inside the backfill, after the last id of the last batch done');
   assert.equal(saved.iterations, 1 + done / 100, 'the add-column step and whole batches only');
   assert.deepEqual(await columnsOf(table), ['email', 'email_normalized', 'id', 'updates'], 'not swapped yet');
   assert.deepEqual(stepLines(stopped.stdout), ['step 1/4 add-column started', 'step 1/4 add-column done', 'step 2/4 backfill started']);
@@ -185,4 +185,64 @@ test('the column migration example: verify refuses to swap when an email changed
   assert.deepEqual(rows[0], { n: 300, right: 300 });
   const { rows: row42 } = await pool.query(`SELECT email, email_old FROM ${table} WHERE id = 42`);
   assert.deepEqual(row42, [{ email: 'changed42@example.com', email_old: 'Changed42@Example.com' }]);
+});
+
+test('the column migration example on a PostgreSQL queue with no Redis: work stopped by SIGTERM in the backfill, status and the log name the step, the next work resumes it', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+  const table = await seed(ctx, ROWS);
+  // Statistics, so that the backfill's row estimate is exact and its progress a percent.
+  await pool.query(`ANALYZE ${table}`);
+  const schema = uniqueName('steps');
+  const url = new URL(PG_URL);
+  url.searchParams.set('schema', schema);
+  const connection = url.toString();
+  ctx.after(async () => {
+    killAll();
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  });
+  // Nothing here may need Redis: REDIS_URL names a closed port, so a command that fell back to it would fail.
+  const noRedis = { ...env, REDIS_URL: 'redis://127.0.0.1:1' };
+  const cli = (args: string[]) => ended(startCli(args, noRedis), `job-iteration ${args.join(' ')}`);
+  const queue = `ji-steps-${schema}`;
+  const on = ['--queue', queue, '--connection', connection];
+  assert.equal((await cli(['migrate', '--connection', connection])).code, 0);
+  const enqueued = await cli(['enqueue', JOB, '--job', 'migrate-emails', ...on, '--params', JSON.stringify({ table, batchSize: 100, pauseMs: 250 })]);
+  assert.equal(enqueued.code, 0, enqueued.stderr);
+  const id = enqueued.stdout.trim();
+  const filled = async () => {
+    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE to_jsonb(${table}) ->> 'email_normalized' IS NOT NULL`);
+    return rows[0].n as number;
+  };
+
+  const first = startCli(['work', JOB, ...on, '--heartbeat-interval', '300'], noRedis);
+  await waitFor('600 rows filled', async () => (await filled()) >= 600, 30_000);
+  // Checkpoints come every second: wait for one inside the backfill before looking.
+  const listed = await waitFor('status to show the backfill under way', async () => {
+    const status = await cli(['status', ...on]);
+    return /step 2\/4 backfill: ([1-9]\d?)%/.exec(status.stdout) ? status : undefined;
+  }, 20_000);
+  assert.equal(listed.code, 0, listed.stderr);
+  const one = await cli(['status', id, ...on]);
+  assert.match(one.stdout, /^step +step 2\/4 backfill: \d+%$/m);
+  first.child.kill('SIGTERM');
+  const stopped = await ended(first, 'the first work');
+  assert.equal(stopped.code, 0, stopped.stderr);
+  const quote = (text: string) => escape(`job ${id} (migrate-emails) on "${queue}": ${text}`);
+  assert.match(stopped.stderr, new RegExp(quote('on to step 2/4 backfill')));
+  assert.match(stopped.stderr, new RegExp(`${quote('interrupted by ')}.* in step 2/4 backfill: \\d+% at cursor \\{"step":"backfill"`));
+
+  const second = startCli(['work', JOB, ...on, '--heartbeat-interval', '300'], noRedis);
+  await waitFor('the migration to complete', async () => {
+    const status = await cli(['status', id, ...on, '--json']);
+    return (JSON.parse(status.stdout) as { queueState: string }).queueState === 'completed';
+  }, 30_000);
+  second.child.kill('SIGTERM');
+  const resumed = await ended(second, 'the second work');
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, new RegExp(`${quote('resumed in step 2/4 backfill: ')}\\d+% after cursor`));
+  const steps = resumed.stderr.split('\n').flatMap((line) => /: on to (step .*)$/.exec(line)?.[1] ?? []);
+  assert.deepEqual(steps, ['step 3/4 verify', 'step 4/4 swap']);
+  assert.deepEqual(stepLines(resumed.stdout), ['step 2/4 backfill done', 'step 3/4 verify started', 'step 3/4 verify done', 'step 4/4 swap started', 'step 4/4 swap done']);
+  assert.deepEqual(await columnsOf(table), ['email', 'email_old', 'id'], 'swapped');
+  const { rows } = await pool.query(`SELECT count(*)::int AS wrong FROM ${table} WHERE email IS DISTINCT FROM lower(btrim(email_old))`);
+  assert.equal(rows[0].wrong, 0);
 });

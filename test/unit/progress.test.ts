@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { IterableJob, InvalidStateError, runInline, type JobProgress } from '../../src/index.js';
 import { markInterrupted } from '../../src/testing.js';
 import { formatDuration, layoutLine, plainLine, startProgress, type LineParts } from '../../src/cli/progress.js';
+import type { Extent } from '../../src/extent.js';
 import { renderScreen } from '../support/screen.js';
 
 describe('job.progress', () => {
@@ -234,5 +235,16 @@ describe('run progress reporter', () => {
     progress.stop();
     // A run over before the first line still has its rate, counted from the start.
     assert.match(out.out, /^numbers: throttled\nnumbers: 7 items \| [1-9]\d* items\/s \| \d+\.\d s elapsed \| cursor 6\n$/);
+  });
+  test("a step job's line leads with its step and measures that step alone; a plain step or the end shows no rate", () => {
+    const final = (extent: Extent) => {
+      const out = new FakeTty(200) as FakeTty & { isTTY: boolean };
+      Object.defineProperty(out, 'isTTY', { value: false });
+      startProgress({ jobName: 'migrate', total: undefined, read: () => ({ iterations: 4, cursor: 'c', extent }) }, out as unknown as NodeJS.WriteStream, 60_000).stop();
+      return out.out;
+    };
+    assert.match(final({ done: 3, total: 10, unit: 'rows', step: { name: 'backfill', position: 2, count: 4 } }), /^migrate: step 2\/4 backfill \| 3\/10 rows \| 30\.0% \| \d+ rows\/s \| \d+\.\d s elapsed \| cursor "c"\n$/);
+    assert.match(final({ done: 2, total: 4, unit: 'steps', step: { name: 'swap', position: 3, count: 4 } }), /^migrate: step 3\/4 swap \| \d+\.\d s elapsed \| cursor "c"\n$/);
+    assert.match(final({ done: 4, total: 4, unit: 'steps' }), /^migrate: 4\/4 steps \| \d+\.\d s elapsed \| cursor "c"\n$/);
   });
 });
