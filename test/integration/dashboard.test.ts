@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { randomUUID } from 'node:crypto';
 import { createPostgresBackend, withBackend } from 'bullmq';
-import { IterableJob } from '../../src/index.js';
+import { IterableJob, defineSteps, fromArray } from '../../src/index.js';
 import { IterationWorker, enqueue, getIterationState } from '../../src/bullmq/index.js';
 import { createDashboard, type DashboardOptions } from '../../src/dashboard/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
@@ -28,6 +28,19 @@ class Explode extends IterableJob<{ message: string; note?: string }, number, nu
 const PLANT = `<script>window.__planted = 1</script><img src=x onerror="window.__planted = 2; alert(1)">`;
 const WAIT_MS = 30_000;
 
+/** A step job: a plain step, then items at the pace a page can watch. */
+const Phases = defineSteps<{ upTo: number; delayMs: number }>({
+  name: 'phases',
+  steps: [
+    { name: 'prepare', run() {} },
+    {
+      name: 'count',
+      buildEnumerator: ({ upTo }, { cursor }) => fromArray(Array.from({ length: upTo }, (_, i) => i), { cursor }),
+      eachIteration: (_item: number, { delayMs }) => new Promise((resolve) => setTimeout(resolve, delayMs)),
+    },
+  ],
+});
+
 let browser: Browser;
 before(async () => {
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
@@ -40,8 +53,8 @@ after(async () => {
 /** A fresh queue, a worker on it, and the dashboard on a plain http server; all closed after the test. */
 async function setup(label: string, ctx: { after(fn: () => Promise<void>): void }, options: Partial<DashboardOptions> = {}) {
   const t = await freshQueue(`dash-${label}`);
-  const worker = new IterationWorker(t.name, { jobs: [Sequence, Explode], handleSignals: false, checkpointIntervalMs: 50, controlPollIntervalMs: 50 });
-  const handler = createDashboard({ queues: [t.queue], jobs: [Sequence, Explode], basePath: '/jobs', ...options });
+  const worker = new IterationWorker(t.name, { jobs: [Sequence, Explode, Phases], handleSignals: false, checkpointIntervalMs: 50, controlPollIntervalMs: 50 });
+  const handler = createDashboard({ queues: [t.queue], jobs: [Sequence, Explode, Phases], basePath: '/jobs', ...options });
   const server: Server = createServer((req, res) => handler(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -68,6 +81,16 @@ const row = (page: Page, id: string) => page.locator(`tr[data-key="0:${id}"]`);
 const statusOf = async (queue: Parameters<typeof getIterationState>[0], id: string) => (await getIterationState(queue, id))?.status;
 
 describe('dashboard', () => {
+  test("shows a step job's current step and that step's own progress, in its row and on its page", { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+    const { t, open } = await setup('steps', ctx);
+    const job = await enqueue(t.queue, Phases, { upTo: 3000, delayMs: 10 });
+    const page = await open();
+    const text = row(page, job.id!).locator('td').nth(3);
+    await waitFor('the step in the row', async () => /^step 2\/2 count: [1-9]\d*%$/.test(((await text.textContent()) ?? '').trim()), WAIT_MS, 100);
+    await page.goto(`${page.url().replace(/\/$/, '')}/job?queue=0&id=${job.id}`);
+    await waitFor('the step on the job page', async () => /^step 2\/2 count: \d+%$/.test((await page.locator('#job-percent').textContent()) ?? ''), WAIT_MS, 100);
+  });
+
   test('shows a running job moving, and Pause, Resume and Cancel act on it', { timeout: TEST_TIMEOUT_MS * 2 }, async (ctx) => {
     const { t, open } = await setup('control', ctx);
     const job = await enqueue(t.queue, Sequence, { upTo: 5000, delayMs: 20, record: t.record });

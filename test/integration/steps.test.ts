@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, describe, test, type TestContext } from 'node:test';
 import type { Job } from 'bullmq';
 import { IterationWorker, enqueue, getIterationState, type IterationProgress, type IterationWorkerOptions } from '../../src/bullmq/index.js';
 import type { StepCursor, StepPosition } from '../../src/index.js';
+import { createDashboard } from '../../src/dashboard/index.js';
 import { Steps, createRecordTable, fullRecord, recorded, type StepsParams } from '../fixtures/step-jobs.js';
 import { backendFor, type BackendKind } from '../support/backends.js';
 import { newPool, uniqueName } from '../support/postgres.js';
@@ -85,6 +88,17 @@ for (const kind of ['redis', 'postgres'] as const) {
       assert.deepEqual(cursor?.done, ['prepare']);
       assert.equal(`item:${cursor?.cursor}`, (await t.entries()).at(-1));
       assert.equal((info?.progress as IterationProgress).step?.name, 'backfill');
+      // The dashboard's API says the same, as the line its page shows.
+      const dashboard = createServer(createDashboard({ queues: [t.queue], jobs: [Steps] }));
+      await new Promise<void>((resolve) => dashboard.listen(0, '127.0.0.1', resolve));
+      try {
+        const response = await fetch(`http://127.0.0.1:${(dashboard.address() as AddressInfo).port}/api/jobs`);
+        const { jobs } = (await response.json()) as { jobs: Array<{ id: string; step?: string }> };
+        assert.match(jobs.find((j) => j.id === job.id)?.step ?? '', /^step 2\/4 backfill: \d+%$/);
+      } finally {
+        dashboard.closeAllConnections();
+        await new Promise((resolve) => dashboard.close(resolve));
+      }
 
       const second = t.worker();
       second.on('step', (_job: Job, { step }: { step: StepPosition }) => steps.push(step));
