@@ -27,6 +27,8 @@ try {
      ON CONFLICT (id) DO NOTHING`,
     [rows],
   );
+  // Fresh statistics, as a table in service has: the backfill's progress reads its row count from them.
+  await client.query(`ANALYZE ${table}`);
   console.log(`${table}: ${rowCount} row(s) added, ${rows} in all`);
 } finally {
   await client.end();
