@@ -21,6 +21,12 @@ class Resuming extends Steps {
   static override resumeErrorsAfterProgress = true;
 }
 
+/** `Steps` deployed again with its first step renamed. */
+class Renamed extends Steps {
+  static override jobName = 'steps';
+  static override steps = [{ ...Steps.steps[0]!, name: 'setup' }, ...Steps.steps.slice(1)];
+}
+
 /** Resumed at most twice; its own budget interrupts it every 100 ms. */
 class Limited extends Steps {
   static override jobName = 'steps-limited';
@@ -151,6 +157,26 @@ for (const kind of ['redis', 'postgres'] as const) {
       const plainEnd = await settled(worker, plain.id!);
       assert.equal(plainEnd.outcome, 'failed');
       assert.equal(plainEnd.job.attemptsMade, 1);
+    });
+
+    test('a step list changed under a saved cursor fails the job for good with ERR_STEPS_CHANGED, attempts left or not; its cursor is kept', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
+      const t = await setUp(kind, ctx);
+      const job = await enqueue(t.queue, Steps, { table: t.table, n: 40, delayMs: 10 }, { attempts: 3 });
+      const first = t.worker({ checkpointIntervalMs: 0 });
+      await waitFor('3 backfill items', async () => (await t.entries()).filter((e) => e.startsWith('item:')).length >= 3, 20_000);
+      await first.close();
+      const before = (await getIterationState<StepCursor>(t.queue, job.id!))?.state?.cursor;
+      const ran = (await t.entries()).length;
+
+      const deployed = t.worker({ jobs: [Renamed] });
+      const end = await settled(deployed, job.id!);
+      assert.equal(end.outcome, 'failed');
+      assert.match(end.error!.message, /^ERR_STEPS_CHANGED: Job "steps" cannot resume from the saved cursor .*completed step "prepare" at position 1 is now "setup"/);
+      assert.equal(end.job.attemptsMade, 1);
+      const info = await getIterationState<StepCursor>(t.queue, job.id!);
+      assert.deepEqual(info?.state?.cursor, before);
+      assert.equal(info?.state?.status, 'failed');
+      assert.equal((await t.entries()).length, ran, 'nothing ran');
     });
 
     test('maxResumptions: the run past it fails for good with ERR_RESUMPTION_LIMIT, attempts left or not, its cursor kept', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
