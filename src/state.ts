@@ -18,7 +18,7 @@ export function newState<C>(jobName: string): JobState<C> {
 export function jsonCursor<C>(jobName: string, cursor: C): C {
   const t = typeof cursor;
   if (t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(cursor as number))) return cursor;
-  return walk(jobName, cursor, cursor, [], new Set()) as C;
+  return walk(jobName, cursor, cursor, [], []) as C;
 }
 
 /** Throws `CursorNotSerializableError` unless `cursor` is a plain JSON value that round-trips exactly. */
@@ -33,50 +33,56 @@ function pathOf(keys: readonly Key[]): string {
   return keys.reduce<string>((path, key) => (typeof key === 'number' ? `${path}[${key}]` : `${path}.${key}`), 'cursor');
 }
 
-function walk(jobName: string, root: unknown, value: unknown, keys: Key[], seen: Set<object>): unknown {
-  const fail = (what: string): never => {
-    throw new CursorNotSerializableError(jobName, root, pathOf(keys), what);
-  };
+function fail(jobName: string, root: unknown, keys: readonly Key[], what: string): never {
+  throw new CursorNotSerializableError(jobName, root, pathOf(keys), what);
+}
+
+/**
+ * Copies `value`, refusing what JSON would not give back. It runs once per item for object cursors, so it allocates
+ * nothing but the copy: `keys` (the path, for the error) and `ancestors` (the objects being copied, a cycle being one
+ * of them met again) are stacks shared by the whole walk, and cursors are shallow enough for a linear look-up.
+ */
+function walk(jobName: string, root: unknown, value: unknown, keys: Key[], ancestors: object[]): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return value;
     case 'number':
-      return Number.isFinite(value) ? value : fail(String(value));
+      return Number.isFinite(value) ? value : fail(jobName, root, keys, String(value));
     case 'object': {
       if (value === null) return null;
-      if (seen.has(value)) fail('a circular reference');
+      if (ancestors.includes(value)) fail(jobName, root, keys, 'a circular reference');
       if (Array.isArray(value)) {
-        seen.add(value);
+        ancestors.push(value);
         const copy: unknown[] = new Array(value.length);
         for (let i = 0; i < value.length; i++) {
           keys.push(i);
-          if (!(i in value)) fail('a hole in a sparse array');
-          copy[i] = walk(jobName, root, value[i], keys, seen);
+          if (!(i in value)) fail(jobName, root, keys, 'a hole in a sparse array');
+          copy[i] = walk(jobName, root, value[i], keys, ancestors);
           keys.pop();
         }
-        seen.delete(value);
+        ancestors.pop();
         return copy;
       }
       const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) fail(describeValue(value));
-      if (Object.getOwnPropertySymbols(value).length > 0) fail('an object with symbol keys');
-      seen.add(value);
+      if (proto !== Object.prototype && proto !== null) fail(jobName, root, keys, describeValue(value));
+      if (Object.getOwnPropertySymbols(value).length > 0) fail(jobName, root, keys, 'an object with symbol keys');
+      ancestors.push(value);
       const copy: Record<string, unknown> = {};
-      for (const [key, v] of Object.entries(value)) {
+      for (const key of Object.keys(value)) {
         keys.push(key);
-        const item = walk(jobName, root, v, keys, seen);
+        const item = walk(jobName, root, (value as Record<string, unknown>)[key], keys, ancestors);
         // Assigning to "__proto__" would set the copy's prototype and drop the key; JSON.parse makes it an own key.
         if (key === '__proto__') Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
         else copy[key] = item;
         keys.pop();
       }
-      seen.delete(value);
+      ancestors.pop();
       return copy;
     }
     default:
       // undefined, bigint, function, symbol: JSON drops them or throws on them.
-      return fail(describeValue(value));
+      return fail(jobName, root, keys, describeValue(value));
   }
 }
 

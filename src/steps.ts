@@ -1,4 +1,5 @@
 import { InvalidEnumeratorError, InvalidJobError, StepsChangedError } from './errors.js';
+import { isThenable } from './verdict.js';
 import { extentOf, stepLabelOf, type Extent, type MeasuredEnumeration, type StepPosition } from './extent.js';
 import { CLASS_OPTIONS, IterableJob, jobNameOf, type ClassOptions, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext, type Pair } from './iterable-job.js';
 
@@ -124,59 +125,131 @@ function positionOf(names: readonly string[], cursor: StepCursor | undefined): S
 /**
  * Chains `steps` into one enumeration whose cursors are {@link StepCursor}s, starting after `cursor`. A plain step is
  * one item; an iteration step is its enumerator's items followed by an `end` item, so that its completion is a
- * checkpoint of its own. Measured in steps: `{ done: completed steps, total: steps.length, unit: 'steps' }`.
+ * checkpoint of its own. Its `extent` is that of the current step (see {@link StepJob}). Members of the steps are
+ * called with `this` set to `job`.
  */
 export function chainSteps<Params>(job: StepJob<Params>, steps: readonly Step<Params>[], params: Params, cursor: StepCursor | undefined): StepEnumeration {
   const names = steps.map((step) => step.name);
-  let start = 0;
-  let inner: { cursor: unknown; items: number } | undefined;
-  if (cursor !== undefined) {
-    start = cursor.done.length;
-    const completed = start > 0 && cursor.done[start - 1] === cursor.step;
-    if (!completed && Object.hasOwn(cursor, 'cursor')) inner = { cursor: cursor.cursor, items: cursor.items ?? 0 };
-  }
-  // The iteration step running now, for its own extent.
-  let live: { index: number; enumeration: unknown } | undefined;
-  async function* walk(): AsyncGenerator<Pair<StepItem, StepCursor>> {
-    for (let index = start; index < steps.length; index++) {
-      const step = steps[index]!;
-      const name = step.name;
-      const before = names.slice(0, index);
-      if (isRunStep(step)) {
-        yield [{ step: name, index, kind: 'run', first: true }, { step: name, done: [...before, name] }];
-        continue;
-      }
-      const resumed = index === start && inner !== undefined;
-      let first = !resumed;
-      let items = resumed ? inner!.items : 0;
-      const enumeration: unknown = step.buildEnumerator.call(job, params, { cursor: resumed ? inner!.cursor : undefined });
-      if (enumeration === null || typeof enumeration !== 'object' || !(Symbol.asyncIterator in enumeration || Symbol.iterator in enumeration)) {
-        throw new InvalidEnumeratorError(name, `step "${name}": buildEnumerator must return an Iterable or AsyncIterable of [item, cursor] pairs.`);
-      }
-      live = { index, enumeration };
-      for await (const pair of enumeration as AsyncIterable<unknown>) {
-        if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidEnumeratorError(name, `step "${name}" must yield [item, cursor] pairs.`);
-        yield [{ step: name, index, kind: 'item', item: pair[0], first }, { step: name, done: [...before], cursor: pair[1], items: ++items }];
-        first = false;
-      }
-      yield [{ step: name, index, kind: 'end', first }, { step: name, done: [...before, name] }];
-    }
-  }
+  let live: StepChain<Params> | undefined;
   return {
-    [Symbol.asyncIterator]: () => walk(),
+    [Symbol.asyncIterator]: () => (live = new StepChain(job, steps, names, params, cursor)),
     extent(at: StepCursor | undefined): Extent {
       const step = positionOf(names, at);
       if (!step) return { done: steps.length, total: steps.length, unit: 'steps' };
       const index = step.position - 1;
       // The current step's own measure (its rows, its bytes) once its enumerator is open; else the job's steps.
-      if (live?.index === index) {
+      const open = live?.enumerationOf(index);
+      if (open !== undefined) {
         const within = at !== undefined && at.step === step.name && !at.done.includes(at.step);
-        const own = extentOf(live.enumeration, within ? at.cursor : undefined, within ? (at.items ?? 0) : 0);
+        const own = extentOf(open, within ? at.cursor : undefined, within ? (at.items ?? 0) : 0);
         if (own) return { ...own, step };
       }
       return { done: index, total: steps.length, unit: 'steps', step };
     },
   };
+}
+
+type Next = IteratorResult<Pair<StepItem, StepCursor>>;
+
+/** An iteration step's enumerator, open. */
+interface OpenStep {
+  readonly enumeration: unknown;
+  readonly iterator: Iterator<unknown> | AsyncIterator<unknown>;
+}
+
+/**
+ * The chain's iterator. It answers synchronously while the current step's enumerator does (the runner takes a
+ * non-promise answer as it comes, sparing a microtask per item), and with a promise when it is asynchronous.
+ */
+class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
+  #index: number;
+  /** The enumerator of the iteration step at `#index`, once open. */
+  #inner: OpenStep | undefined;
+  /** Where to resume inside the first step, when the cursor was inside an iteration step. */
+  #resume: { cursor: unknown; items: number } | undefined;
+  #first = true;
+  #items = 0;
+  #before: readonly string[] = [];
+
+  constructor(
+    readonly job: StepJob<Params>,
+    readonly steps: readonly Step<Params>[],
+    readonly names: readonly string[],
+    readonly params: Params,
+    cursor: StepCursor | undefined,
+  ) {
+    this.#index = cursor === undefined ? 0 : cursor.done.length;
+    if (cursor !== undefined && !(this.#index > 0 && cursor.done[this.#index - 1] === cursor.step) && Object.hasOwn(cursor, 'cursor')) {
+      this.#resume = { cursor: cursor.cursor, items: cursor.items ?? 0 };
+    }
+  }
+
+  enumerationOf(index: number): unknown {
+    return this.#index === index ? this.#inner?.enumeration : undefined;
+  }
+
+  next(): Promise<Next> {
+    // Typed as the async protocol; the synchronous answer is the fast path, which the engine takes as it comes.
+    return this.#next() as Promise<Next>;
+  }
+
+  #next(): Next | Promise<Next> {
+    const index = this.#index;
+    if (index >= this.steps.length) return { done: true, value: undefined };
+    const step = this.steps[index]!;
+    const name = step.name;
+    if (isRunStep(step)) {
+      this.#index++;
+      return { done: false, value: [{ step: name, index, kind: 'run', first: true }, { step: name, done: this.names.slice(0, index + 1) }] };
+    }
+    const inner = this.#inner ?? this.#open(step as IterationStep<Params>, index);
+    const answer = inner.iterator.next();
+    return isThenable(answer) ? Promise.resolve(answer).then((result) => this.#item(result, index)) : this.#item(answer, index);
+  }
+
+  #open(step: IterationStep<Params>, index: number): OpenStep {
+    const resume = index === this.#index && this.#resume;
+    this.#resume = undefined;
+    this.#first = !resume;
+    this.#items = resume ? resume.items : 0;
+    this.#before = Object.freeze(this.names.slice(0, index));
+    const enumeration: unknown = step.buildEnumerator.call(this.job, this.params, { cursor: resume ? resume.cursor : undefined });
+    const iterator = iteratorOf(enumeration);
+    if (!iterator) throw new InvalidEnumeratorError(step.name, `step "${step.name}": buildEnumerator must return an Iterable or AsyncIterable of [item, cursor] pairs.`);
+    return (this.#inner = { enumeration, iterator });
+  }
+
+  #item(result: IteratorResult<unknown>, index: number): Next {
+    const name = this.names[index]!;
+    if (result.done) {
+      this.#inner = undefined;
+      this.#index++;
+      return { done: false, value: [{ step: name, index, kind: 'end', first: this.#first }, { step: name, done: [...this.#before, name] }] };
+    }
+    const pair = result.value;
+    if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidEnumeratorError(name, `step "${name}" must yield [item, cursor] pairs.`);
+    const first = this.#first;
+    this.#first = false;
+    // `done` is the same frozen array for every item of the step: the engine copies the cursor it records.
+    return { done: false, value: [{ step: name, index, kind: 'item', item: pair[0], first }, { step: name, done: this.#before as string[], cursor: pair[1], items: ++this.#items }] };
+  }
+
+  /** Closes the open enumerator (its finally blocks release cursors and files) when the run stops early. */
+  async return(): Promise<Next> {
+    const inner = this.#inner;
+    this.#inner = undefined;
+    this.#index = this.steps.length;
+    if (inner?.iterator.return) await inner.iterator.return();
+    return { done: true, value: undefined };
+  }
+}
+
+function iteratorOf(enumeration: unknown): Iterator<unknown> | AsyncIterator<unknown> | undefined {
+  if (enumeration === null || typeof enumeration !== 'object') return undefined;
+  const asyncFactory = (enumeration as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator];
+  if (typeof asyncFactory === 'function') return asyncFactory.call(enumeration);
+  const syncFactory = (enumeration as Partial<Iterable<unknown>>)[Symbol.iterator];
+  return typeof syncFactory === 'function' ? syncFactory.call(enumeration) : undefined;
 }
 
 /**
@@ -203,10 +276,14 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
   onStepStart?(name: string, params: Params): unknown;
   onStepComplete?(name: string, params: Params): unknown;
 
-  /** This job's steps, checked. */
+  /** The class's steps as last checked, and the list they were checked from. */
+  #checked: { from: unknown; steps: readonly Step<Params>[] } | undefined;
+
+  /** This job's steps, checked (once per step list: the check is not repeated per item). */
   get steps(): readonly Step<Params>[] {
     const JobClass = this.constructor as typeof StepJob & IterableJobClass;
-    return assertSteps(jobNameOf(JobClass), JobClass.steps);
+    if (this.#checked?.from !== JobClass.steps) this.#checked = { from: JobClass.steps, steps: assertSteps(jobNameOf(JobClass), JobClass.steps) };
+    return this.#checked.steps;
   }
 
   override validateCursor(cursor: unknown, params: Params): boolean | string {
@@ -225,17 +302,30 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
     return chainSteps(this, this.steps, params, cursor);
   }
 
-  async eachIteration(item: StepItem, params: Params, context: IterationContext<StepCursor>): Promise<void> {
+  eachIteration(item: StepItem, params: Params, context: IterationContext<StepCursor>): unknown {
     const step = this.steps[item.index];
     if (step === undefined || step.name !== item.step) throw new InvalidJobError(`Job "${jobNameOf(this.constructor as IterableJobClass)}": no step "${item.step}" at position ${item.index + 1}.`);
-    if (item.first) await this.onStepStart?.(step.name, params);
-    if (item.kind === 'item') {
-      await (step as IterationStep<Params>).eachIteration.call(this, item.item, params, { cursor: context.cursor.cursor, signal: context.signal, checkpoint: context.checkpoint });
-      return;
-    }
+    if (item.first && this.onStepStart) return this.#starting(step, item, params, context);
+    // The common case, an item inside an iteration step, adds no promise of its own to the step's.
+    if (item.kind === 'item') return this.#item(step as IterationStep<Params>, item, params, context);
+    return this.#finishing(step, item, params, context);
+  }
+
+  async #starting(step: Step<Params>, item: StepItem, params: Params, context: IterationContext<StepCursor>): Promise<void> {
+    await this.onStepStart!(step.name, params);
+    if (item.kind === 'item') await this.#item(step as IterationStep<Params>, item, params, context);
+    else await this.#finishing(step, item, params, context);
+  }
+
+  #item(step: IterationStep<Params>, item: StepItem, params: Params, context: IterationContext<StepCursor>): unknown {
+    return step.eachIteration.call(this, item.item, params, { cursor: context.cursor.cursor, signal: context.signal, checkpoint: context.checkpoint });
+  }
+
+  /** A plain step, or an iteration step's end: the step is done once this settles, and saved at once. */
+  async #finishing(step: Step<Params>, item: StepItem, params: Params, context: IterationContext<StepCursor>): Promise<void> {
     if (item.kind === 'run') await (step as RunStep<Params>).run.call(this, params, { step: step.name, signal: context.signal });
     await this.onStepComplete?.(step.name, params);
-    // A finished step is saved at once: a crash after this point never runs it again.
+    // A crash after this point never runs the step again.
     context.checkpoint();
   }
 }
