@@ -280,7 +280,8 @@ export class StepsChangedError extends InvalidCursorError {
 
 /**
  * A job was about to be resumed more times than its `maxResumptions` allows. Raised before any hook or item of that
- * run; the saved state is left as it is, so raising the limit and retrying the job resumes it after its cursor.
+ * run. The saved cursor is kept (a queue marks the state `failed`), so raising the limit and retrying the job resumes
+ * it after that cursor.
  */
 export class ResumptionLimitError extends JobIterationError {
   readonly jobName: string;

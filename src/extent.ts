@@ -85,6 +85,14 @@ export function describeExtent(extent: Pick<Extent, 'done' | 'total' | 'unit' | 
   return extent.unit === 'steps' ? label : `${label}: ${amount}`;
 }
 
+/**
+ * What a rate is counted in: the unit, and for a step job the step too, since its next step starts a new count in
+ * a unit of its own. A display starts its rate over when this changes.
+ */
+export function measureKey(extent: Pick<Extent, 'unit' | 'step'>): string {
+  return extent.step ? `${extent.unit} of step ${extent.step.position} ${extent.step.name}` : extent.unit;
+}
+
 /** `step 2/4 backfill`. */
 export function stepLabelOf(step: StepPosition): string {
   return `step ${step.position}/${step.count} ${step.name}`;
@@ -97,11 +105,19 @@ export function stepLabelOf(step: StepPosition): string {
 export function describeProgressStep(progress: unknown): string | undefined {
   if (progress === null || typeof progress !== 'object') return undefined;
   const { step, done, total, unit, percentage } = progress as Record<string, unknown>;
-  const position = stepOf(step);
-  if (!position) return undefined;
+  const read = stepOf(step);
+  if (!read) return undefined;
+  // Names go into terminal lines and logs: no control characters, no line longer than a screen.
+  const position = { ...read, name: printable(read.name) };
   const count = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined);
   const measured = count(done);
   // Without its own measure the step's position is all there is to say.
   if (measured === undefined || typeof unit !== 'string' || unit === '') return stepLabelOf(position);
-  return describeExtent({ done: measured, total: count(total), unit, step: position }, count(percentage));
+  const share = count(percentage);
+  return describeExtent({ done: measured, total: count(total), unit: printable(unit), step: position }, share === undefined ? undefined : Math.min(100, share));
+}
+
+function printable(text: string, max = 60): string {
+  const plain = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return plain.length > max ? `${plain.slice(0, max - 3)}...` : plain;
 }

@@ -71,6 +71,12 @@ export const CLASS_OPTIONS = ['maxJobRuntimeMs', 'checkpointIntervalMs', 'maxRes
 const BRAND = Symbol.for('job-iteration.IterableJob');
 
 /**
+ * @internal A static method a kind of job (a step job) defines to refuse a class the engine could not run, checked
+ * with the rest of the class by `assertRunnableJob`: before a worker takes jobs, before any run.
+ */
+export const CHECK_CLASS = Symbol.for('job-iteration.checkClass');
+
+/**
  * Base class of an interruptible, resumable job. Subclass it, implement `buildEnumerator` and `eachIteration`,
  * and run it with `runInline`, the BullMQ runtime or the CLI (or build one with `defineJob`). See
  * docs/writing-a-job.md.
@@ -178,7 +184,8 @@ export abstract class IterableJob<Params = unknown, Item = unknown, Cursor = unk
    * a queue's job data) and JSON alone does not say it has the shape `buildEnumerator` expects: a string where a
    * number belongs could make an enumerator yield nothing and the job "complete" having done nothing. Return `true`
    * to accept it; `false`, or a sentence saying what is wrong, refuses it: the run fails with `InvalidCursorError`
-   * (`ERR_INVALID_CURSOR`) before any hook or item runs, and the saved state is left as it is. A throw refuses it
+   * (`ERR_INVALID_CURSOR`) before any hook or item runs, and the saved cursor is kept (a queue marks the state
+   * `failed`, with the error). A throw refuses it
    * too, with the error as the cause. Not called on a fresh start (no cursor yet).
    */
   validateCursor?(cursor: unknown, params: Params): boolean | string;
@@ -253,6 +260,8 @@ export function assertRunnableJob(JobClass: IterableJobClass): string {
   if (resumeErrorsAfterProgress !== undefined && typeof resumeErrorsAfterProgress !== 'boolean') {
     throw new InvalidJobError(`Job "${jobName}": resumeErrorsAfterProgress must be true or false; got ${typeof resumeErrorsAfterProgress}.`);
   }
+  const check: unknown = (JobClass as unknown as Record<symbol, unknown>)[CHECK_CLASS];
+  if (typeof check === 'function') check.call(JobClass, jobName);
   return jobName;
 }
 

@@ -3,7 +3,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { assertDuration } from './config.js';
 import { resolveCheckpointInterval } from './checkpoint-interval.js';
-import { IterationFailedError, InvalidCursorError, InvalidEnumeratorError, InvalidOptionError, InvalidParamsError, JobIterationError, ResumptionLimitError } from './errors.js';
+import { IterationFailedError, InvalidCursorError, InvalidEnumeratorError, InvalidOptionError, InvalidParamsError, JobIterationError, ResumptionLimitError, StepsChangedError } from './errors.js';
 import { events, type JobEventBase } from './events.js';
 import { extentOf, type Extent } from './extent.js';
 import {
@@ -274,7 +274,8 @@ class Run<Params, Item, Cursor> {
     const { job, params, state } = this;
     const resumed = state.startedAt !== undefined;
     // After the handle is attached: a cancellation that came first is never refused, and runs nothing to count.
-    if (resumed && this.#cancelled === undefined) this.#countResumption();
+    const counted = resumed && this.#cancelled === undefined;
+    if (counted) this.#countResumption();
     state.status = 'running';
     if (resumed) events.emit('job:resume', { ...this.eventBase(), timesInterrupted: state.timesInterrupted });
     else events.emit('job:start', this.eventBase());
@@ -299,6 +300,8 @@ class Run<Params, Item, Cursor> {
     let interruption: Interruption | undefined;
     try {
       // Cancelled before it began: no hook of a run, no item; only the cancellation's own.
+      // Saved at once: a run that dies before its first checkpoint still counts against maxResumptions.
+      if (counted) await this.save();
       if (this.#cancelled === undefined) {
         this.phase = 'starting';
         if (resumed) await job.onResume?.(params);
@@ -423,9 +426,9 @@ class Run<Params, Item, Cursor> {
   #checkCursor(cursor: Cursor): void {
     const refusal = refusalOf('validateCursor', 'it', () => this.job.validateCursor!(cursor, this.params));
     if (!refusal) return;
-    // A refusal that is already a named cursor error (a step job's ERR_STEPS_CHANGED) is the error to raise as it is.
+    // A step job's changed step list is a refusal with a name of its own, raised as it is.
     const error =
-      refusal.cause instanceof InvalidCursorError ? refusal.cause : new InvalidCursorError(this.jobName, cursor, refusal.problem, 'cause' in refusal ? { cause: refusal.cause } : undefined);
+      refusal.cause instanceof StepsChangedError ? refusal.cause : new InvalidCursorError(this.jobName, cursor, refusal.problem, 'cause' in refusal ? { cause: refusal.cause } : undefined);
     attachState(error, this.state);
     events.emit('job:error', { ...this.eventBase(), error });
     throw error;
@@ -712,16 +715,23 @@ function selectAdapters(options: Pick<RunOptions, 'adapters' | 'localAdapters'>,
   return selected;
 }
 
-function openIterator(jobName: string, enumeration: unknown): Iterator<unknown> | AsyncIterator<unknown> {
+/**
+ * The iterator of what a `buildEnumerator` returned (`where` names it in the error: a step job's step), or
+ * `InvalidEnumeratorError` for anything that is not an Iterable or AsyncIterable.
+ */
+export function openIterator(jobName: string, enumeration: unknown, where = 'buildEnumerator'): Iterator<unknown> | AsyncIterator<unknown> {
   if (enumeration !== null && typeof enumeration === 'object') {
     const asyncFactory = (enumeration as AsyncIterable<unknown>)[Symbol.asyncIterator];
     if (typeof asyncFactory === 'function') return asyncFactory.call(enumeration);
     const syncFactory = (enumeration as Iterable<unknown>)[Symbol.iterator];
     if (typeof syncFactory === 'function') return syncFactory.call(enumeration);
   }
+  const promised = isThenable(enumeration);
+  // Refused, the promise is never awaited: its rejection must not surface as an unhandled one.
+  if (promised) Promise.resolve(enumeration).catch(() => undefined);
   throw new InvalidEnumeratorError(
     jobName,
-    `buildEnumerator must return an Iterable or AsyncIterable of [item, cursor] pairs; it returned ${isThenable(enumeration) ? 'a Promise (do not make buildEnumerator async; use an async generator)' : typeof enumeration}.`,
+    `${where} must return an Iterable or AsyncIterable of [item, cursor] pairs; it returned ${promised ? 'a Promise (do not make buildEnumerator async; use an async generator)' : typeof enumeration}.`,
   );
 }
 

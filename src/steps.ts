@@ -1,7 +1,8 @@
 import { InvalidEnumeratorError, InvalidJobError, StepsChangedError } from './errors.js';
 import { isThenable } from './verdict.js';
+import { openIterator } from './runner.js';
 import { extentOf, stepLabelOf, type Extent, type MeasuredEnumeration, type StepPosition } from './extent.js';
-import { CLASS_OPTIONS, IterableJob, jobNameOf, type ClassOptions, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext, type Pair } from './iterable-job.js';
+import { CHECK_CLASS, CLASS_OPTIONS, IterableJob, jobNameOf, type ClassOptions, type EnumeratorContext, type Enumeration, type IterableJobClass, type IterationContext, type Pair } from './iterable-job.js';
 
 /** What a plain step's `run` receives besides the params. */
 export interface StepRunContext {
@@ -12,23 +13,27 @@ export interface StepRunContext {
 }
 
 /** A step that runs once: it is done when `run` returns. A crash before that runs it again, so make it idempotent. */
-export interface RunStep<Params = any> {
+export interface RunStep<Params = any, This extends StepJob<Params> = StepJob<Params>> {
   readonly name: string;
-  /** Called with `this` set to the job instance, so a step can use what the job opened (a pool, a client). */
-  run(this: StepJob<Params>, params: Params, context: StepRunContext): unknown;
+  /**
+   * Called with `this` set to the job instance, so a step can use what the job opened (a pool, a client); name the
+   * job's class as `This` (`Step<Params, Migrate>[]`) to reach its own members.
+   */
+  run(this: This, params: Params, context: StepRunContext): unknown;
 }
 
 /** A step that iterates with any enumerator, with its own cursor inside the job's composite one. */
-export interface IterationStep<Params = any, Item = any, Cursor = any> {
+export interface IterationStep<Params = any, Item = any, Cursor = any, This extends StepJob<Params> = StepJob<Params>> {
   readonly name: string;
   /** Called with `this` set to the job instance, as every member of a step is. */
-  buildEnumerator(this: StepJob<Params>, params: Params, context: EnumeratorContext<Cursor>): Enumeration<Item, Cursor>;
-  eachIteration(this: StepJob<Params>, item: Item, params: Params, context: IterationContext<Cursor>): unknown;
+  buildEnumerator(this: This, params: Params, context: EnumeratorContext<Cursor>): Enumeration<Item, Cursor>;
+  eachIteration(this: This, item: Item, params: Params, context: IterationContext<Cursor>): unknown;
   /** Checks the step's own saved cursor, as `IterableJob.validateCursor` does for a job. */
-  validateCursor?(this: StepJob<Params>, cursor: unknown, params: Params): boolean | string;
+  validateCursor?(this: This, cursor: unknown, params: Params): boolean | string;
 }
 
-export type Step<Params = any> = RunStep<Params> | IterationStep<Params>;
+/** A step of a step job: plain or an iteration. `This` is the job class whose instance the step's members get as `this`. */
+export type Step<Params = any, This extends StepJob<Params> = StepJob<Params>> = RunStep<Params, This> | IterationStep<Params, any, any, This>;
 
 /**
  * The cursor of a step job. `done` lists the completed steps, in order. `step` is the step of the last finished
@@ -128,11 +133,11 @@ function positionOf(names: readonly string[], cursor: StepCursor | undefined): S
  * checkpoint of its own. Its `extent` is that of the current step (see {@link StepJob}). Members of the steps are
  * called with `this` set to `job`.
  */
-export function chainSteps<Params>(job: StepJob<Params>, steps: readonly Step<Params>[], params: Params, cursor: StepCursor | undefined): StepEnumeration {
+function chainSteps<Params>(job: StepJob<Params>, steps: readonly Step<Params>[], params: Params, cursor: StepCursor | undefined): StepEnumeration {
   const names = steps.map((step) => step.name);
   let live: StepChain<Params> | undefined;
   return {
-    [Symbol.asyncIterator]: () => (live = new StepChain(job, steps, names, params, cursor)),
+    [Symbol.asyncIterator]: () => (live = new StepChain(job, jobNameOf(job.constructor as IterableJobClass), steps, names, params, cursor)),
     extent(at: StepCursor | undefined): Extent {
       const step = positionOf(names, at);
       if (!step) return { done: steps.length, total: steps.length, unit: 'steps' };
@@ -165,14 +170,16 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
   #index: number;
   /** The enumerator of the iteration step at `#index`, once open. */
   #inner: OpenStep | undefined;
-  /** Where to resume inside the first step, when the cursor was inside an iteration step. */
-  #resume: { cursor: unknown; items: number } | undefined;
+  /** Where to resume inside the step at `index`, when the cursor was inside an iteration step. */
+  #resume: { index: number; cursor: unknown; items: number } | undefined;
+  #closed = false;
   #first = true;
   #items = 0;
   #before: readonly string[] = [];
 
   constructor(
     readonly job: StepJob<Params>,
+    readonly jobName: string,
     readonly steps: readonly Step<Params>[],
     readonly names: readonly string[],
     readonly params: Params,
@@ -180,7 +187,7 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
   ) {
     this.#index = cursor === undefined ? 0 : cursor.done.length;
     if (cursor !== undefined && !(this.#index > 0 && cursor.done[this.#index - 1] === cursor.step) && Object.hasOwn(cursor, 'cursor')) {
-      this.#resume = { cursor: cursor.cursor, items: cursor.items ?? 0 };
+      this.#resume = { index: this.#index, cursor: cursor.cursor, items: cursor.items ?? 0 };
     }
   }
 
@@ -195,7 +202,7 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
 
   #next(): Next | Promise<Next> {
     const index = this.#index;
-    if (index >= this.steps.length) return { done: true, value: undefined };
+    if (this.#closed || index >= this.steps.length) return { done: true, value: undefined };
     const step = this.steps[index]!;
     const name = step.name;
     if (isRunStep(step)) {
@@ -208,18 +215,20 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
   }
 
   #open(step: IterationStep<Params>, index: number): OpenStep {
-    const resume = index === this.#index && this.#resume;
+    // Only the step the cursor was saved in resumes: any other step starts from its beginning.
+    const resume = this.#resume?.index === index ? this.#resume : undefined;
     this.#resume = undefined;
     this.#first = !resume;
     this.#items = resume ? resume.items : 0;
     this.#before = Object.freeze(this.names.slice(0, index));
     const enumeration: unknown = step.buildEnumerator.call(this.job, this.params, { cursor: resume ? resume.cursor : undefined });
-    const iterator = iteratorOf(enumeration);
-    if (!iterator) throw new InvalidEnumeratorError(step.name, `step "${step.name}": buildEnumerator must return an Iterable or AsyncIterable of [item, cursor] pairs.`);
+    const iterator = openIterator(this.jobName, enumeration, `step "${step.name}": buildEnumerator`);
     return (this.#inner = { enumeration, iterator });
   }
 
   #item(result: IteratorResult<unknown>, index: number): Next {
+    // Closed while this answer was on its way: nothing more comes out of the chain.
+    if (this.#closed) return { done: true, value: undefined };
     const name = this.names[index]!;
     if (result.done) {
       this.#inner = undefined;
@@ -227,7 +236,7 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
       return { done: false, value: [{ step: name, index, kind: 'end', first: this.#first }, { step: name, done: [...this.#before, name] }] };
     }
     const pair = result.value;
-    if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidEnumeratorError(name, `step "${name}" must yield [item, cursor] pairs.`);
+    if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidEnumeratorError(this.jobName, `step "${name}" must yield [item, cursor] pairs; it yielded ${Array.isArray(pair) ? `an array of length ${pair.length}` : pair === null ? 'null' : typeof pair}.`);
     const first = this.#first;
     this.#first = false;
     // `done` is the same frozen array for every item of the step: the engine copies the cursor it records.
@@ -238,18 +247,10 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
   async return(): Promise<Next> {
     const inner = this.#inner;
     this.#inner = undefined;
-    this.#index = this.steps.length;
+    this.#closed = true;
     if (inner?.iterator.return) await inner.iterator.return();
     return { done: true, value: undefined };
   }
-}
-
-function iteratorOf(enumeration: unknown): Iterator<unknown> | AsyncIterator<unknown> | undefined {
-  if (enumeration === null || typeof enumeration !== 'object') return undefined;
-  const asyncFactory = (enumeration as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator];
-  if (typeof asyncFactory === 'function') return asyncFactory.call(enumeration);
-  const syncFactory = (enumeration as Partial<Iterable<unknown>>)[Symbol.iterator];
-  return typeof syncFactory === 'function' ? syncFactory.call(enumeration) : undefined;
 }
 
 /**
@@ -270,8 +271,13 @@ function iteratorOf(enumeration: unknown): Iterator<unknown> | AsyncIterator<unk
  * the class sets `concurrency = 1`. See docs/steps.md.
  */
 export abstract class StepJob<Params = unknown> extends IterableJob<Params, StepItem, StepCursor> {
-  static steps: readonly Step<any>[] = [];
+  static steps: readonly Step<any, any>[] = [];
   static override concurrency = 1;
+
+  /** Refuses a step list no run could use, with the rest of the class (`assertRunnableJob`). */
+  static [CHECK_CLASS](this: typeof StepJob, jobName: string): void {
+    assertSteps(jobName, this.steps);
+  }
 
   onStepStart?(name: string, params: Params): unknown;
   onStepComplete?(name: string, params: Params): unknown;
@@ -291,8 +297,13 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
     const verdict = checkStepCursor(jobNameOf(this.constructor as IterableJobClass), steps.map((s) => s.name), cursor);
     if (verdict !== true) return verdict;
     const { step, done } = cursor as StepCursor;
-    if (done.includes(step) || !Object.hasOwn(cursor as object, 'cursor')) return true;
+    if (done.includes(step)) return true;
+    // Inside a step: only an iteration step has a cursor of its own to resume after.
+    if (!Object.hasOwn(cursor as object, 'cursor')) return `expected a step cursor inside step "${step}" to have that step's own "cursor"`;
     const current = steps[done.length] as IterationStep<Params>;
+    if (isRunStep(current)) {
+      throw new StepsChangedError(jobNameOf(this.constructor as IterableJobClass), cursor, [...done, step], steps.map((s) => s.name), `step in progress "${step}" is now a plain step, which has no cursor to resume after`);
+    }
     if (typeof current.validateCursor !== 'function') return true;
     const inner = current.validateCursor.call(this, (cursor as StepCursor).cursor, params);
     return inner === true ? true : `step "${step}": ${typeof inner === 'string' && inner !== '' ? inner : 'validateCursor refused its cursor'}`;

@@ -206,9 +206,11 @@ export async function resumeJob(queue: AnyQueue, jobId: string): Promise<Control
 
 /** An iterable job's saved state and standing, or `undefined` when the queue has no such job. */
 export async function getIterationState<Cursor = unknown>(queue: AnyQueue, jobId: string): Promise<IterationJobInfo<Cursor> | undefined> {
-  const loaded = await loadJob(queue, jobId);
+  // The BullMQ state first, then the job: a job seen failed or completed is then read with what its end wrote (its
+  // failedReason, its result), where the other order could pair a job read just before it failed with its new state.
+  const queueState = await queueStateOf(queue, jobId, { allowUnknown: true });
+  const [loaded, [fields]] = await Promise.all([loadJob(queue, jobId), storeOf(queue).read([jobId])]);
   if (!loaded) return undefined;
-  const [queueState, [fields]] = await Promise.all([queueStateOf(queue, jobId, { allowUnknown: true }), storeOf(queue).read([jobId])]);
   const info = describe<Cursor>(loaded, queueState, fields!);
   await withPartitions(queue, [info]);
   return info;

@@ -1,4 +1,4 @@
-import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, WaitingChildrenError, WaitingError, type Job } from 'bullmq';
 import createDebug from 'debug';
 import { InvalidCursorError, InvalidParamsError, ResumptionLimitError, type JobIterationError } from '../errors.js';
 import { events } from '../events.js';
@@ -8,7 +8,7 @@ import { countItems, type IterableJob, type IterableJobClass } from '../iterable
 import { RunHandle } from '../run-handle.js';
 import { runInline, type RunResult } from '../runner.js';
 import type { JobState } from '../state.js';
-import { extentOf, type Extent } from '../extent.js';
+import { extentOf, measureKey, type Extent } from '../extent.js';
 import type { ControlRequest, JobStore } from '../store/job-store.js';
 import { JobCancelledError, JobStalledError, LockLostError } from './errors.js';
 import { partitionOf } from './partition-data.js';
@@ -40,8 +40,11 @@ export interface ExecutionHost {
   /** Whether the worker is closing (a deploy): interruptions send jobs to the front of the queue. */
   stopping(): boolean;
   delayFor(info: InterruptionInfo, job: Job): number;
-  /** What the job's backoff waits before a first retry after `error`; 0 without a backoff. */
-  firstRetryDelayFor(job: Job, error: unknown): number;
+  /**
+   * What the job's backoff waits before a first retry after `error`: 0 without a backoff, `undefined` when the
+   * backoff says not to retry.
+   */
+  firstRetryDelayFor(job: Job, error: unknown): Promise<number | undefined>;
   /** What adapters receive as `ctx.runtime`. */
   runtimeFor(job: Job): InterruptionContext['runtime'];
   emit(event: string, ...args: unknown[]): boolean;
@@ -397,7 +400,7 @@ export class JobExecution {
       if (extent?.step) progress.step = extent.step;
       // The rate counts from the first measure of this run in this unit (a step job's next step starts over): what
       // earlier runs or steps did is not this one's speed.
-      const from = extent?.step ? `${unit} of ${extent.step.name}` : unit;
+      const from = measureKey(measure);
       if (this.#measuredFrom?.unit !== from) this.#measuredFrom = { unit: from, done, at: performance.now() };
       if (total !== undefined) {
         progress.total = total;
@@ -439,8 +442,9 @@ export class JobExecution {
       throw permanentFailure(error);
     }
     const state = (error as { state?: JobState<unknown> } | null)?.state;
-    if (state && this.JobClass.resumeErrorsAfterProgress === true && state.iterations > this.#startIterations && !(error instanceof UnrecoverableError)) {
-      return this.#resumeAfterError(state, error);
+    if (state && this.JobClass.resumeErrorsAfterProgress === true && state.iterations > this.#startIterations && !isBullControl(error)) {
+      const delayMs = await this.host.firstRetryDelayFor(this.job, error);
+      if (delayMs !== undefined) return this.#resumeAfterError(state, error, delayMs);
     }
     if (state) {
       try {
@@ -461,9 +465,8 @@ export class JobExecution {
    * its first backoff, its state saved as interrupted by `error-after-progress`, without using up an attempt. Its
    * `maxResumptions` bounds how often this can happen; a run that throws before any progress fails an attempt.
    */
-  async #resumeAfterError(state: JobState<unknown>, error: unknown): Promise<never> {
+  async #resumeAfterError(state: JobState<unknown>, error: unknown, delayMs: number): Promise<never> {
     const message = error instanceof Error ? error.message : String(error);
-    const delayMs = this.host.firstRetryDelayFor(this.job, error);
     const interruption = { adapter: ERROR_AFTER_PROGRESS, reason: message.split('\n')[0]! };
     state.status = 'interrupted';
     state.timesInterrupted++;
@@ -481,7 +484,9 @@ export class JobExecution {
     await this.#jobLog(`error after ${done} item(s) of progress, at cursor ${JSON.stringify(state.cursor ?? null)}: ${message}; resuming in ${delayMs} ms, no attempt used`);
     await this.#handBack({ to: 'back', delayMs }, 'move the job back to resume after an error');
     log('%s %s: error after progress (%s); back in the queue in %d ms', this.host.queueName, this.id, message, delayMs);
-    this.host.emit('interrupted', this.job, { ...interruption, workerStopping: false, delayMs, state: structuredClone(state) });
+    const workerStopping = this.host.stopping();
+    if (workerStopping) this.host.requeued();
+    this.host.emit('interrupted', this.job, { ...interruption, workerStopping, delayMs, state: structuredClone(state) });
     throw new DelayedError();
   }
 
@@ -663,4 +668,12 @@ function measureOf(progress: unknown): Extent | undefined {
   if (progress === null || typeof progress !== 'object') return undefined;
   const { done, total, unit, step } = progress as Record<string, unknown>;
   return extentOf({ extent: () => ({ done, total, unit, step }) }, undefined, 0);
+}
+
+/**
+ * An error BullMQ gives a meaning of its own (fail for good, move to delayed or waiting, rate-limit): thrown by a
+ * job's code, it goes to BullMQ as it is, never resumed as an error after progress.
+ */
+function isBullControl(error: unknown): boolean {
+  return error instanceof UnrecoverableError || error instanceof DelayedError || error instanceof WaitingError || error instanceof WaitingChildrenError || error instanceof RateLimitError;
 }

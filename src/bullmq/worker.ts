@@ -4,7 +4,7 @@ import createDebug from 'debug';
 import { assertDuration } from '../config.js';
 import { resolveCheckpointInterval } from '../checkpoint-interval.js';
 import { InvalidOptionError, UnknownJobError, type JobIterationError } from '../errors.js';
-import { isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
+import { assertRunnableJob, isIterableJobClass, jobNameOf, type IterableJobClass } from '../iterable-job.js';
 import { lifecycle } from '../lifecycle.js';
 import { shareStopSignals } from '../signals.js';
 import { newState } from '../state.js';
@@ -79,7 +79,8 @@ export class IterationWorker extends EventEmitter {
     }
     for (const JobClass of jobs) {
       if (!isIterableJobClass(JobClass)) throw new InvalidOptionError('jobs', JobClass, 'IterableJob subclasses only');
-      const name = jobNameOf(JobClass);
+      // Checked whole here, not at its first job: a class no run could use is a mistake in the worker's setup.
+      const name = assertRunnableJob(JobClass);
       if (this.#routes.has(name) && this.#routes.get(name) !== JobClass) {
         throw new InvalidOptionError('jobs', JobClass, `classes with distinct job names ("${name}" is taken twice)`);
       }
@@ -139,18 +140,20 @@ export class IterationWorker extends EventEmitter {
         const delay = typeof interruptDelayMs === 'function' ? interruptDelayMs(info, job) : Math.max(interruptDelayMs, info.retryAfterMs ?? 0);
         return Number.isFinite(delay) && delay > 0 ? delay : 0;
       },
-      firstRetryDelayFor: (job, error) => {
+      firstRetryDelayFor: async (job, error) => {
         // The delay BullMQ would wait before the job's first retry: its own backoff option and this worker's custom
-        // strategy, where a job resumed after an error is not counted as a failed attempt.
+        // strategy (which may answer with a promise, or -1 for "do not retry": the error is then a failed attempt).
         if (job.opts.backoff === undefined) return 0;
         let delay: unknown;
         try {
-          delay = Backoffs.calculate(Backoffs.normalize(job.opts.backoff)!, 1, error as Error, job, bullOptions.settings?.backoffStrategy);
+          delay = await Backoffs.calculate(Backoffs.normalize(job.opts.backoff)!, 1, error as Error, job, bullOptions.settings?.backoffStrategy);
         } catch (backoffError) {
-          // An unknown strategy fails the job's own retries in BullMQ as well; resuming at once is the lesser harm.
+          // An unknown strategy fails the job's own retries in BullMQ too: the error stands as a failed attempt.
           log('%s %s: backoff could not be computed: %O', queueName, job.id, backoffError);
+          return undefined;
         }
-        return typeof delay === 'number' && Number.isFinite(delay) && delay > 0 ? delay : 0;
+        if (typeof delay !== 'number' || !Number.isFinite(delay)) return 0;
+        return delay < 0 ? undefined : delay;
       },
       runtimeFor: (job) => ({ kind: 'bullmq', worker: bullWorker, job, iterationWorker: this }),
       // A listener that throws must not change what happens to the job: it is reported, the job goes on.

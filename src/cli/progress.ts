@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import { stepLabelOf, type Extent, type StepPosition } from '../extent.js';
+import { measureKey, stepLabelOf, type Extent, type StepPosition } from '../extent.js';
 import { shorten } from './text.js';
 
 export interface ProgressSource {
@@ -163,7 +163,7 @@ export function startProgress(source: ProgressSource, stream: NodeJS.WriteStream
   const describe = (final = false): LineParts => {
     const s = sample();
     const now = performance.now();
-    const unit = s.step ? `${s.unit} of ${s.step.name}` : s.unit;
+    const unit = measureKey(s);
     if (unit !== base.unit) base = { unit, done: s.done, at: now };
     const rate = (s.done - base.done) / Math.max((now - base.at) / 1000, 1e-3);
     const parts: LineParts = { jobName: source.jobName, amount: formatAmount(s.done, s.unit), rate: `${formatAmount(rate, s.unit)}/s`, cursor: formatCursor(s.cursor) };

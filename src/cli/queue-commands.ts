@@ -399,7 +399,8 @@ function formatProcess(p: ProcessRecord): string {
 function jobRow(job: IterationJobInfo, stalled: boolean): string[] {
   const progress = (job.progress && typeof job.progress === 'object' ? job.progress : {}) as Partial<IterationProgress>;
   const iterations = job.state?.iterations ?? progress.iterations ?? 0;
-  const total = progress.total;
+  // Items over a total of items only: a measured enumeration's total counts rows, bytes or a step job's steps.
+  const total = progress.done === undefined ? progress.total : undefined;
   const cursor = job.state && 'cursor' in job.state ? JSON.stringify(job.state.cursor) : '-';
   const running = job.queueState === 'active';
   return [

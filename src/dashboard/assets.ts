@@ -169,7 +169,8 @@ const fmt = {
     return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
   },
   json(v) { return v === undefined || v === null ? '' : JSON.stringify(v); },
-  items(j) { return fmt.num(j.iterations) + (j.total !== undefined ? ' / ' + fmt.num(j.total) : ''); },
+  // Over a total of items only: a measured job's total counts rows, bytes or steps, shown with its progress.
+  items(j) { return fmt.num(j.iterations) + (j.total !== undefined && j.done === undefined ? ' / ' + fmt.num(j.total) : ''); },
   // A step job says which step it is in, and how far that step is: step 2/4 backfill: 41%.
   done(j) { return j.step || (j.percentage === undefined ? '' : fmt.num(j.percentage) + '%'); },
   rate(j) { return j.ratePerSecond === undefined ? '' : fmt.num(j.ratePerSecond) + ' ' + (j.unit || 'items') + '/s'; },

@@ -42,10 +42,14 @@ for (const kind of ['redis', 'postgres'] as const) {
 
         const lines: string[] = [];
         for (const where of STOPS[mode]) {
-          // A graceful stop lets the held item finish; a kill never does.
-          const proc = worker({ HOLD_AT: where, HOLD_MS: mode === 'SIGTERM' ? '300' : '600000' });
+          const proc = worker({ HOLD_AT: where });
           await waitFor(`the worker to reach ${where}`, async () => (await entries()).includes(`hold:${where}`), 30_000);
           proc.child.kill(mode);
+          if (mode === 'SIGTERM') {
+            // A graceful stop waits for the held item, let go once the worker is closing; a kill never lets it finish.
+            await waitFor('the worker to be closing', () => proc.stdout().includes('closing\n'), 10_000);
+            await admin.query(`INSERT INTO ${table} (entry) VALUES ($1)`, [`release:${where}`]);
+          }
           const exit = await exitedWithin(proc, 20_000, `the worker stopped at ${where}`);
           if (mode === 'SIGTERM') assert.equal(exit.code, 0, proc.stderr());
           else assert.equal(exit.signal, 'SIGKILL');
@@ -61,7 +65,7 @@ for (const kind of ['redis', 'postgres'] as const) {
         assert.equal((await exitedWithin(last, 20_000, 'the last worker')).code, 0, last.stderr());
         lines.push(...last.stdout().split('\n').filter((line) => line.startsWith('step ')));
 
-        const done = (await entries()).filter((entry) => !entry.startsWith('hold:'));
+        const done = (await entries()).filter((entry) => !entry.startsWith('hold:') && !entry.startsWith('release:'));
         const info = await getIterationState<StepCursor>(queue, job.id!);
         assert.equal(info?.status, 'completed');
         assert.deepEqual(info?.state?.cursor, { step: 'swap', done: ['prepare', 'backfill', 'check', 'swap'] });

@@ -59,11 +59,26 @@ async function setUp(kind: BackendKind, ctx: TestContext) {
   };
 }
 
-const settled = (worker: IterationWorker, id: string) =>
-  new Promise<{ job: Job; outcome: 'completed' | 'failed'; error?: Error }>((resolve) => {
-    worker.on('completed', (job: Job) => job.id === id && resolve({ job, outcome: 'completed' }));
-    worker.on('failed', (job: Job | undefined, error: Error) => job?.id === id && resolve({ job, outcome: 'failed', error }));
+/** How job `id` ends on `worker`: completed or failed, within 30 s. */
+function settled(worker: IterationWorker, id: string): Promise<{ job: Job; outcome: 'completed' | 'failed'; error?: Error }> {
+  return new Promise((resolve, reject) => {
+    const done = (outcome: { job: Job; outcome: 'completed' | 'failed'; error?: Error }) => {
+      clearTimeout(timer);
+      worker.off('completed', onCompleted);
+      worker.off('failed', onFailed);
+      resolve(outcome);
+    };
+    const onCompleted = (job: Job) => job.id === id && done({ job, outcome: 'completed' });
+    const onFailed = (job: Job | undefined, error: Error) => job?.id === id && done({ job, outcome: 'failed', error });
+    const timer = setTimeout(() => {
+      worker.off('completed', onCompleted);
+      worker.off('failed', onFailed);
+      reject(new Error(`job ${id} neither completed nor failed within 30 s`));
+    }, 30_000);
+    worker.on('completed', onCompleted);
+    worker.on('failed', onFailed);
   });
+}
 
 for (const kind of ['redis', 'postgres'] as const) {
   describe(`step jobs on BullMQ with ${kind === 'redis' ? 'Redis' : 'PostgreSQL'}`, () => {
@@ -120,7 +135,8 @@ for (const kind of ['redis', 'postgres'] as const) {
 
     test('resumeErrorsAfterProgress: an error after progress goes back to the queue after the backoff and uses no attempt; one without progress fails the attempt', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {
       const t = await setUp(kind, ctx);
-      const worker = t.worker();
+      // A custom strategy may answer with a promise; -1 means "do not retry", as in BullMQ.
+      const worker = t.worker({ settings: { backoffStrategy: async (_attempts: number, type?: string) => (type === 'never' ? -1 : 150) } });
       const interruptions: Array<{ adapter: string; delayMs: number }> = [];
       worker.on('interrupted', (_job: Job, info: { adapter: string; delayMs: number }) => interruptions.push({ adapter: info.adapter, delayMs: info.delayMs }));
       const options = { attempts: 1, backoff: { type: 'fixed' as const, delay: 300 } };
@@ -157,6 +173,16 @@ for (const kind of ['redis', 'postgres'] as const) {
       const plainEnd = await settled(worker, plain.id!);
       assert.equal(plainEnd.outcome, 'failed');
       assert.equal(plainEnd.job.attemptsMade, 1);
+
+      // The worker's custom strategy decides the delay, and can refuse the resume: the error is then a failed attempt.
+      interruptions.length = 0;
+      const custom = await enqueue(t.queue, Resuming, { table: await t.newTable(), n: 10, failAt: 5, failures: 1 }, { attempts: 1, backoff: { type: 'custom' } });
+      assert.equal((await settled(worker, custom.id!)).outcome, 'completed');
+      assert.deepEqual(interruptions, [{ adapter: 'error-after-progress', delayMs: 150 }]);
+      interruptions.length = 0;
+      const never = await enqueue(t.queue, Resuming, { table: await t.newTable(), n: 10, failAt: 5, failures: 1 }, { attempts: 1, backoff: { type: 'never' } });
+      assert.equal((await settled(worker, never.id!)).outcome, 'failed');
+      assert.deepEqual(interruptions, []);
     });
 
     test('a step list changed under a saved cursor fails the job for good with ERR_STEPS_CHANGED, attempts left or not; its cursor is kept', { timeout: TEST_TIMEOUT_MS }, async (ctx) => {

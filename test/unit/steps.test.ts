@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { StepJob, defineSteps, fromArray, runInline, stepLabel, type Step, type StepCursor } from '../../src/index.js';
-import { InvalidCursorError, StepsChangedError } from '../../src/errors.js';
-import { describeExtent } from '../../src/extent.js';
+import { InvalidCursorError, InvalidEnumeratorError, StepsChangedError } from '../../src/errors.js';
+import { describeExtent, describeProgressStep } from '../../src/extent.js';
 import { iterateExactTimes, markInterrupted } from '../../src/testing.js';
 import type { JobState } from '../../src/state.js';
 
@@ -115,6 +115,24 @@ describe('step jobs', () => {
       });
     }
 
+    test('a step in progress that became a plain step under the same name is refused: its cursor would be lost on the next iteration step', async () => {
+      const log: Log = [];
+      const steps = stepsFor(log);
+      const Job = jobWith(log, [steps[0]!, { name: 'backfill', run: () => void log.push('run:backfill') }, ...steps.slice(2)]);
+      const error = await runInline(Job, { n: 3 }, { adapters: [], state: markInterrupted(Job, { cursor: saved, iterations: 3 }) }).then(
+        () => assert.fail('resumed'),
+        (e: unknown) => e as StepsChangedError,
+      );
+      assert.equal(error.code, 'ERR_STEPS_CHANGED');
+      assert.match(error.change, /step in progress "backfill" is now a plain step/);
+      assert.deepEqual(log, []);
+      // A cursor inside a step without that step's own cursor has no place to resume from.
+      await assert.rejects(runInline(jobWith([]), { n: 3 }, { adapters: [], state: markInterrupted(jobWith([]), { cursor: { step: 'backfill', done: ['prepare'] } }) }), {
+        code: 'ERR_INVALID_CURSOR',
+        message: /inside step "backfill" to have that step's own "cursor"/,
+      });
+    });
+
     test('a step added after the saved position is accepted', async () => {
       const log: Log = [];
       const Job = jobWith(log, [...stepsFor(log), { name: 'later', run: () => void log.push('run:later') }]);
@@ -209,12 +227,13 @@ describe('step jobs', () => {
     const seen: unknown[] = [];
     class Shares extends StepJob<{ n: number }> {
       readonly opened = { client: 'db' };
-      static override steps: Step<{ n: number }>[] = [
-        { name: 'one', run() { seen.push(this); } },
+      // Typed with the class, a step reaches the job's own members.
+      static override steps: Step<{ n: number }, Shares>[] = [
+        { name: 'one', run() { seen.push(this.opened.client === 'db' && this); } },
         {
           name: 'two',
           buildEnumerator(_params, { cursor }) { seen.push(this); return fromArray([1, 2], { cursor }); },
-          eachIteration() { seen.push(this); },
+          eachIteration() { seen.push(this.opened && this); },
           validateCursor() { seen.push(this); return true; },
         },
       ];
@@ -226,9 +245,35 @@ describe('step jobs', () => {
     assert.deepEqual(seen.map((s) => (s === job ? 'first' : s === again ? 'again' : 'other')), ['first', 'first', 'first', 'again', 'again', 'again']);
   });
 
-  test('a step list that cannot run is refused with ERR_INVALID_JOB', () => {
+  test('a step whose buildEnumerator is async, or yields something else than pairs, fails the run naming the job and the step', async () => {
+    const async = defineSteps({ name: 'async-step', steps: [{ name: 'load', buildEnumerator: (async () => [[1, 1]]) as never, eachIteration() {} }] });
+    await assert.rejects(runInline(async, {}, { adapters: [] }), (error: InvalidEnumeratorError) => {
+      assert.equal(error.code, 'ERR_INVALID_ENUMERATOR');
+      assert.match(error.message, /^Job "async-step": step "load": buildEnumerator must return an Iterable or AsyncIterable .* a Promise \(do not make buildEnumerator async/);
+      return true;
+    });
+    const odd = defineSteps({ name: 'odd-step', steps: [{ name: 'load', buildEnumerator: () => [5] as never, eachIteration() {} }] });
+    await assert.rejects(runInline(odd, {}, { adapters: [] }), { code: 'ERR_INVALID_ENUMERATOR', message: /^Job "odd-step": step "load" must yield \[item, cursor\] pairs; it yielded number/ });
+  });
+
+  test('a step list that cannot run is refused with ERR_INVALID_JOB, a class too, before anything runs', async () => {
+    class Empty extends StepJob<{ n: number }> {}
+    await assert.rejects(runInline(Empty, { n: 1 }, { adapters: [] }), { code: 'ERR_INVALID_JOB', message: /steps must be a non-empty array/ });
+    class Twice extends StepJob<{ n: number }> {
+      static override steps = [{ name: 'a', run() {} }, { name: 'a', run() {} }];
+    }
+    await assert.rejects(runInline(Twice, { n: 1 }, { adapters: [], state: markInterrupted(Twice, { cursor: { step: 'a', done: ['a'] } }) }), { code: 'ERR_INVALID_JOB', message: /two steps are named "a"/ });
     assert.throws(() => defineSteps({ name: 'x', steps: [] }), { code: 'ERR_INVALID_JOB' });
     assert.throws(() => defineSteps({ name: 'x', steps: [{ name: 'a', run() {} }, { name: 'a', run() {} }] }), { code: 'ERR_INVALID_JOB' });
     assert.throws(() => defineSteps({ name: 'x', steps: [{ name: 'a' } as Step] }), { code: 'ERR_INVALID_JOB' });
   });
+});
+
+test('a step read from a queue is shown safely: control characters replaced, long names cut, the percent capped', () => {
+  assert.equal(
+    describeProgressStep({ step: { name: 'back\u001b[2Jfill\nx', position: 2, count: 4 }, done: 5, total: 10, unit: 'rows', percentage: 250 }),
+    'step 2/4 back?[2Jfill?x: 100%',
+  );
+  assert.equal(describeProgressStep({ step: { name: 'n'.repeat(100), position: 1, count: 1 } }), `step 1/1 ${'n'.repeat(57)}...`);
+  for (const bad of [null, 5, { step: { name: 'x', position: 3, count: 2 } }, { step: { name: 1, position: 1, count: 1 } }, {}]) assert.equal(describeProgressStep(bad), undefined);
 });
