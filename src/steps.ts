@@ -267,12 +267,11 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
  *
  * The job's cursor is a {@link StepCursor}; everything else (checkpoints, interruptions, runtimes) is the engine's.
  * `onStepStart` runs before a step's first item (not again when a run resumes inside the step, but again if that
- * first item did not finish), `onStepComplete` once the step's last item finished. Steps run one item at a time:
- * the class sets `concurrency = 1`. See docs/steps.md.
+ * first item did not finish), `onStepComplete` once the step's last item finished. With `static concurrency` above 1,
+ * an iteration step's items run side by side while the steps keep their order. See docs/steps.md.
  */
 export abstract class StepJob<Params = unknown> extends IterableJob<Params, StepItem, StepCursor> {
   static steps: readonly Step<any, any>[] = [];
-  static override concurrency = 1;
 
   /** Refuses a step list no run could use, with the rest of the class (`assertRunnableJob`). */
   static [CHECK_CLASS](this: typeof StepJob, jobName: string): void {
@@ -309,35 +308,70 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
     return inner === true ? true : `step "${step}": ${typeof inner === 'string' && inner !== '' ? inner : 'validateCursor refused its cursor'}`;
   }
 
+  /**
+   * What the next item must wait for: the last plain step or step end still running, or the current step's
+   * `onStepStart`. `undefined` once they settled, which is always the case one item at a time.
+   */
+  #gate: Promise<unknown> | undefined;
+  /** Items of the current iteration step still in flight (with `concurrency` above 1): its end waits for them. */
+  readonly #inFlight = new Set<Promise<unknown>>();
+
   buildEnumerator(params: Params, { cursor }: EnumeratorContext<StepCursor>): StepEnumeration {
+    // A new run (an instance may serve several, one after the other) waits for nothing of an earlier one.
+    this.#gate = undefined;
+    this.#inFlight.clear();
     return chainSteps(this, this.steps, params, cursor);
   }
 
+  /**
+   * Runs one item of the chain. With `concurrency` above 1 the engine starts items before earlier ones finished, so
+   * steps keep their order here: a step's items wait for its `onStepStart`, and a plain step or a step's end (which
+   * runs `onStepComplete`) waits for everything started before it, as the next step's items wait for it.
+   */
   eachIteration(item: StepItem, params: Params, context: IterationContext<StepCursor>): unknown {
     const step = this.steps[item.index];
     if (step === undefined || step.name !== item.step) throw new InvalidJobError(`Job "${jobNameOf(this.constructor as IterableJobClass)}": no step "${item.step}" at position ${item.index + 1}.`);
-    if (item.first && this.onStepStart) return this.#starting(step, item, params, context);
-    // The common case, an item inside an iteration step, adds no promise of its own to the step's.
-    if (item.kind === 'item') return this.#item(step as IterationStep<Params>, item, params, context);
-    return this.#finishing(step, item, params, context);
+    if (item.kind === 'item') {
+      if (item.first && this.onStepStart) this.#gate = this.#gated(this.#gate, () => this.onStepStart!(step.name, params));
+      const inner = { cursor: context.cursor.cursor, signal: context.signal, checkpoint: context.checkpoint };
+      const gate = this.#gate;
+      // The common case, one item at a time with nothing before it still running, adds no promise of its own.
+      if (gate === undefined) return this.#track((step as IterationStep<Params>).eachIteration.call(this, item.item, params, inner));
+      return this.#track(this.#gated(gate, () => (step as IterationStep<Params>).eachIteration.call(this, item.item, params, inner)));
+    }
+    const before = [this.#gate, ...this.#inFlight];
+    this.#inFlight.clear();
+    const barrier = this.#gated(before.some((p) => p !== undefined) ? Promise.all(before) : undefined, async () => {
+      if (item.first) await this.onStepStart?.(step.name, params);
+      if (item.kind === 'run') await (step as RunStep<Params>).run.call(this, params, { step: step.name, signal: context.signal });
+      await this.onStepComplete?.(step.name, params);
+      // A crash after this point never runs the step again.
+      context.checkpoint();
+    });
+    this.#gate = barrier;
+    return barrier;
   }
 
-  async #starting(step: Step<Params>, item: StepItem, params: Params, context: IterationContext<StepCursor>): Promise<void> {
-    await this.onStepStart!(step.name, params);
-    if (item.kind === 'item') await this.#item(step as IterationStep<Params>, item, params, context);
-    else await this.#finishing(step, item, params, context);
+  /** `next` once `gate` settled (at once without one); a gate that failed fails it too: its step did not finish. */
+  #gated(gate: Promise<unknown> | undefined, next: () => unknown): Promise<unknown> {
+    const after = gate === undefined ? Promise.resolve().then(next) : gate.then(next);
+    // Back to the direct path once nothing is left to wait for. Handled here, so a failure is reported once, by
+    // the engine, which awaits what eachIteration returns.
+    after.then(
+      () => this.#gate === after && (this.#gate = undefined),
+      () => this.#gate === after && (this.#gate = undefined),
+    );
+    return after;
   }
 
-  #item(step: IterationStep<Params>, item: StepItem, params: Params, context: IterationContext<StepCursor>): unknown {
-    return step.eachIteration.call(this, item.item, params, { cursor: context.cursor.cursor, signal: context.signal, checkpoint: context.checkpoint });
-  }
-
-  /** A plain step, or an iteration step's end: the step is done once this settles, and saved at once. */
-  async #finishing(step: Step<Params>, item: StepItem, params: Params, context: IterationContext<StepCursor>): Promise<void> {
-    if (item.kind === 'run') await (step as RunStep<Params>).run.call(this, params, { step: step.name, signal: context.signal });
-    await this.onStepComplete?.(step.name, params);
-    // A crash after this point never runs the step again.
-    context.checkpoint();
+  /** Keeps an item's promise until it settles, for the end of its step to wait for. */
+  #track(result: unknown): unknown {
+    if (!isThenable(result)) return result;
+    const promise = Promise.resolve(result);
+    this.#inFlight.add(promise);
+    const settle = () => void this.#inFlight.delete(promise);
+    promise.then(settle, settle);
+    return promise;
   }
 }
 

@@ -256,6 +256,51 @@ describe('step jobs', () => {
     await assert.rejects(runInline(odd, {}, { adapters: [] }), { code: 'ERR_INVALID_ENUMERATOR', message: /^Job "odd-step": step "load" must yield \[item, cursor\] pairs; it yielded number/ });
   });
 
+  test('with concurrency, items of a step run side by side, but steps keep their order: hooks around them, nothing of the next step before the last item of this one', async () => {
+    for (const [stopAfter, label] of [[Infinity, 'one run'], [5, 'stopped after 5 items, then resumed']] as const) {
+      const log: string[] = [];
+      let running = 0;
+      let most = 0;
+      const slow = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      class Wide extends StepJob<{ n: number }> {
+        static override concurrency = 4;
+        static override steps: Step<{ n: number }>[] = [
+          { name: 'prepare', run: async () => { await slow(5); log.push('run:prepare'); } },
+          {
+            name: 'fetch',
+            buildEnumerator: (params, { cursor }) => fromArray(Array.from({ length: params.n }, (_, i) => i), { cursor }),
+            async eachIteration(item: number) {
+              most = Math.max(most, ++running);
+              // Later items finish first: the end of the step must still wait for the slow early ones.
+              await slow(item % 4 === 0 ? 15 : 2);
+              running--;
+              log.push(`item:${item}`);
+            },
+          },
+          { name: 'swap', run: () => void log.push('run:swap') },
+        ];
+        override async onStepStart(name: string) {
+          await slow(5);
+          log.push(`start:${name}`);
+        }
+        override onStepComplete(name: string) {
+          log.push(`complete:${name}`);
+        }
+      }
+      let result = await runInline(Wide, { n: 12 }, { adapters: [], maxIterations: stopAfter === Infinity ? undefined : stopAfter });
+      if (result.status === 'interrupted') result = await runInline(Wide, { n: 12 }, { adapters: [], state: roundTrip(result.state) });
+      assert.equal(result.status, 'completed', label);
+      assert.ok(most > 1, `${label}: items ran side by side (${most} at most)`);
+      const at = (entry: string) => log.indexOf(entry);
+      const items = Array.from({ length: 12 }, (_, i) => `item:${i}`);
+      assert.deepEqual(log.filter((e) => e.startsWith('item:')).sort(), [...items].sort(), `${label}: every item once`);
+      assert.ok(at('complete:prepare') < at('start:fetch'), label);
+      for (const item of items) assert.ok(at('start:fetch') < at(item) && at(item) < at('complete:fetch'), `${label}: ${item} inside its step`);
+      assert.ok(at('complete:fetch') < at('start:swap') && at('start:swap') < at('run:swap'), label);
+      assert.equal(log.filter((e) => e.startsWith('start:') || e.startsWith('complete:')).length, 6, `${label}: each hook once`);
+    }
+  });
+
   test('a step list that cannot run is refused with ERR_INVALID_JOB, a class too, before anything runs', async () => {
     class Empty extends StepJob<{ n: number }> {}
     await assert.rejects(runInline(Empty, { n: 1 }, { adapters: [] }), { code: 'ERR_INVALID_JOB', message: /steps must be a non-empty array/ });
