@@ -20,6 +20,7 @@ import { IterationWorker, enqueue, listIterableJobs, type AnyQueue } from '../sr
 import { IterableJob } from '../src/index.js';
 import { Sequence } from '../test/fixtures/bullmq-jobs.js';
 import { startOwnCluster } from '../test/support/redis-cluster.js';
+import { median } from './support.js';
 
 const ITEMS = Number(process.env.ITEMS ?? 100_000);
 const PLAIN_ITEMS = Number(process.env.PLAIN_ITEMS ?? 5000);
@@ -161,7 +162,6 @@ BACKENDS.push({
   plainWorker: (name, fn) => new RedisWorker(name, fn, { connection: clusterClient, prefix: '{ji}', concurrency: 10 }),
 });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString('en-US')} items/s`;
 const rows: string[] = [];
 for (const backend of BACKENDS) {

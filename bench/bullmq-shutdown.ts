@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { enqueue, listIterableJobs } from '../src/bullmq/index.js';
 import { Sequence } from '../test/fixtures/bullmq-jobs.js';
+import { median } from './support.js';
 
 const JOBS = Number(process.env.JOBS ?? 50);
 const ITEM_MS = Number(process.env.ITEM_MS ?? 10);
@@ -66,7 +67,6 @@ async function plainRound(): Promise<number> {
   return ms;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const iterable: number[] = [];
 const plain: number[] = [];
 let allBack = true;

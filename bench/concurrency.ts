@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IterableJob, fromArray, runInline } from '../src/index.js';
+import { median } from './support.js';
 
 const ITEMS = Number(process.env.ITEMS ?? 320);
 const LATENCY_MS = Number(process.env.LATENCY_MS ?? 20);
@@ -30,7 +31,6 @@ async function itemsPerSecond(concurrency: number): Promise<number> {
   return ITEMS / ((performance.now() - t) / 1000);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const serial: number[] = [];
 const parallel: number[] = [];
 for (let round = 1; round <= ROUNDS; round++) {

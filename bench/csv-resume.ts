@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse';
 import { IterableJob, runInline, type JobState } from '../src/index.js';
 import { csvRecords, type CsvCursor } from '../src/csv/index.js';
+import { inTurn, median } from './support.js';
 
 const ROWS = Number(process.env.ROWS ?? 400_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -78,7 +79,6 @@ try {
     return ROWS / ((performance.now() - t) / 1000);
   };
 
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const ms = (x: number) => `${x.toFixed(1)} ms`;
   const rate = (x: number) => `${Math.round(x).toLocaleString('en-US')} records/s`;
   console.log(
@@ -87,43 +87,16 @@ try {
   );
   await full();
   await resume();
-  const fulls: number[] = [];
-  const resumes: number[] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
-    // Alternate which side goes first, so neither always runs right after a garbage collection of the other.
-    let f: number;
-    let r: number;
-    if (round % 2) {
-      f = await full();
-      r = await resume();
-    } else {
-      r = await resume();
-      f = await full();
-    }
-    fulls.push(f);
-    resumes.push(r);
-    console.log(`round ${round}: full read ${ms(f)}   resume at 99% ${ms(r)}   ratio ${(r / f).toFixed(3)}`);
-  }
+  const { a: fulls, b: resumes } = await inTurn(ROUNDS, full, resume, (round, f, r) =>
+    console.log(`round ${round}: full read ${ms(f)}   resume at 99% ${ms(r)}   ratio ${(r / f).toFixed(3)}`),
+  );
   console.log(`median: full read ${ms(median(fulls))}   resume at 99% ${ms(median(resumes))}   ratio ${(median(resumes) / median(fulls)).toFixed(3)}`);
 
   await bare();
   await enumerator();
-  const bares: number[] = [];
-  const enumerators: number[] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
-    let b: number;
-    let e: number;
-    if (round % 2) {
-      b = await bare();
-      e = await enumerator();
-    } else {
-      e = await enumerator();
-      b = await bare();
-    }
-    bares.push(b);
-    enumerators.push(e);
-    console.log(`round ${round}: bare csv-parse stream ${rate(b)}   csvRecords ${rate(e)}   ratio ${(e / b).toFixed(2)}`);
-  }
+  const { a: bares, b: enumerators } = await inTurn(ROUNDS, bare, enumerator, (round, b, e) =>
+    console.log(`round ${round}: bare csv-parse stream ${rate(b)}   csvRecords ${rate(e)}   ratio ${(e / b).toFixed(2)}`),
+  );
   console.log(
     `median: bare csv-parse stream ${rate(median(bares))}   csvRecords ${rate(median(enumerators))}   ` +
       `ratio ${(median(enumerators) / median(bares)).toFixed(2)}; runInline over csvRecords ${rate(ROWS / (median(fulls) / 1000))}`,

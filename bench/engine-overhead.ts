@@ -6,6 +6,7 @@
  *   npm run bench            (ITEMS=2000000 ROUNDS=9 to change the size)
  */
 import { IterableJob, InterruptionAdapters, runInline } from '../src/index.js';
+import { inTurn, median } from './support.js';
 
 const ITEMS = Number(process.env.ITEMS ?? 2_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
@@ -43,26 +44,10 @@ console.log(`engine overhead: ${ITEMS} items, ${ROUNDS} alternating rounds, adap
 // One warm-up pair first, so both sides are compiled by the optimizing tier before anything is counted.
 await bare();
 await engine();
-const bareRates: number[] = [];
-const engineRates: number[] = [];
-const ratios: number[] = [];
-for (let round = 1; round <= ROUNDS; round++) {
-  // Alternate which side goes first, so neither always runs right after a garbage collection of the other.
-  let b: number;
-  let e: number;
-  if (round % 2) {
-    b = await bare();
-    e = await engine();
-  } else {
-    e = await engine();
-    b = await bare();
-  }
-  bareRates.push(b);
-  engineRates.push(e);
-  ratios.push(e / b);
-  console.log(`round ${round}: bare for-await ${fmt(b)}   runInline ${fmt(e)}   ratio ${(e / b).toFixed(2)}`);
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const { a: bareRates, b: engineRates } = await inTurn(ROUNDS, bare, engine, (round, b, e) =>
+  console.log(`round ${round}: bare for-await ${fmt(b)}   runInline ${fmt(e)}   ratio ${(e / b).toFixed(2)}`),
+);
+const ratios = bareRates.map((b, i) => engineRates[i]! / b);
 console.log(
   `median: bare for-await ${fmt(median(bareRates))}   runInline ${fmt(median(engineRates))}   ` +
     `median ratio ${median(ratios).toFixed(2)} (target >= 0.50)`,

@@ -19,6 +19,7 @@ import pg from 'pg';
 import { enqueuePartitioned } from '../src/bullmq/index.js';
 import { keyRanges } from '../src/postgres/index.js';
 import { BATCH, CONNECTION, PartitionedBackfill, TABLE, UPDATE } from './partitions/job.js';
+import { median } from './support.js';
 
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -133,7 +134,6 @@ async function partitioned(partitions: number): Promise<{ rate: number; splitMs:
 // ------------------------------------------------------------------------------------------------------------------
 
 const fmt = (rate: number) => `${Math.round(rate).toLocaleString('en-US')} rows/s`;
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 const { rows: [version] } = await admin.query<{ v: string }>("SELECT current_setting('server_version') AS v");
 console.log(

@@ -20,6 +20,7 @@ import { cpus } from 'node:os';
 import pg from 'pg';
 import { IterableJob, runInline } from '../src/index.js';
 import { postgresBatches, type PostgresCursor } from '../src/postgres/index.js';
+import { median } from './support.js';
 
 const URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
@@ -115,7 +116,6 @@ async function job(withPrefetch: boolean, maxIterations?: number): Promise<numbe
 }
 
 const fmt = (rate: number) => `${Math.round(rate).toLocaleString('en-US')} rows/s`;
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 const { rows: [version] } = await admin.query<{ v: string }>("SELECT current_setting('server_version') AS v");
 console.log(

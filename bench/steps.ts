@@ -6,6 +6,7 @@
  *   npm run bench:steps      (ITEMS=1000000 ROUNDS=7 to change the size)
  */
 import { IterableJob, StepJob, runInline, type IterableJobClass, type Step } from '../src/index.js';
+import { inTurn, median } from './support.js';
 
 const ITEMS = Number(process.env.ITEMS ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
@@ -53,23 +54,9 @@ const stepped = () => rate(Stepped, ITEMS + 3);
 console.log(`steps overhead: ${ITEMS} no-op items, ${ROUNDS} alternating rounds, default checkpoint interval`);
 await plain();
 await stepped();
-const plainRates: number[] = [];
-const steppedRates: number[] = [];
-for (let round = 1; round <= ROUNDS; round++) {
-  let p: number;
-  let s: number;
-  if (round % 2) {
-    p = await plain();
-    s = await stepped();
-  } else {
-    s = await stepped();
-    p = await plain();
-  }
-  plainRates.push(p);
-  steppedRates.push(s);
-  console.log(`round ${round}: plain job ${fmt(p)}   step job ${fmt(s)}   ratio ${(s / p).toFixed(2)}   ${((1e9 / s - 1e9 / p)).toFixed(0)} ns more per item`);
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const { a: plainRates, b: steppedRates } = await inTurn(ROUNDS, plain, stepped, (round, p, s) =>
+  console.log(`round ${round}: plain job ${fmt(p)}   step job ${fmt(s)}   ratio ${(s / p).toFixed(2)}   ${(1e9 / s - 1e9 / p).toFixed(0)} ns more per item`),
+);
 const p = median(plainRates);
 const s = median(steppedRates);
 const extraNs = 1e9 / s - 1e9 / p;
