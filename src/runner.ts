@@ -299,9 +299,9 @@ class Run<Params, Item, Cursor> {
 
     let interruption: Interruption | undefined;
     try {
-      // Cancelled before it began: no hook of a run, no item; only the cancellation's own.
       // Saved at once: a run that dies before its first checkpoint still counts against maxResumptions.
       if (counted) await this.save();
+      // Cancelled before it began: no hook of a run, no item; only the cancellation's own.
       if (this.#cancelled === undefined) {
         this.phase = 'starting';
         if (resumed) await job.onResume?.(params);

@@ -424,7 +424,7 @@ export class JobExecution {
   /** The run threw: save the last good cursor (fenced) and let BullMQ's attempts/backoff decide. */
   async #failed(error: unknown): Promise<never> {
     if (error instanceof LockLostError) return this.#lockLost();
-    // A saved cursor or params the job refuses will be refused by every retry: fail for good, the state left as it is.
+    // A saved cursor, params or a resumption the job refuses will be refused by every retry: fail for good.
     if (error instanceof InvalidCursorError || error instanceof InvalidParamsError || error instanceof ResumptionLimitError) {
       log('%s %s: %s', this.host.queueName, this.id, error.message);
       // Its cursor stays, but not as `running` (the claim's mark): a later retry must not count a stall.
