@@ -365,6 +365,7 @@ export class JobExecution {
     const step = progress.step;
     if (step && step.name !== this.#stepName) {
       this.#stepName = step.name;
+      this.telemetry.step(step);
       this.host.emit('step', this.job, { step, state: structuredClone(state) });
     }
     // The Lua script already published BullMQ's progress event on the queue's stream; this is the local one.

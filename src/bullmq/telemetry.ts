@@ -1,6 +1,7 @@
 import { SpanKind, type Attributes, type Counter, type Gauge, type Histogram, type Job, type Span, type Telemetry } from 'bullmq';
 import createDebug from 'debug';
 import type { JobState } from '../state.js';
+import type { StepPosition } from '../extent.js';
 
 const log = createDebug('job-iteration:bullmq:telemetry');
 
@@ -33,6 +34,9 @@ export const ATTR = {
   cursor: 'job_iteration.cursor',
   status: 'job_iteration.status',
   durationMs: 'job_iteration.checkpoint.duration_ms',
+  stepName: 'job_iteration.step.name',
+  stepPosition: 'job_iteration.step.position',
+  stepCount: 'job_iteration.step.count',
   handBackTo: 'job_iteration.hand_back.to',
   delayMs: 'job_iteration.hand_back.delay_ms',
 } as const;
@@ -74,6 +78,8 @@ export function cursorAttribute(cursor: unknown): string {
 export interface RunTelemetry {
   /** A checkpoint write succeeded; `ms` is its round trip. */
   checkpoint(state: JobState<unknown>, ms: number): void;
+  /** A step job's saved progress reached another step: the previous one is done. */
+  step(step: StepPosition): void;
   /** The job is being moved back to the queue. */
   handBack(where: { to: string; delayMs?: number }): void;
   /** How the run ends; the last call wins (an interruption whose hand-back finds the lock lost ends as `lost`). */
@@ -91,6 +97,7 @@ export interface WorkerTelemetry {
 /** A run's telemetry without a `telemetry` option. */
 export const NO_RUN: RunTelemetry = {
   checkpoint: () => undefined,
+  step: () => undefined,
   handBack: () => undefined,
   outcome: () => undefined,
 };
@@ -227,6 +234,10 @@ class OtelRun implements RunTelemetry {
     if (items > 0) this.instruments.items.add(items, this.#byJob);
   }
 
+  step(step: StepPosition): void {
+    this.span.addEvent('step', { [ATTR.stepName]: step.name, [ATTR.stepPosition]: step.position, [ATTR.stepCount]: step.count });
+  }
+
   handBack(where: { to: string; delayMs?: number }): void {
     this.span.addEvent('hand_back', {
       [ATTR.handBackTo]: where.to,
@@ -265,6 +276,7 @@ class OtelRun implements RunTelemetry {
 function guarded(run: RunTelemetry): RunTelemetry {
   return {
     checkpoint: (state, ms) => quietly('a checkpoint event', () => run.checkpoint(state, ms)),
+    step: (step) => quietly('a step event', () => run.step(step)),
     handBack: (where) => quietly('a hand-back event', () => run.handBack(where)),
     outcome: (outcome, interruption) => quietly('the run outcome', () => run.outcome(outcome, interruption)),
   };

@@ -8,6 +8,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { DataPointType, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import { BullMQOtel } from 'bullmq-otel';
 import { IterationWorker, enqueue, getIterationState } from '../../src/bullmq/index.js';
+import { defineSteps, fromArray } from '../../src/index.js';
 import { Sequence, closeRecorder } from '../fixtures/bullmq-jobs.js';
 import { TEST_TIMEOUT_MS } from '../support/process.js';
 import { freshQueue, waitFor } from '../support/queue.js';
@@ -68,6 +69,16 @@ function sources(dir: string): string[] {
 }
 
 const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
+
+/** A step job of three steps, the middle one an iteration. */
+const Phases = defineSteps<{ n: number }>({
+  name: 'phases',
+  steps: [
+    { name: 'prepare', run() {} },
+    { name: 'count', buildEnumerator: ({ n }, { cursor }) => fromArray(Array.from({ length: n }, (_, i) => i), { cursor }), eachIteration() {} },
+    { name: 'finish', run() {} },
+  ],
+});
 
 describe('telemetry', { timeout: TEST_TIMEOUT_MS }, () => {
   test('an interrupted and resumed job: two iterate spans under BullMQ process spans, and the metrics', async (ctx) => {
@@ -179,6 +190,21 @@ describe('telemetry', { timeout: TEST_TIMEOUT_MS }, () => {
     const runsByOutcome = metric(await collected(), 'job_iteration.runs');
     assert.equal(sum(runsByOutcome, { 'job_iteration.queue.name': t.name, 'job_iteration.outcome': 'failed' }), 1);
     assert.equal(sum(runsByOutcome, { 'job_iteration.queue.name': t.name, 'job_iteration.outcome': 'interrupted' }), 1);
+  });
+
+  test("a step job's run has an event for each step it reaches", async (ctx) => {
+    const t = await freshQueue('otel-steps', ctx);
+    const telemetry = new BullMQOtel({ tracerName: 'test', enableMetrics: false });
+    const job = await enqueue(t.queue, Phases, { n: 20 });
+    const worker = new IterationWorker(t.name, { jobs: [Phases], handleSignals: false, telemetry });
+    ctx.after(() => worker.close({ urgent: true }));
+    await waitFor('the job to complete', async () => (await getIterationState(t.queue, job.id!))?.queueState === 'completed', 30_000);
+    await worker.close();
+    await waitFor('the run span', () => spans.getFinishedSpans().some((s) => s.name === `iterate ${t.name}`));
+    const run = spans.getFinishedSpans().find((s) => s.name === `iterate ${t.name}`)!;
+    const steps = run.events.filter((e) => e.name === 'step').map((e) => `${e.attributes?.['job_iteration.step.position']}/${e.attributes?.['job_iteration.step.count']} ${e.attributes?.['job_iteration.step.name']}`);
+    // The save that ends a step shows the next one: the first step of a fresh job has no event of its own.
+    assert.deepEqual(steps, ['2/3 count', '3/3 finish']);
   });
 
   test('without a telemetry option no span is started and the job runs as before', async (ctx) => {
