@@ -281,6 +281,11 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
   onStepStart?(name: string, params: Params): unknown;
   onStepComplete?(name: string, params: Params): unknown;
 
+  /** Where a saved cursor stands (`undefined`: a fresh start): the step it is in or starts next; `undefined` once all are done. */
+  stepAt(cursor: StepCursor | undefined): StepPosition | undefined {
+    return positionOf(this.steps.map((step) => step.name), cursor);
+  }
+
   /** The class's steps as last checked, and the list they were checked from. */
   #checked: { from: unknown; steps: readonly Step<Params>[] } | undefined;
 

@@ -8,7 +8,8 @@ import { countItems, type IterableJob, type IterableJobClass } from '../iterable
 import { RunHandle } from '../run-handle.js';
 import { runInline, type RunResult } from '../runner.js';
 import type { JobState } from '../state.js';
-import { extentOf, measureKey, type Extent } from '../extent.js';
+import { extentOf, measureKey, type Extent, type StepPosition } from '../extent.js';
+import { StepJob, type StepCursor } from '../steps.js';
 import type { ControlRequest, JobStore } from '../store/job-store.js';
 import { JobCancelledError, JobStalledError, LockLostError } from './errors.js';
 import { partitionOf } from './partition-data.js';
@@ -174,6 +175,8 @@ export class JobExecution {
         this.#assertOwned();
         const resumed = this.initialState.startedAt !== undefined;
         this.host.emit('started', this.job, { resumed, state: structuredClone(this.initialState) });
+        // A step job starting a step its last published progress did not show (its first, on a fresh start).
+        if (this.instance instanceof StepJob) this.#reached(this.instance.stepAt(this.initialState.cursor as StepCursor | undefined), this.initialState);
         if (resumed) {
           const { cursor, iterations, timesInterrupted } = this.initialState;
           // Not awaited: between the ownership check above and the run, an urgent stop must find this execution
@@ -362,14 +365,17 @@ export class JobExecution {
     // A takeover's write acts on no request: a cancel seen here would run onCancel on a job already handed on.
     if (!takeover) this.setControl(control);
     this.job.progress = progress as unknown as object;
-    const step = progress.step;
-    if (step && step.name !== this.#stepName) {
-      this.#stepName = step.name;
-      this.telemetry.step(step);
-      this.host.emit('step', this.job, { step, state: structuredClone(state) });
-    }
+    this.#reached(progress.step, state);
     // The Lua script already published BullMQ's progress event on the queue's stream; this is the local one.
     this.host.emitProgress(this.job, progress);
+  }
+
+  /** A step job is in `step`: a step other than the last one it was seen in is a `step` event and a span event. */
+  #reached(step: StepPosition | undefined, state: JobState<unknown>): void {
+    if (!step || step.name === this.#stepName) return;
+    this.#stepName = step.name;
+    this.telemetry.step(step);
+    this.host.emit('step', this.job, { step, state: structuredClone(state) });
   }
 
   /** The measure the job's last run published, checked: it was read from the queue. */

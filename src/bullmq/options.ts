@@ -192,8 +192,8 @@ export interface IterationWorkerEvents {
   /** A job stopped early and was put back in the queue with its cursor. */
   interrupted: [job: Job, info: InterruptionInfo & { delayMs: number; state: JobState<unknown> }];
   /**
-   * A step job's saved progress is in a step it was not in before in this run: the previous one is done. Every
-   * finished step is saved at once, so none is missed; `step` is where the job is now.
+   * A step job reached a step: its first when it starts, each next one with the save that ends the step before it
+   * (every finished step is saved at once, so none is missed). A job resumed inside a step gets none for it again.
    */
   step: [job: Job, info: { step: StepPosition; state: JobState<unknown> }];
   /** A job was cancelled: `onCancel` ran and the job is failing, without retries. */

@@ -74,7 +74,7 @@ for (const kind of ['redis', 'postgres'] as const) {
         // Every step was published as it began, in order, whichever process ran it.
         assert.deepEqual(
           lines.map((line) => line.split(' ').slice(2).join(' ')).filter((line, i, all) => line !== all[i - 1]),
-          ['2/4 backfill', '3/4 check', '4/4 swap'],
+          ['1/4 prepare', '2/4 backfill', '3/4 check', '4/4 swap'],
         );
         if (mode === 'SIGTERM') {
           // Graceful stops: everything ran exactly once, hooks included.

@@ -94,7 +94,7 @@ for (const kind of ['redis', 'postgres'] as const) {
       await waitFor('5 backfill items', async () => (await t.entries()).filter((e) => e.startsWith('item:')).length >= 5, 20_000);
       await first.close();
       assert.equal(first.requeuedOnClose, 1);
-      assert.deepEqual(steps, [{ name: 'backfill', position: 2, count: 4 }]);
+      assert.deepEqual(steps, [{ name: 'prepare', position: 1, count: 4 }, { name: 'backfill', position: 2, count: 4 }]);
       // Inside the backfill, the published progress measures the backfill's own items, under its step.
       const inside = progress.filter((p) => p.step?.name === 'backfill' && p.iterations > 2).at(-1)!;
       assert.equal(inside.unit, 'items');
@@ -126,7 +126,8 @@ for (const kind of ['redis', 'postgres'] as const) {
       const end = await settled(second, job.id!);
       assert.equal(end.outcome, 'completed');
       assert.deepEqual(await t.entries(), fullRecord(40));
-      assert.deepEqual(steps.map((s) => s.name), ['backfill', 'check', 'swap']);
+      // The second worker resumed inside the backfill its first one had published: no second event for it.
+      assert.deepEqual(steps.map((s) => s.name), ['prepare', 'backfill', 'check', 'swap']);
       const final = await getIterationState<StepCursor>(t.queue, job.id!);
       assert.equal(final?.status, 'completed');
       assert.deepEqual(final?.state?.cursor, { step: 'swap', done: ['prepare', 'backfill', 'check', 'swap'] });

@@ -192,7 +192,7 @@ describe('telemetry', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(sum(runsByOutcome, { 'job_iteration.queue.name': t.name, 'job_iteration.outcome': 'interrupted' }), 1);
   });
 
-  test("a step job's run has an event for each step it reaches", async (ctx) => {
+  test("a step job's run has an event for each step it reaches, the first included", async (ctx) => {
     const t = await freshQueue('otel-steps', ctx);
     const telemetry = new BullMQOtel({ tracerName: 'test', enableMetrics: false });
     const job = await enqueue(t.queue, Phases, { n: 20 });
@@ -203,8 +203,7 @@ describe('telemetry', { timeout: TEST_TIMEOUT_MS }, () => {
     await waitFor('the run span', () => spans.getFinishedSpans().some((s) => s.name === `iterate ${t.name}`));
     const run = spans.getFinishedSpans().find((s) => s.name === `iterate ${t.name}`)!;
     const steps = run.events.filter((e) => e.name === 'step').map((e) => `${e.attributes?.['job_iteration.step.position']}/${e.attributes?.['job_iteration.step.count']} ${e.attributes?.['job_iteration.step.name']}`);
-    // The save that ends a step shows the next one: the first step of a fresh job has no event of its own.
-    assert.deepEqual(steps, ['2/3 count', '3/3 finish']);
+    assert.deepEqual(steps, ['1/3 prepare', '2/3 count', '3/3 finish']);
   });
 
   test('without a telemetry option no span is started and the job runs as before', async (ctx) => {
