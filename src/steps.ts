@@ -57,12 +57,39 @@ export interface StepItem {
   readonly item?: unknown;
   /** The step starts with this item (it was not resumed inside), so `onStepStart` runs before it. */
   readonly first: boolean;
+  /** @internal A plain step or a step's end: settled by the job once it is done, for the chain to open what follows. */
+  readonly boundary?: Boundary;
 }
 
 /** The chained enumeration of a step job, measured in steps. */
 export type StepEnumeration = AsyncIterable<Pair<StepItem, StepCursor>> & MeasuredEnumeration<StepCursor>;
 
 const isRunStep = (step: Step): step is RunStep => typeof (step as RunStep).run === 'function';
+
+/** @internal The end of a step, as the chain waits for it: whether it is over, and a promise of it. */
+export class Boundary {
+  settled = false;
+  failed = false;
+  readonly done: Promise<void>;
+  #resolve!: () => void;
+  #reject!: (error: unknown) => void;
+  constructor() {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Awaited only when something comes after it; a failure is the job's to report, through its item.
+    this.done.catch(() => undefined);
+  }
+  settle(error?: { error: unknown }): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (error) {
+      this.failed = true;
+      this.#reject(error.error);
+    } else this.#resolve();
+  }
+}
 
 /** Refuses a step list the chain could not run: empty, a duplicate name, a step that is neither kind. */
 export function assertSteps(owner: string, steps: unknown): readonly Step[] {
@@ -123,6 +150,8 @@ export function stepLabel(names: readonly string[], cursor: StepCursor | undefin
 
 /** The step a cursor is in, or about to start; `undefined` once every step is done. */
 function positionOf(names: readonly string[], cursor: StepCursor | undefined): StepPosition | undefined {
+  // A saved cursor is read before the engine checks it: one of another shape is nowhere.
+  if (cursor !== undefined && !Array.isArray((cursor as Partial<StepCursor> | null)?.done)) return undefined;
   const index = cursor === undefined ? 0 : cursor.done.length;
   return index < names.length ? { name: names[index]!, position: index + 1, count: names.length } : undefined;
 }
@@ -173,6 +202,8 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
   /** Where to resume inside the step at `index`, when the cursor was inside an iteration step. */
   #resume: { index: number; cursor: unknown; items: number } | undefined;
   #closed = false;
+  /** The last plain step or step end handed out: an iteration step's enumerator opens once it is done. */
+  #boundary: Boundary | undefined;
   #first = true;
   #items = 0;
   #before: readonly string[] = [];
@@ -207,9 +238,26 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
     const name = step.name;
     if (isRunStep(step)) {
       this.#index++;
-      return { done: false, value: [{ step: name, index, kind: 'run', first: true }, { step: name, done: this.names.slice(0, index + 1) }] };
+      const boundary = (this.#boundary = new Boundary());
+      return { done: false, value: [{ step: name, index, kind: 'run', first: true, boundary }, { step: name, done: this.names.slice(0, index + 1) }] };
     }
-    const inner = this.#inner ?? this.#open(step as IterationStep<Params>, index);
+    if (this.#inner === undefined) {
+      // Items run ahead with concurrency: a step's enumerator opens once everything before it is done, so that it
+      // reads what the steps before it wrote. A failure there ends the chain; the engine reports the failed item.
+      const earlier = this.#boundary;
+      if (earlier?.failed) return { done: true, value: undefined };
+      if (earlier && !earlier.settled) return earlier.done.then(() => this.#begin(step as IterationStep<Params>, index), () => ({ done: true, value: undefined }));
+      return this.#begin(step as IterationStep<Params>, index);
+    }
+    return this.#pull(this.#inner, index);
+  }
+
+  #begin(step: IterationStep<Params>, index: number): Next | Promise<Next> {
+    if (this.#closed) return { done: true, value: undefined };
+    return this.#pull(this.#open(step, index), index);
+  }
+
+  #pull(inner: OpenStep, index: number): Next | Promise<Next> {
     const answer = inner.iterator.next();
     return isThenable(answer) ? Promise.resolve(answer).then((result) => this.#item(result, index)) : this.#item(answer, index);
   }
@@ -233,7 +281,8 @@ class StepChain<Params> implements AsyncIterator<Pair<StepItem, StepCursor>> {
     if (result.done) {
       this.#inner = undefined;
       this.#index++;
-      return { done: false, value: [{ step: name, index, kind: 'end', first: this.#first }, { step: name, done: [...this.#before, name] }] };
+      const boundary = (this.#boundary = new Boundary());
+      return { done: false, value: [{ step: name, index, kind: 'end', first: this.#first, boundary }, { step: name, done: [...this.#before, name] }] };
     }
     const pair = result.value;
     if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidEnumeratorError(this.jobName, `step "${name}" must yield [item, cursor] pairs; it yielded ${Array.isArray(pair) ? `an array of length ${pair.length}` : pair === null ? 'null' : typeof pair}.`);
@@ -320,33 +369,48 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
   #gate: Promise<unknown> | undefined;
   /** Items of the current iteration step still in flight (with `concurrency` above 1): its end waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** The first error of this run's items: nothing after it may finish a step or begin one. */
+  #failure: { error: unknown } | undefined;
 
   buildEnumerator(params: Params, { cursor }: EnumeratorContext<StepCursor>): StepEnumeration {
     // A new run (an instance may serve several, one after the other) waits for nothing of an earlier one.
     this.#gate = undefined;
     this.#inFlight.clear();
+    this.#failure = undefined;
     return chainSteps(this, this.steps, params, cursor);
   }
 
   /**
    * Runs one item of the chain. With `concurrency` above 1 the engine starts items before earlier ones finished, so
-   * steps keep their order here: a step's items wait for its `onStepStart`, and a plain step or a step's end (which
-   * runs `onStepComplete`) waits for everything started before it, as the next step's items wait for it.
+   * steps keep their order here: a step's items wait for its `onStepStart`; a plain step or a step's end (which
+   * runs `onStepComplete`) waits for everything started before it, and the next step's items wait for it. Once an
+   * item failed, no step finishes or begins any more; a step's end or plain step that waited and finds the run's
+   * signal aborted (an urgent stop) does not begin either.
    */
   eachIteration(item: StepItem, params: Params, context: IterationContext<StepCursor>): unknown {
     const step = this.steps[item.index];
     if (step === undefined || step.name !== item.step) throw new InvalidJobError(`Job "${jobNameOf(this.constructor as IterableJobClass)}": no step "${item.step}" at position ${item.index + 1}.`);
     if (item.kind === 'item') {
-      if (item.first && this.onStepStart) this.#gate = this.#gated(this.#gate, () => this.onStepStart!(step.name, params));
+      if (item.first && this.onStepStart) this.#gate = this.#gated(this.#gate, undefined, () => this.onStepStart!(step.name, params));
       const inner = { cursor: context.cursor.cursor, signal: context.signal, checkpoint: context.checkpoint };
       const gate = this.#gate;
-      // The common case, one item at a time with nothing before it still running, adds no promise of its own.
-      if (gate === undefined) return this.#track((step as IterationStep<Params>).eachIteration.call(this, item.item, params, inner));
-      return this.#track(this.#gated(gate, () => (step as IterationStep<Params>).eachIteration.call(this, item.item, params, inner)));
+      // An item gets the run's signal itself, to honour as it sees fit, as one item at a time does.
+      if (gate !== undefined) return this.#track(this.#gated(gate, undefined, () => (step as IterationStep<Params>).eachIteration.call(this, item.item, params, inner)));
+      let result: unknown;
+      try {
+        result = (step as IterationStep<Params>).eachIteration.call(this, item.item, params, inner);
+      } catch (error) {
+        this.#failure ??= { error };
+        throw error;
+      }
+      return this.#track(result);
     }
     const before = [this.#gate, ...this.#inFlight];
     this.#inFlight.clear();
-    const barrier = this.#gated(before.some((p) => p !== undefined) ? Promise.all(before) : undefined, async () => {
+    const waits = before.some((p) => p !== undefined);
+    // A step's end or a plain step that had to wait does not begin once the run's signal aborted (an urgent stop):
+    // one item at a time, nothing begins after a stop either.
+    const barrier = this.#gated(waits ? Promise.all(before) : undefined, waits ? context.signal : undefined, async () => {
       if (item.first) await this.onStepStart?.(step.name, params);
       if (item.kind === 'run') await (step as RunStep<Params>).run.call(this, params, { step: step.name, signal: context.signal });
       await this.onStepComplete?.(step.name, params);
@@ -354,28 +418,46 @@ export abstract class StepJob<Params = unknown> extends IterableJob<Params, Step
       context.checkpoint();
     });
     this.#gate = barrier;
-    return barrier;
+    barrier.then(
+      () => item.boundary?.settle(),
+      (error: unknown) => item.boundary?.settle({ error }),
+    );
+    return this.#track(barrier);
   }
 
-  /** `next` once `gate` settled (at once without one); a gate that failed fails it too: its step did not finish. */
-  #gated(gate: Promise<unknown> | undefined, next: () => unknown): Promise<unknown> {
-    const after = gate === undefined ? Promise.resolve().then(next) : gate.then(next);
+  /**
+   * `next` once `gate` settled (at once without one). A gate that failed fails it too, and so does an earlier
+   * item's failure or the abort of `signal` when given: the work it would do belongs after something that did not
+   * finish.
+   */
+  #gated(gate: Promise<unknown> | undefined, signal: AbortSignal | undefined, next: () => unknown): Promise<unknown> {
+    const go = () => {
+      if (this.#failure) throw this.#failure.error;
+      if (signal?.aborted) throw signal.reason;
+      return next();
+    };
+    const after = gate === undefined ? Promise.resolve().then(go) : gate.then(go);
     // Back to the direct path once nothing is left to wait for. Handled here, so a failure is reported once, by
     // the engine, which awaits what eachIteration returns.
-    after.then(
-      () => this.#gate === after && (this.#gate = undefined),
-      () => this.#gate === after && (this.#gate = undefined),
-    );
+    const clear = () => {
+      if (this.#gate === after) this.#gate = undefined;
+    };
+    after.then(clear, clear);
     return after;
   }
 
-  /** Keeps an item's promise until it settles, for the end of its step to wait for. */
+  /** Keeps an item's promise until it settles, for the end of its step to wait for; a failure is kept for good. */
   #track(result: unknown): unknown {
     if (!isThenable(result)) return result;
     const promise = Promise.resolve(result);
     this.#inFlight.add(promise);
-    const settle = () => void this.#inFlight.delete(promise);
-    promise.then(settle, settle);
+    promise.then(
+      () => void this.#inFlight.delete(promise),
+      (error: unknown) => {
+        this.#inFlight.delete(promise);
+        this.#failure ??= { error };
+      },
+    );
     return promise;
   }
 }

@@ -182,7 +182,17 @@ describe('step jobs', () => {
     // Not open yet: the job's steps, and where it is.
     assert.deepEqual(enumeration.extent(undefined, 0), { done: 0, total: 4, unit: 'steps', step: { name: 'prepare', position: 1, count: 4 } });
     assert.deepEqual(enumeration.extent({ step: 'prepare', done: ['prepare'] }, 1), { done: 1, total: 4, unit: 'steps', step: backfill });
-    const iterator = enumeration[Symbol.asyncIterator]();
+    const chain = enumeration[Symbol.asyncIterator]();
+    // Driven by hand, without the job: a plain step or a step's end is over once it is handed out, as the job tells
+    // the chain when it runs them.
+    const iterator = {
+      async next() {
+        const result = await chain.next();
+        result.value?.[0].boundary?.settle();
+        return result;
+      },
+      return: () => chain.return?.(),
+    };
     const seen: string[] = [];
     for (let i = 0; i < 3; i++) {
       const { value } = await iterator.next();
@@ -268,13 +278,28 @@ describe('step jobs', () => {
           { name: 'prepare', run: async () => { await slow(5); log.push('run:prepare'); } },
           {
             name: 'fetch',
-            buildEnumerator: (params, { cursor }) => fromArray(Array.from({ length: params.n }, (_, i) => i), { cursor }),
+            buildEnumerator: (params, { cursor }) => {
+              // Opened once the step before is done: an enumerator may read what that step wrote.
+              log.push('build:fetch');
+              return fromArray(Array.from({ length: params.n }, (_, i) => i), { cursor });
+            },
             async eachIteration(item: number) {
               most = Math.max(most, ++running);
               // Later items finish first: the end of the step must still wait for the slow early ones.
               await slow(item % 4 === 0 ? 15 : 2);
               running--;
               log.push(`item:${item}`);
+            },
+          },
+          {
+            name: 'count',
+            buildEnumerator: (_params, { cursor }) => {
+              log.push('build:count');
+              return fromArray([0, 1, 2, 3, 4, 5], { cursor });
+            },
+            eachIteration: async (item: number) => {
+              await slow(1);
+              log.push(`count:${item}`);
             },
           },
           { name: 'swap', run: () => void log.push('run:swap') },
@@ -295,10 +320,78 @@ describe('step jobs', () => {
       const items = Array.from({ length: 12 }, (_, i) => `item:${i}`);
       assert.deepEqual(log.filter((e) => e.startsWith('item:')).sort(), [...items].sort(), `${label}: every item once`);
       assert.ok(at('complete:prepare') < at('start:fetch'), label);
+      if (stopAfter === Infinity) assert.ok(at('complete:prepare') < at('build:fetch'), `${label}: ${log.join(' ')}`);
       for (const item of items) assert.ok(at('start:fetch') < at(item) && at(item) < at('complete:fetch'), `${label}: ${item} inside its step`);
-      assert.ok(at('complete:fetch') < at('start:swap') && at('start:swap') < at('run:swap'), label);
-      assert.equal(log.filter((e) => e.startsWith('start:') || e.startsWith('complete:')).length, 6, `${label}: each hook once`);
+      assert.ok(at('complete:fetch') < at('build:count') && at('build:count') < at('start:count'), `${label}: ${log.join(' ')}`);
+      assert.ok(log.lastIndexOf('count:5') < at('complete:count') && at('complete:count') < at('start:swap') && at('start:swap') < at('run:swap'), label);
+      assert.equal(log.filter((e) => e.startsWith('start:') || e.startsWith('complete:')).length, 8, `${label}: each hook once`);
     }
+  });
+
+  test('with concurrency, a failed item ends its step there: no onStepComplete, no later step, whether it throws at once or later', async () => {
+    for (const how of ['at once', 'later'] as const) {
+      const log: string[] = [];
+      class Failing extends StepJob<{ n: number }> {
+        static override concurrency = 4;
+        static override steps: Step<{ n: number }>[] = [
+          {
+            name: 'fetch',
+            buildEnumerator: (params, { cursor }) => fromArray(Array.from({ length: params.n }, (_, i) => i), { cursor }),
+            eachIteration(item: number) {
+              if (item === 2) {
+                if (how === 'at once') throw new Error('item 2 failed');
+                return new Promise((_, reject) => setTimeout(() => reject(new Error('item 2 failed')), 10));
+              }
+              log.push(`item:${item}`);
+              return undefined;
+            },
+          },
+          { name: 'swap', run: () => void log.push('run:swap') },
+        ];
+        override onStepComplete(name: string) {
+          log.push(`complete:${name}`);
+        }
+      }
+      // Three items and the step's end fit in the window of 4: the end is started before the failure is known.
+      await assert.rejects(runInline(Failing, { n: 3 }, { adapters: [] }), { message: 'item 2 failed' }, how);
+      assert.ok(!log.includes('complete:fetch') && !log.includes('run:swap'), `${how}: ${log.join(' ')}`);
+    }
+  });
+
+  test('with concurrency, a step end that waited does not begin once the run signal aborted (an urgent stop)', async () => {
+    const log: string[] = [];
+    const controller = new AbortController();
+    class Urgent extends StepJob<{ n: number }> {
+      static override concurrency = 4;
+      static override steps: Step<{ n: number }>[] = [
+        {
+          name: 'fetch',
+          buildEnumerator: (params, { cursor }) => fromArray(Array.from({ length: params.n }, (_, i) => i), { cursor }),
+          async eachIteration(item: number) {
+            // The last item is slow: the step's end is started and waits for it when the stop comes.
+            if (item === 2) {
+              controller.abort(new Error('urgent stop'));
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            log.push(`item:${item}`);
+          },
+        },
+        { name: 'swap', run: () => void log.push('run:swap') },
+      ];
+      override onStepComplete(name: string) {
+        log.push(`complete:${name}`);
+      }
+    }
+    await runInline(Urgent, { n: 3 }, { adapters: [], signal: controller.signal }).catch(() => undefined);
+    assert.ok(log.includes('item:2'), log.join(' '));
+    assert.ok(!log.includes('complete:fetch') && !log.includes('run:swap'), log.join(' '));
+  });
+
+  test("stepAt answers for a cursor of any shape: a malformed one, read before the engine checks it, is nowhere", () => {
+    const job = new (jobWith([]))();
+    assert.deepEqual(job.stepAt(undefined), { name: 'prepare', position: 1, count: 4 });
+    assert.deepEqual(job.stepAt({ step: 'prepare', done: ['prepare'] }), { name: 'backfill', position: 2, count: 4 });
+    for (const bad of [5, {}, null, { done: 'x' }]) assert.equal(job.stepAt(bad as never), undefined);
   });
 
   test('a step list that cannot run is refused with ERR_INVALID_JOB, a class too, before anything runs', async () => {
