@@ -20,7 +20,7 @@ import { IterationWorker, enqueue, listIterableJobs, type AnyQueue } from '../sr
 import { IterableJob } from '../src/index.js';
 import { Sequence } from '../test/fixtures/bullmq-jobs.js';
 import { startOwnCluster } from '../test/support/redis-cluster.js';
-import { median } from './support.js';
+import { median, timeOneJobPerItem } from './support.js';
 
 const ITEMS = Number(process.env.ITEMS ?? 100_000);
 const PLAIN_ITEMS = Number(process.env.PLAIN_ITEMS ?? 5000);
@@ -107,28 +107,10 @@ async function iterable(backend: Backend): Promise<number> {
 async function plain(backend: Backend): Promise<number> {
   const name = `ji-bench-plain-${randomUUID()}`;
   const queue = backend.queue(name);
-  let completed = 0;
-  let resolveAll!: () => void;
-  const all = new Promise<void>((resolve) => (resolveAll = resolve));
   const worker = backend.plainWorker(name, async (job) => {
     sink += job.data.i;
   });
-  worker.on('completed', () => {
-    if (++completed === PLAIN_ITEMS) resolveAll();
-  });
-  await worker.waitUntilReady();
-  const started = performance.now();
-  for (let from = 0; from < PLAIN_ITEMS; from += 1000) {
-    const batch = [];
-    for (let i = from; i < Math.min(from + 1000, PLAIN_ITEMS); i++) batch.push({ name: 'item', data: { i }, opts: { removeOnComplete: true } });
-    await queue.addBulk(batch);
-  }
-  await all;
-  const ms = performance.now() - started;
-  await worker.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  return ms;
+  return timeOneJobPerItem(queue, worker, PLAIN_ITEMS, 1000);
 }
 
 /** A worker process with JOBS active jobs; SIGTERM; ms to exit, and how many jobs went back with a cursor. */

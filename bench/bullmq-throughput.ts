@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { IterationWorker, enqueue } from '../src/bullmq/index.js';
 import { IterableJob } from '../src/index.js';
+import { timeOneJobPerItem } from './support.js';
 
 const ITEMS = Number(process.env.ITEMS ?? 200_000);
 const REDIS_URL = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
@@ -45,9 +46,6 @@ async function iterable(): Promise<number> {
 async function plain(): Promise<number> {
   const name = `ji-bench-plain-${randomUUID()}`;
   const queue = new Queue(name, { connection });
-  let completed = 0;
-  let resolveAll!: () => void;
-  const all = new Promise<void>((resolve) => (resolveAll = resolve));
   const worker = new Worker(
     name,
     async (job) => {
@@ -55,22 +53,7 @@ async function plain(): Promise<number> {
     },
     { connection, concurrency: 10 },
   );
-  worker.on('completed', () => {
-    if (++completed === ITEMS) resolveAll();
-  });
-  await worker.waitUntilReady();
-  const started = performance.now();
-  for (let from = 0; from < ITEMS; from += 5000) {
-    const batch = [];
-    for (let i = from; i < Math.min(from + 5000, ITEMS); i++) batch.push({ name: 'item', data: { i }, opts: { removeOnComplete: true } });
-    await queue.addBulk(batch);
-  }
-  await all;
-  const ms = performance.now() - started;
-  await worker.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  return ms;
+  return timeOneJobPerItem(queue, worker, ITEMS, 5000);
 }
 
 const iterableMs = await iterable();

@@ -19,7 +19,7 @@ import pg from 'pg';
 import { enqueuePartitioned } from '../src/bullmq/index.js';
 import { keyRanges } from '../src/postgres/index.js';
 import { BATCH, CONNECTION, PartitionedBackfill, TABLE, UPDATE } from './partitions/job.js';
-import { median } from './support.js';
+import { keysetTable, median } from './support.js';
 
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -31,19 +31,7 @@ const connection = { host: redis.hostname, port: Number(redis.port || 6379) };
 const admin = new pg.Client(CONNECTION);
 await admin.connect();
 
-async function freshTable(): Promise<void> {
-  await admin.query(`DROP TABLE IF EXISTS ${TABLE}`);
-  await admin.query(`CREATE UNLOGGED TABLE ${TABLE} (a int NOT NULL, b int NOT NULL, v int NOT NULL DEFAULT 0, note text NOT NULL)`);
-  await admin.query(`INSERT INTO ${TABLE} (a, b, note) SELECT i / 100, i, md5(i::text) FROM generate_series(1, $1) AS i`, [ROWS]);
-  await admin.query(`ALTER TABLE ${TABLE} ADD PRIMARY KEY (a, b)`);
-  await admin.query(`VACUUM ANALYZE ${TABLE}`);
-  await admin.query('CHECKPOINT');
-}
-
-async function checkEveryRowOnce(): Promise<void> {
-  const { rows } = await admin.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE v <> 1)::int AS wrong FROM ${TABLE}`);
-  if (rows[0].n !== ROWS || rows[0].wrong !== 0) throw new Error(`expected ${ROWS} rows updated once each; ${rows[0].wrong} of ${rows[0].n} were not`);
-}
+const { fresh: freshTable, checkEveryRowOnce } = keysetTable(admin, TABLE, ROWS);
 
 // ------------------------------------------------------------------------------------------------------------------
 // The hand-written loop, on `connections` connections in this process, each over its own equal slice of a.

@@ -20,7 +20,7 @@ import { cpus } from 'node:os';
 import pg from 'pg';
 import { IterableJob, runInline } from '../src/index.js';
 import { postgresBatches, type PostgresCursor } from '../src/postgres/index.js';
-import { median } from './support.js';
+import { keysetTable, median } from './support.js';
 
 const URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
@@ -41,21 +41,7 @@ interface Key {
 const admin = new pg.Client(CONNECTION);
 await admin.connect();
 
-async function freshTable(): Promise<void> {
-  await admin.query(`DROP TABLE IF EXISTS ${TABLE}`);
-  // 100 rows share each value of a: the keyset has to use both columns.
-  await admin.query(`CREATE UNLOGGED TABLE ${TABLE} (a int NOT NULL, b int NOT NULL, v int NOT NULL DEFAULT 0, note text NOT NULL)`);
-  await admin.query(`INSERT INTO ${TABLE} (a, b, note) SELECT i / 100, i, md5(i::text) FROM generate_series(1, $1) AS i`, [ROWS]);
-  await admin.query(`ALTER TABLE ${TABLE} ADD PRIMARY KEY (a, b)`);
-  await admin.query(`VACUUM ANALYZE ${TABLE}`);
-  // Writes the refill's dirty pages now, not in the middle of the run that follows.
-  await admin.query('CHECKPOINT');
-}
-
-async function checkEveryRowOnce(): Promise<void> {
-  const { rows } = await admin.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE v <> 1)::int AS wrong FROM ${TABLE}`);
-  if (rows[0].n !== ROWS || rows[0].wrong !== 0) throw new Error(`expected ${ROWS} rows updated once each; ${rows[0].wrong} of ${rows[0].n} were not`);
-}
+const { fresh: freshTable, checkEveryRowOnce } = keysetTable(admin, TABLE, ROWS);
 
 function update(db: pg.Client | pg.Pool, rows: Key[]) {
   return db.query(UPDATE, [rows.map((r) => r.a), rows.map((r) => r.b)]);
