@@ -71,6 +71,29 @@ export interface JobStore {
   replaceState(jobId: string, stateJson: string): Promise<boolean>;
 }
 
+/**
+ * The three ways a request changes, written once over the one change each store makes atomically: set `request`
+ * (empty: clear it), unless `keepCancel` and a cancel is pending, and answer with the request it replaced.
+ */
+export abstract class ControlRequests {
+  protected abstract changeControl(jobId: string, request: ControlRequest | '', keepCancel: boolean): Promise<ControlChange>;
+
+  /** Sets or clears (`undefined`) a job's request. */
+  setControl(jobId: string, request: ControlRequest | undefined): Promise<ControlChange> {
+    return this.changeControl(jobId, request ?? '', false);
+  }
+
+  /** Asks for a pause, unless a cancel is pending: a cancel always wins, atomically. */
+  requestPause(jobId: string): Promise<ControlChange> {
+    return this.changeControl(jobId, 'pause', true);
+  }
+
+  /** Withdraws a pending pause; a pending cancel stays, atomically. */
+  withdrawPause(jobId: string): Promise<ControlChange> {
+    return this.changeControl(jobId, '', true);
+  }
+}
+
 export function asControl(value: unknown): ControlRequest | undefined {
   return value === 'cancel' || value === 'pause' ? value : undefined;
 }

@@ -1,4 +1,4 @@
-import { asControl, type CheckpointResult, type CheckpointWrite, type ControlChange, type ControlRequest, type JobStore, type StoredFields } from './job-store.js';
+import { ControlRequests, asControl, type CheckpointResult, type CheckpointWrite, type ControlChange, type ControlRequest, type JobStore, type StoredFields } from './job-store.js';
 
 /**
  * The table beside BullMQ's `job` table that holds each job's saved state and control request. A table of our own,
@@ -43,7 +43,7 @@ export function stateTableDdl(schema: string): string {
 }
 
 /** A `JobStore` in BullMQ's PostgreSQL schema, on the pool the queue or worker already has. */
-export class PostgresJobStore implements JobStore {
+export class PostgresJobStore extends ControlRequests implements JobStore {
   readonly #backend: PostgresQueueLike;
   readonly #job: string;
   readonly #state: string;
@@ -51,6 +51,7 @@ export class PostgresJobStore implements JobStore {
   #ready: Promise<void> | undefined;
 
   constructor(backend: PostgresQueueLike) {
+    super();
     this.#backend = backend;
     const schema = quoteIdent(backend.schema);
     // Qualified names: a caller's own pg.Pool need not have BullMQ's schema on its search_path.
@@ -151,24 +152,12 @@ export class PostgresJobStore implements JobStore {
     return new Set(rows.map((row: { id: string }) => row.id));
   }
 
-  setControl(jobId: string, request: ControlRequest | undefined): Promise<ControlChange> {
-    return this.#control(jobId, request ?? '', false);
-  }
-
-  requestPause(jobId: string): Promise<ControlChange> {
-    return this.#control(jobId, 'pause', true);
-  }
-
-  withdrawPause(jobId: string): Promise<ControlChange> {
-    return this.#control(jobId, '', true);
-  }
-
   /**
    * Two statements, each atomic: the row is made for a job that exists (never for one that does not), then changed
    * under a row lock that returns the request it replaced. A job removed in between takes its row with it, and the
    * change then reports that the job does not exist.
    */
-  async #control(jobId: string, request: string, keepCancel: boolean): Promise<ControlChange> {
+  protected async changeControl(jobId: string, request: string, keepCancel: boolean): Promise<ControlChange> {
     const queue = this.#backend.queueName;
     await this.#query(
       `INSERT INTO ${this.#state} (queue, job_id)

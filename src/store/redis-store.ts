@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { asControl, type CheckpointResult, type CheckpointWrite, type ControlChange, type ControlRequest, type JobStore, type StoredFields } from './job-store.js';
+import { ControlRequests, asControl, type CheckpointResult, type CheckpointWrite, type ControlChange, type ControlRequest, type JobStore, type StoredFields } from './job-store.js';
 
 /**
  * The job hash field that carries a pending control request. It lives beside BullMQ's own fields rather than in
@@ -77,10 +77,11 @@ interface ScriptedRedis extends Redis {
 }
 
 /** A `JobStore` in BullMQ's Redis job hashes, on the client the queue or worker already has. */
-export class RedisJobStore implements JobStore {
+export class RedisJobStore extends ControlRequests implements JobStore {
   readonly #owner: RedisQueueLike;
 
   constructor(owner: RedisQueueLike) {
+    super();
     this.#owner = owner;
   }
 
@@ -147,19 +148,7 @@ export class RedisJobStore implements JobStore {
     return new Set(jobIds.filter((_, i) => replies[i]?.[1] === 0));
   }
 
-  setControl(jobId: string, request: ControlRequest | undefined): Promise<ControlChange> {
-    return this.#control(jobId, request ?? '', false);
-  }
-
-  requestPause(jobId: string): Promise<ControlChange> {
-    return this.#control(jobId, 'pause', true);
-  }
-
-  withdrawPause(jobId: string): Promise<ControlChange> {
-    return this.#control(jobId, '', true);
-  }
-
-  async #control(jobId: string, request: string, keepCancel: boolean): Promise<ControlChange> {
+  protected async changeControl(jobId: string, request: string, keepCancel: boolean): Promise<ControlChange> {
     const [exists, previous] = await (await this.#client()).jiControl(this.#owner.toKey(jobId), request, keepCancel ? '1' : '0');
     return { exists: exists === 1, previous: asControl(previous) };
   }
