@@ -53,11 +53,20 @@ export function extentOf(enumeration: unknown, cursor: unknown, iterations: numb
   } catch {
     return undefined;
   }
-  if (answer === null || typeof answer !== 'object') return undefined;
-  const { done, total, unit } = answer as Extent;
+  return asExtent(answer);
+}
+
+/**
+ * `value` as an extent, or `undefined` when it is not one: what an enumeration answers, or a progress read back from
+ * a queue. Counts must be finite and not negative; a missing unit is `items`; `done` never passes `total`.
+ */
+export function asExtent(value: unknown): Extent | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const answer = value as Extent;
+  const { done, total, unit } = answer;
   if (!(Number.isFinite(done) && done >= 0)) return undefined;
   const named = typeof unit === 'string' && unit !== '' ? unit : 'items';
-  const step = stepOf((answer as Extent).step);
+  const step = stepOf(answer.step);
   const at = step ? { step } : {};
   if (total === undefined) return { done, unit: named, ...at };
   if (!(Number.isFinite(total) && total >= 0)) return undefined;

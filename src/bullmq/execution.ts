@@ -8,7 +8,7 @@ import { countItems, type IterableJob, type IterableJobClass } from '../iterable
 import { RunHandle } from '../run-handle.js';
 import { runInline, type RunResult } from '../runner.js';
 import type { JobState } from '../state.js';
-import { extentOf, measureKey, type Extent, type StepPosition } from '../extent.js';
+import { asExtent, measureKey, type Extent, type StepPosition } from '../extent.js';
 import { StepJob, type StepCursor } from '../steps.js';
 import type { ControlRequest, JobStore } from '../store/job-store.js';
 import { JobCancelledError, JobStalledError, LockLostError } from './errors.js';
@@ -100,7 +100,7 @@ export class JobExecution {
     this.#startIterations = initialState.iterations;
     // Where the last run left it, as it published it: until this run measures itself, the claim republishes that
     // measure (same cursor, same place), and a resumed step job goes on in its step without a new line.
-    this.#lastMeasure = measureOf(job.progress);
+    this.#lastMeasure = asExtent(job.progress);
     this.#stepName = this.#lastMeasure?.step?.name;
     this.#suspect = initialState.status === 'running' || (initialState.stallsWithoutProgress ?? 0) > 0;
     this.#takeover = new Promise<never>((_, reject) => (this.#endTakeover = reject));
@@ -668,13 +668,6 @@ export class JobExecution {
  */
 export function permanentFailure(error: JobIterationError): UnrecoverableError {
   return Object.assign(new UnrecoverableError(`${error.code}: ${error.message}`), { code: error.code, cause: error });
-}
-
-/** The measure in a progress published earlier (`done`, `total`, `unit`, `step`), or `undefined` when it has none. */
-function measureOf(progress: unknown): Extent | undefined {
-  if (progress === null || typeof progress !== 'object') return undefined;
-  const { done, total, unit, step } = progress as Record<string, unknown>;
-  return extentOf({ extent: () => ({ done, total, unit, step }) }, undefined, 0);
 }
 
 /**
